@@ -1,0 +1,16 @@
+"""hubdist: a batteries-included JupyterHub distribution for Docker.
+
+``c.JupyterHub.spawner_class = "hubdist.DockerSpawner"`` (or the entry point name
+``hubdist-docker``) selects the container spawner.
+"""
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # spawners import jupyterhub; keep `import hubdist` (and the CLI) light without it
+    if name == "DockerSpawner":
+        from .spawners.docker import DockerSpawner
+
+        return DockerSpawner
+    raise AttributeError(name)

@@ -1,0 +1,7 @@
+"""Allow ``python -m hubdist``."""
+
+import sys
+
+from hubdist.cli import main
+
+sys.exit(main())

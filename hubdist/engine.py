@@ -1,0 +1,373 @@
+"""The one place that talks to the Docker API.
+
+Every Docker call of every spawner goes through an :class:`Engine`. docker-py is blocking,
+so calls run in a thread pool, but unlike dockerspawner's single worker thread the pool is
+wide (``max_concurrency``, default 100) and image pulls get a pool of their own: one user's
+slow pull or a stop that waits out its grace period never holds up another user's spawn,
+poll or stop. Every call has a timeout; pulls are streamed, have their own timeout, and
+concurrent pulls of the same image share one download whose progress every waiter sees.
+
+The API version is always negotiated with the daemon (``version="auto"``), never pinned,
+so the same code works against Docker 20.10 (API 1.41) and Docker 29 (API >= 1.44).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import docker
+import docker.errors
+import docker.tls
+import docker.types
+import docker.utils
+import requests.exceptions
+
+log = logging.getLogger("hubdist.engine")
+
+
+class EngineError(Exception):
+    """The engine refused or failed a request; ``str()`` is the engine's own reason."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class NotFound(EngineError):
+    """The object (container, image, service, volume) does not exist."""
+
+
+class EngineTimeout(EngineError):
+    """The engine did not answer within the call's timeout."""
+
+
+class EngineUnavailable(EngineError):
+    """The engine cannot be reached at all (not running, wrong DOCKER_HOST, TLS)."""
+
+
+def _translate(exc: Exception) -> EngineError:
+    if isinstance(exc, docker.errors.NotFound):
+        return NotFound(_explain(exc), 404)
+    if isinstance(exc, docker.errors.APIError):
+        return EngineError(_explain(exc), exc.status_code)
+    if isinstance(exc, requests.exceptions.Timeout):
+        return EngineTimeout(f"the Docker engine did not answer in time: {exc}")
+    if isinstance(exc, requests.exceptions.ConnectionError | docker.errors.DockerException):
+        return EngineUnavailable(f"cannot reach the Docker engine: {exc}")
+    return EngineError(str(exc))
+
+
+def _explain(exc: docker.errors.APIError) -> str:
+    explanation = exc.explanation
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode("utf-8", "replace")
+    return str(explanation or exc)
+
+
+@dataclass
+class PullProgress:
+    """Layer and byte counts of one image pull, updated from the engine's JSON stream."""
+
+    image: str
+    layers: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+
+    DONE = ("Pull complete", "Already exists", "Download complete")
+    LAYER_STATES = DONE + (
+        "Pulling fs layer", "Waiting", "Downloading", "Verifying Checksum", "Extracting",
+    )  # fmt: skip
+
+    def update(self, event: dict) -> None:
+        layer = event.get("id")
+        status = event.get("status", "")
+        if not layer or status not in self.LAYER_STATES:  # image-level lines (tag, digest)
+            return
+        current, total = self.layers.get(layer, ("", 0, 0))[1:]
+        detail = event.get("progressDetail") or {}
+        if status == "Downloading":
+            current, total = detail.get("current", current), detail.get("total", total)
+        elif status in self.DONE:
+            current = total
+        self.layers[layer] = (status, current, total)
+
+    @property
+    def layers_done(self) -> int:
+        return sum(1 for status, _, _ in self.layers.values() if status in self.DONE)
+
+    @property
+    def bytes_done(self) -> int:
+        return sum(current for _, current, _ in self.layers.values())
+
+    @property
+    def bytes_total(self) -> int:
+        return sum(total for _, _, total in self.layers.values())
+
+    @property
+    def fraction(self) -> float:
+        if self.bytes_total:
+            return min(1.0, self.bytes_done / self.bytes_total)
+        return self.layers_done / len(self.layers) if self.layers else 0.0
+
+    def describe(self) -> str:
+        text = f"Pulling image {self.image}: {self.layers_done} of {len(self.layers)} layers"
+        if self.bytes_total:
+            text += f", {_mb(self.bytes_done)} of {_mb(self.bytes_total)} MB"
+        return text
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f}"
+
+
+ProgressListener = Callable[[PullProgress], None]
+
+
+class _Pull:
+    """One running pull, shared by everyone who asked for the same image meanwhile."""
+
+    def __init__(self, image: str):
+        self.progress = PullProgress(image)
+        self.listeners: list[ProgressListener] = []
+        self.task: asyncio.Future | None = None
+
+    def publish(self, event: dict) -> None:
+        self.progress.update(event)
+        for listener in list(self.listeners):
+            try:
+                listener(self.progress)
+            except Exception:  # a listener's bug must not break the pull for others
+                log.exception("pull progress listener failed")
+
+
+class Engine:
+    """Pooled, timed-out access to one Docker daemon."""
+
+    _shared: dict[tuple, Engine] = {}
+    _shared_lock = threading.Lock()
+
+    def __init__(
+        self,
+        *,
+        client_kwargs: dict | None = None,
+        tls_config: dict | None = None,
+        max_concurrency: int = 100,
+        call_timeout: float = 60.0,
+        pull_timeout: float = 1800.0,
+        max_concurrent_pulls: int = 8,
+    ):
+        self.client_kwargs = dict(client_kwargs or {})
+        self.tls_config = dict(tls_config or {})
+        self.max_concurrency = max_concurrency
+        self.call_timeout = call_timeout
+        self.pull_timeout = pull_timeout
+        self._calls = ThreadPoolExecutor(max_concurrency, thread_name_prefix="hubdist-docker")
+        self._pull_pool = ThreadPoolExecutor(
+            max_concurrent_pulls, thread_name_prefix="hubdist-pull"
+        )
+        self._client: docker.APIClient | None = None
+        self._client_lock = threading.Lock()
+        self._pulls: dict[str, _Pull] = {}
+
+    @classmethod
+    def shared(cls, **settings: Any) -> Engine:
+        """One engine per distinct connection settings, shared by all spawners of a hub."""
+        key = repr(sorted(settings.items(), key=lambda kv: kv[0]))
+        with cls._shared_lock:
+            engine = cls._shared.get(key)
+            if engine is None:
+                engine = cls._shared[key] = cls(**settings)
+            return engine
+
+    # -- the client ---------------------------------------------------------------------
+
+    @property
+    def client(self) -> docker.APIClient:
+        """The docker-py client, made on first use (that negotiates the API version)."""
+        with self._client_lock:
+            if self._client is None:
+                kwargs: dict[str, Any] = {
+                    "version": "auto",
+                    "timeout": self.call_timeout,
+                    # one pooled connection per concurrent call, or urllib3 drops them
+                    "max_pool_size": self.max_concurrency,
+                }
+                if self.tls_config:
+                    kwargs["tls"] = docker.tls.TLSConfig(**self.tls_config)
+                kwargs.update(docker.utils.kwargs_from_env())
+                kwargs.update(self.client_kwargs)
+                self._client = docker.APIClient(**kwargs)
+            return self._client
+
+    @property
+    def daemon_host(self) -> str:
+        """The host name of the daemon: where ports published on 0.0.0.0 can be reached."""
+        url = self.client_kwargs.get("base_url") or docker.utils.kwargs_from_env().get(
+            "base_url", ""
+        )
+        parsed = urlparse(url)
+        if parsed.scheme in ("tcp", "http", "https", "ssh") and parsed.hostname:
+            return parsed.hostname
+        return "127.0.0.1"
+
+    async def _run(self, method: str, *args: Any, limit: float | None = None, **kwargs: Any):
+        """Call ``APIClient.<method>`` in the pool, within ``limit`` seconds."""
+        return await self._run_fn(
+            lambda: getattr(self.client, method)(*args, **kwargs), limit=limit, what=method
+        )
+
+    async def _run_fn(self, fn: Callable[[], Any], limit: float | None = None, what: str = ""):
+        """Run blocking client calls in the pool as one timed-out unit, errors translated."""
+
+        def invoke():
+            try:
+                return fn()
+            except EngineError:
+                raise
+            except Exception as exc:
+                raise _translate(exc) from exc
+
+        loop = asyncio.get_running_loop()
+        limit = limit or self.call_timeout
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self._calls, invoke), limit)
+        except asyncio.TimeoutError:
+            raise EngineTimeout(
+                f"the Docker engine did not answer {what or 'a request'} within {limit:g} s"
+            ) from None
+
+    # -- images -------------------------------------------------------------------------
+
+    async def inspect_image(self, image: str) -> dict | None:
+        try:
+            return await self._run("inspect_image", image)
+        except NotFound:
+            return None
+
+    async def pull(self, image: str, on_progress: ProgressListener | None = None) -> None:
+        """Pull ``image``; a pull of the same image already running is joined, not repeated."""
+        job = self._pulls.get(image)
+        if job is None:
+            job = self._pulls[image] = _Pull(image)
+            job.task = asyncio.ensure_future(self._pull(job))
+            job.task.add_done_callback(lambda _: self._pulls.pop(image, None))
+        if on_progress:
+            job.listeners.append(on_progress)
+        try:
+            await asyncio.shield(job.task)
+        finally:
+            if on_progress in job.listeners:
+                job.listeners.remove(on_progress)
+
+    async def _pull(self, job: _Pull) -> None:
+        loop = asyncio.get_running_loop()
+        image = job.progress.image
+
+        def stream():
+            try:
+                for event in self.client.pull(image, stream=True, decode=True):
+                    if "error" in event:
+                        raise EngineError(event.get("error") or "pull failed")
+                    loop.call_soon_threadsafe(job.publish, event)
+            except EngineError:
+                raise
+            except Exception as exc:
+                raise _translate(exc) from exc
+
+        try:
+            await asyncio.wait_for(loop.run_in_executor(self._pull_pool, stream), self.pull_timeout)
+        except asyncio.TimeoutError:
+            raise EngineTimeout(
+                f"pulling {image} took longer than {self.pull_timeout:g} s (pull_timeout)"
+            ) from None
+
+    # -- containers ---------------------------------------------------------------------
+
+    async def inspect_container(self, name_or_id: str) -> dict | None:
+        try:
+            return await self._run("inspect_container", name_or_id)
+        except NotFound:
+            return None
+
+    async def list_containers(self, labels: dict[str, str]) -> list[dict]:
+        wanted = [f"{k}={v}" if v else k for k, v in labels.items()]
+        return await self._run("containers", all=True, filters={"label": wanted})
+
+    async def create_container(self, create: dict, host_config: dict) -> str:
+        """Create a container; ``host_config`` takes docker-py's create_host_config kwargs.
+
+        ``mounts`` entries may be plain dicts (``docker.types.Mount`` kwargs): callers never
+        need to import docker.
+        """
+        host_config = dict(host_config)
+        if host_config.get("mounts"):
+            host_config["mounts"] = [
+                docker.types.Mount(**m) if isinstance(m, dict) else m for m in host_config["mounts"]
+            ]
+
+        def build_and_create():
+            kwargs = dict(create)
+            kwargs["host_config"] = self.client.create_host_config(**host_config)
+            return self.client.create_container(**kwargs)
+
+        result = await self._run_fn(build_and_create)
+        return result["Id"]
+
+    async def start_container(self, container_id: str) -> None:
+        await self._run("start", container_id)
+
+    async def stop_container(self, container_id: str, grace: float) -> None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds. A container already gone is fine."""
+        try:
+            # docker-py itself waits call_timeout + grace on the socket
+            await self._run(
+                "stop", container_id, timeout=int(grace), limit=self.call_timeout + grace
+            )
+        except NotFound:
+            pass
+
+    async def remove_container(self, container_id: str) -> None:
+        """Remove a container and its anonymous volumes; gone or already going is fine."""
+        try:
+            await self._run("remove_container", container_id, v=True, force=True)
+        except NotFound:
+            pass
+        except EngineError as exc:
+            if exc.status != 409:  # 409: removal already in progress (auto_remove)
+                raise
+
+    async def published_port(self, container_id: str, port: int) -> tuple[str, int] | None:
+        bindings = await self._run("port", container_id, port)
+        if not bindings:
+            return None
+        host_ip = bindings[0]["HostIp"]
+        if host_ip in ("0.0.0.0", "::", ""):
+            host_ip = self.daemon_host
+        return host_ip, int(bindings[0]["HostPort"])
+
+    async def logs(self, container_id: str, tail: int = 20) -> str:
+        try:
+            raw = await self._run("logs", container_id, tail=tail, stdout=True, stderr=True)
+        except EngineError:
+            return ""
+        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+    async def exec_run(self, container_id: str, cmd: list[str] | str) -> tuple[int, str, str]:
+        """Run ``cmd`` in a running container: (exit code, stdout, stderr)."""
+
+        def run():
+            exec_id = self.client.exec_create(container_id, cmd)["Id"]
+            out, err = self.client.exec_start(exec_id, demux=True)
+            code = self.client.exec_inspect(exec_id).get("ExitCode")
+            return (
+                code,
+                (out or b"").decode("utf-8", "replace"),
+                (err or b"").decode("utf-8", "replace"),
+            )
+
+        return await self._run_fn(run)

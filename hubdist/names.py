@@ -1,0 +1,93 @@
+"""Names for Docker objects that are always valid, never collide and stay short enough.
+
+Escaping follows dockerspawner 12+ so that existing deployments find their containers and
+volumes again: every byte outside ``[a-z0-9]`` becomes ``-`` and two hex digits. Two things
+differ on purpose: server names keep their case before escaping ("Foo" and "foo" are two
+servers, so they get two containers), and a name longer than a DNS label is shortened with a
+stable hash suffix so that it is still unique and still resolvable on a Docker network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import string
+
+import escapism
+
+#: Longest name that is still one DNS label (containers and services are found by name).
+DNS_LABEL_MAX = 63
+
+_SAFE = set(string.ascii_lowercase + string.digits)
+_LEGACY_SAFE = set(string.ascii_letters + string.digits + "-")
+_REPAIR_SAFE = set(string.ascii_letters + string.digits + "_.")
+_DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+def escape(text: str) -> str:
+    """Escape to the DNS-label alphabet, dockerspawner's default scheme (``A`` -> ``-41``)."""
+    return escapism.escape(text, safe=_SAFE, escape_char="-").lower()
+
+
+def legacy_escape(text: str) -> str:
+    """dockerspawner's pre-12 scheme (``escape = "legacy"``): keeps case, ``_`` escapes."""
+    return escapism.escape(text, safe=_LEGACY_SAFE, escape_char="_")
+
+
+def image_slug(image: str) -> str:
+    """``{imagename}``: the image reference with ``/`` and ``:`` turned into ``-``."""
+    return image.replace("/", "-").replace(":", "-")
+
+
+def bounded(name: str, limit: int = DNS_LABEL_MAX) -> str:
+    """Shorten ``name`` to ``limit`` characters, keeping it unique with a hash suffix.
+
+    Names within the limit come back unchanged, so short names match dockerspawner's.
+    """
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
+    head = name[: limit - len(digest) - 1].rstrip("-_.")
+    return f"{head}-{digest}"
+
+
+def object_name(rendered: str, limit: int = DNS_LABEL_MAX) -> str:
+    """Make a rendered ``name_template`` a valid Docker object name of bounded length.
+
+    Docker names must start with a letter or digit and use ``[a-zA-Z0-9_.-]``; DNS labels
+    must not end with ``-``. Anything else would be rejected by the engine at create time,
+    so it is repaired here with an ``x`` in front and escaping of the rest.
+    """
+    name = rendered
+    if not _DOCKER_NAME.match(name):
+        name = "x" + escapism.escape(name, safe=_REPAIR_SAFE, escape_char="-")
+    name = bounded(name, limit)
+    if name.endswith("-"):
+        name = bounded(name + "x", limit)
+    return name
+
+
+class UnsafePathError(ValueError):
+    """A host path rendered from a template escapes the directory it was meant to stay in."""
+
+
+def check_host_path(template: str, rendered: str) -> str:
+    """Refuse a rendered host path whose user-controlled parts climb out of its directory.
+
+    ``/home/{raw_username}`` with the username ``../etc`` must not become ``/etc``. The check
+    compares the rendered path, normalised, with the fixed prefix of the template (the part
+    before the first ``{``).
+    """
+    if not rendered.startswith("/"):
+        return rendered  # a named volume, not a host path
+    fixed = template.split("{", 1)[0]
+    normal = os.path.normpath(rendered)
+    base = os.path.normpath(fixed) if fixed else "/"
+    inside = normal == base or normal.startswith(base.rstrip("/") + "/")
+    if ".." in rendered.split("/") and ".." not in template.split("/") or not inside:
+        raise UnsafePathError(
+            f"host path {rendered!r} (from {template!r}) leaves {base!r}; "
+            "a user or server name must not contain path components such as '..'"
+        )
+    return rendered

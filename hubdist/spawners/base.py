@@ -1,0 +1,497 @@
+"""What every hubdist spawner does the same way: image choice and pulling, names, templates,
+volumes, connection to the engine, progress, state, and dockerspawner's deprecated aliases.
+
+DockerSpawner, SwarmSpawner and SystemUserSpawner build on :class:`ContainerSpawner`; the
+configuration surface is dockerspawner 14's, so ``c.DockerSpawner.*`` written for it works.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlparse
+
+from jupyterhub.spawner import Spawner, SpawnException
+from jupyterhub.traitlets import ByteSpecification, Callable
+from traitlets import (
+    Any as AnyTrait,
+)
+from traitlets import (
+    Bool,
+    CaselessStrEnum,
+    Dict,
+    Float,
+    Integer,
+    List,
+    Unicode,
+    Union,
+    default,
+    observe,
+    validate,
+)
+
+from .. import names
+from ..engine import Engine, EngineError, PullProgress
+from . import options as image_options
+from .progress import ProgressChannel
+from .templating import render, volume_binds
+
+LABEL = "org.jupyter.hubdist"
+
+
+class SpawnFailed(Exception):
+    """A spawn failed for a reason the user should read (shown on the spawn page)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        # JupyterHub shows this text in the progress stream and on the error page
+        self.jupyterhub_message = message
+
+
+def _default_format_volume_name(template: str, spawner: ContainerSpawner) -> str:
+    return template.format(**spawner.template_namespace())
+
+
+# dockerspawner's deprecated names: old -> (new, version that deprecated it)
+DEPRECATED_ALIASES = {
+    "container_ip": ("host_ip", "0.9.*"),
+    "container_port": ("port", "0.9.*"),
+    "container_image": ("image", "0.9.*"),
+    "container_prefix": ("prefix", "0.10.0"),
+    "container_name_template": ("name_template", "0.10.0"),
+    "remove_containers": ("remove", "0.10.0"),
+    "image_whitelist": ("allowed_images", "12.0"),
+}
+
+
+class ContainerSpawner(Spawner):
+    """Shared base of the hubdist spawners; not used directly."""
+
+    # JupyterHub checks at class creation that these exist; the subclasses implement them
+    async def start(self):
+        raise NotImplementedError
+
+    async def stop(self, now: bool = False):
+        raise NotImplementedError
+
+    async def poll(self):
+        raise NotImplementedError
+
+    # -- which image ----------------------------------------------------------------------
+
+    image = Unicode(
+        "quay.io/jupyterhub/singleuser:6.1",
+        config=True,
+        help="""Image for single-user servers. Default: quay.io/jupyterhub/singleuser:6.1;
+        the hubdist hub image sets hubdist/singleuser:latest. A user may pick another one
+        through user_options["image"] only if allowed_images allows it.""",
+    )
+
+    allowed_images = Union(
+        [Unicode(), Dict(), List(), Callable()],
+        default_value={},
+        config=True,
+        help="""Images users may choose in the options form or through user_options["image"].
+        A list of images, a dict {form label: image}, "*" for any image, or a callable
+        spawner -> list/dict (evaluated at each spawn, e.g. per group). Default: {} , which
+        means users may not choose (deny by default). With two or more entries the
+        spawn page shows a drop-down.""",
+    )
+
+    pull_policy = CaselessStrEnum(
+        ["always", "ifnotpresent", "never", "skip"],
+        default_value="ifnotpresent",
+        config=True,
+        help="""When to pull the image before a start. "ifnotpresent" (default) pulls only if
+        the engine lacks it; "always" pulls every time (fetching a moved tag); "never" fails
+        the spawn at once if the image is missing; "skip" does not check at all.""",
+    )
+
+    pull_timeout = Float(
+        1800.0,
+        config=True,
+        help="""Seconds a pull may take before the spawn fails. Default: 1800. Raise
+        Spawner.start_timeout too, which bounds the whole start including the pull.""",
+    )
+
+    # -- names ----------------------------------------------------------------------------
+
+    prefix = Unicode(
+        "jupyter",
+        config=True,
+        help="""Prefix of container names ({prefix} in name_template). Default: "jupyter".""",
+    )
+
+    name_template = Unicode(
+        config=True,
+        help="""Name of the container (or service). Default: "{prefix}-{username}", and
+        "{prefix}-{username}--{servername}" for named servers. Placeholders: {prefix},
+        {username} (escaped), {raw_username}, {servername} (escaped), {raw_servername},
+        {imagename}. Names longer than 63 characters are shortened with a hash suffix.""",
+    )
+
+    @default("name_template")
+    def _name_template_default(self) -> str:
+        return "{prefix}-{username}--{servername}" if self.name else "{prefix}-{username}"
+
+    escape = AnyTrait(
+        config=True,
+        help="""How user and server names are escaped for {username} and {servername}.
+        Default: dockerspawner 12+'s scheme (every byte outside [a-z0-9] becomes "-" and
+        two hex digits). "legacy" selects dockerspawner's pre-12 scheme; or give a callable
+        str -> str.""",
+    )
+
+    @default("escape")
+    def _escape_default(self):
+        return names.escape
+
+    @validate("escape")
+    def _validate_escape(self, proposal):
+        value = proposal["value"]
+        if value == "legacy":
+            return names.legacy_escape
+        if not callable(value):
+            raise ValueError(f'escape must be "legacy" or a callable, not {value!r}')
+        return value
+
+    # -- volumes --------------------------------------------------------------------------
+
+    volumes = Dict(
+        config=True,
+        help="""Volumes to mount: {source: target} or {source: {"bind": target, "mode":
+        "rw"|"ro"|"z"|"Z", "propagation": ...}}. A source starting with "/" is a host path,
+        anything else a named volume (created on first use). Both sides are templates, e.g.
+        {"jupyterhub-user-{username}": "/home/jovyan/work"}. Default: {}.""",
+    )
+
+    read_only_volumes = Dict(
+        config=True,
+        help="""Like volumes, always mounted read-only. Default: {}.""",
+    )
+
+    format_volume_name = AnyTrait(
+        config=True,
+        help="""Callable (template, spawner) -> str that renders volume sources and targets.
+        Default: str.format with the template namespace.""",
+    )
+
+    @default("format_volume_name")
+    def _format_volume_name_default(self):
+        return _default_format_volume_name
+
+    # -- the engine -----------------------------------------------------------------------
+
+    client_kwargs = Dict(
+        config=True,
+        help="""Extra keyword arguments for docker.APIClient, applied last (after DOCKER_HOST,
+        DOCKER_TLS_VERIFY and DOCKER_CERT_PATH from the environment). Default: {}.""",
+    )
+
+    tls_config = Dict(
+        config=True,
+        help="""Keyword arguments for docker.tls.TLSConfig (client_cert, ca_cert, verify) to
+        reach a remote engine over TLS. Default: {} (no TLS unless the environment says).""",
+    )
+
+    docker_concurrency = Integer(
+        100,
+        config=True,
+        help="""Docker API calls that may run at once for all users together. Default: 100,
+        so 50 simultaneous spawns never queue behind one another.""",
+    )
+
+    docker_timeout = Float(
+        60.0,
+        config=True,
+        help="""Seconds any single Docker API call may take (pulls have pull_timeout).
+        Default: 60.""",
+    )
+
+    # -- connection to the server -------------------------------------------------------------
+
+    network_name = Unicode(
+        "bridge",
+        config=True,
+        help="""Docker network for the servers. Default: "bridge". On any other network the
+        hub reaches servers at their IP on it (use_internal_ip), so the hub must be on it.""",
+    )
+
+    use_internal_ip = Bool(
+        config=True,
+        help="""Connect to the server at its IP on network_name instead of a published port.
+        Default: True unless network_name is "bridge" or "host".""",
+    )
+
+    @default("use_internal_ip")
+    def _use_internal_ip_default(self) -> bool:
+        return self.network_name not in ("bridge", "host")
+
+    use_internal_hostname = Bool(
+        config=True,
+        help="""Connect to the server by its container name (DNS on a user-defined network).
+        Default: the value of internal_ssl (the certificate names the host).""",
+    )
+
+    @default("use_internal_hostname")
+    def _use_internal_hostname_default(self) -> bool:
+        return bool(self.internal_ssl)
+
+    host_ip = Unicode(
+        config=True,
+        help="""Host address on which a server's port is published (when use_internal_ip is
+        False). Default: the host of DOCKER_HOST for a tcp:// engine, else "127.0.0.1".
+        "0.0.0.0" publishes on every interface; the hub then connects to the engine's host.""",
+    )
+
+    @default("host_ip")
+    def _host_ip_default(self) -> str:
+        url = urlparse(os.environ.get("DOCKER_HOST", ""))
+        return url.hostname if url.scheme == "tcp" and url.hostname else "127.0.0.1"
+
+    extra_create_kwargs = Union(
+        [Callable(), Dict()],
+        default_value={},
+        config=True,
+        help="""Extra arguments merged into the create call (containers: docker-py's
+        create_container; services: create_service). A dict, or a callable spawner -> dict
+        (may be async). String values are templates. Default: {}.""",
+    )
+
+    post_start_cmd = AnyTrait(
+        False,
+        config=True,
+        help="""Command (string or list) run inside the server with docker exec after it
+        starts, e.g. to fix permissions. A non-zero exit is logged with its output and does
+        not stop the server. Default: False (none).""",
+    )
+
+    # -- Spawner defaults that differ for containers -------------------------------------
+
+    @default("ip")
+    def _ip_default(self) -> str:
+        return "0.0.0.0"
+
+    @default("port")
+    def _port_default(self) -> int:
+        return 8888
+
+    @default("cmd")
+    def _cmd_default(self):
+        return None  # the image's own CMD
+
+    @default("env_keep")
+    def _env_keep_default(self) -> list:
+        return []  # nothing from the hub's environment leaks into users' containers
+
+    @default("options_form")
+    def _options_form_default(self):
+        async def form(spawner: ContainerSpawner) -> str:
+            return image_options.options_form(spawner.allowed_image_choices(), spawner.image)
+
+        return form
+
+    @default("options_from_form")
+    def _options_from_form_default(self):
+        return image_options.options_from_form
+
+    mem_limit = Union(
+        [Callable(), ByteSpecification()],
+        allow_none=True,
+        default_value=None,
+        config=True,
+        help="""Memory limit, enforced by the engine: bytes or "512M", "2G" (K, M, G, T are
+        powers of 1024), or a callable spawner -> value evaluated at each spawn (e.g. from
+        user_options). Default: None (no limit).""",
+    )
+
+    cpu_limit = Union(
+        [Callable(), Float()],
+        allow_none=True,
+        default_value=None,
+        config=True,
+        help="""CPU limit in cores (1.5 = one and a half cores), enforced by the engine, or a
+        callable spawner -> float evaluated at each spawn. Default: None (no limit).""",
+    )
+
+    # -- dockerspawner's deprecated names ------------------------------------------------
+
+    container_ip = Unicode(config=True, help="Deprecated alias of host_ip.")
+    container_port = Integer(config=True, help="Deprecated alias of port.")
+    container_image = Unicode(config=True, help="Deprecated alias of image.")
+    container_prefix = Unicode(config=True, help="Deprecated alias of prefix.")
+    container_name_template = Unicode(config=True, help="Deprecated alias of name_template.")
+    remove_containers = Bool(config=True, help="Deprecated alias of remove.")
+    image_whitelist = Union(
+        [Unicode(), Dict(), List(), Callable()],
+        config=True,
+        help="Deprecated alias of allowed_images.",
+    )
+
+    @observe(*DEPRECATED_ALIASES)
+    def _deprecated_alias_changed(self, change) -> None:
+        new, version = DEPRECATED_ALIASES[change.name]
+        cls = type(self).__name__
+        self.log.warning(
+            "%s.%s is deprecated in DockerSpawner %s, use %s.%s instead",
+            cls, change.name, version, cls, new,
+        )  # fmt: skip
+        setattr(self, new, change.new)
+
+    # -- state ---------------------------------------------------------------------------
+
+    object_type = "container"
+    object_id = Unicode("", help="Id of the Docker object of this server (state).")
+    _saved_name = Unicode("", help="Object name kept in state, so later template changes "
+                          "do not lose a running server.")  # fmt: skip
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        self.object_id = state.get("object_id") or state.get("container_id") or ""
+        self._saved_name = state.get("object_name", "")
+
+    def get_state(self) -> dict:
+        state = super().get_state()
+        if self.object_id:
+            state["object_id"] = self.object_id
+            state["object_name"] = self.object_name
+        return state
+
+    # -- names and templates -------------------------------------------------------------
+
+    @property
+    def object_name(self) -> str:
+        if self._saved_name:
+            return self._saved_name
+        rendered = self.name_template.format(**self.template_namespace())
+        return names.object_name(rendered)
+
+    container_name = object_name
+
+    def template_namespace(self) -> dict[str, Any]:
+        namespace = super().template_namespace()
+        escaped_user = self.escape(self.user.name)
+        namespace.update(
+            username=escaped_user,
+            safe_username=escaped_user,
+            raw_username=self.user.name,
+            servername=self.escape(self.name) if self.name else "",
+            raw_servername=self.name or "",
+            imagename=names.image_slug(self.image),
+            prefix=self.prefix,
+        )
+        return namespace
+
+    @property
+    def volume_binds(self) -> dict[str, dict[str, str]]:
+        return volume_binds(self.volumes, self.read_only_volumes, self.format_volume_name, self)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Labels on every object, so the hub can find all it manages with one query."""
+        return {
+            f"{LABEL}.managed": "true",
+            f"{LABEL}.user": self.user.name,
+            f"{LABEL}.server": self.name or "",
+        }
+
+    async def resolve(self, value: Any) -> Any:
+        """A config value that may be a callable (sync or async) taking the spawner."""
+        if callable(value):
+            value = value(self)
+            if inspect.isawaitable(value):
+                value = await value
+        return value
+
+    async def rendered_extra(self, value: Any) -> dict:
+        return render(await self.resolve(value) or {}, self.template_namespace())
+
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        env["JUPYTER_IMAGE_SPEC"] = self.image
+        env["JUPYTER_IMAGE"] = self.image
+        for key, value in (("MEM_LIMIT", self._mem_limit), ("CPU_LIMIT", self._cpu_limit)):
+            if value:
+                env[key] = str(value)
+            else:
+                env.pop(key, None)
+        return env
+
+    _mem_limit: int | None = None
+    _cpu_limit: float | None = None
+
+    async def resolve_limits(self) -> None:
+        """Evaluate callable limits for this spawn (dockerspawner evaluates them only once)."""
+        mem = await self.resolve(self.mem_limit)
+        self._mem_limit = ByteSpecification().validate(self, mem) if mem is not None else None
+        self._cpu_limit = await self.resolve(self.cpu_limit)
+
+    # -- engine --------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        return Engine.shared(
+            client_kwargs=self.client_kwargs,
+            tls_config=self.tls_config,
+            max_concurrency=self.docker_concurrency,
+            call_timeout=self.docker_timeout,
+            pull_timeout=self.pull_timeout,
+        )
+
+    # -- images --------------------------------------------------------------------------
+
+    def allowed_image_choices(self) -> dict[str, str] | str:
+        return image_options.normalize_allowed(self.allowed_images, self)
+
+    def choose_image(self) -> str:
+        """The image for this spawn, after checking user_options against allowed_images."""
+        requested = (self.user_options or {}).get("image")
+        if requested is None:
+            return self.image
+        try:
+            image = image_options.resolve_image(requested, self.allowed_image_choices())
+        except image_options.ImageNotAllowed as exc:
+            raise SpawnException(str(exc), reason="image-not-allowed", status_code=400) from exc
+        self.image = image
+        return image
+
+    async def ensure_image(self, image: str) -> dict | None:
+        """Apply pull_policy; return the image's inspect data when known."""
+        if self.pull_policy == "skip":
+            return None
+        info = None if self.pull_policy == "always" else await self.engine.inspect_image(image)
+        if info is not None:
+            return info
+        if self.pull_policy == "never":
+            raise SpawnFailed(
+                f"Image {image} is not on the Docker engine and pull_policy is 'never'. "
+                f"Build or pull it first (docker pull {image})."
+            )
+        self.emit_progress(5, f"Pulling image {image}")
+
+        def report(progress: PullProgress) -> None:
+            self.emit_progress(5 + int(50 * progress.fraction), progress.describe())
+
+        try:
+            await self.engine.pull(image, report)
+        except EngineError as exc:
+            raise SpawnFailed(f"Pulling image {image} failed: {exc}") from exc
+        return await self.engine.inspect_image(image)
+
+    # -- progress ------------------------------------------------------------------------
+
+    @property
+    def progress_channel(self) -> ProgressChannel:
+        if not hasattr(self, "_progress_channel"):
+            self._progress_channel = ProgressChannel()
+        return self._progress_channel
+
+    def emit_progress(self, percent: int, message: str) -> None:
+        self.log.debug("%s: %s", self._log_name, message)
+        self.progress_channel.emit(percent, message)
+
+    async def progress(self) -> AsyncIterator[dict]:
+        async for event in self.progress_channel.follow():
+            yield event

@@ -1,0 +1,301 @@
+"""DockerSpawner: one container per user server, on one Docker engine."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from jupyterhub.traitlets import Callable
+from traitlets import Bool, Dict, Float, List, Union
+
+from ..engine import EngineError
+from . import readiness
+from .base import ContainerSpawner, SpawnFailed
+from .templating import deep_merge, render_mounts
+
+
+class DockerSpawner(ContainerSpawner):
+    """Spawn single-user servers as Docker containers.
+
+    Compatible with jupyterhub/dockerspawner 14's configuration; see the hubdist docs for
+    what differs (names keep server-name case, long names are shortened, limits are
+    evaluated per spawn, a crashing server fails the spawn at once with its logs).
+    """
+
+    remove = Bool(
+        False,
+        config=True,
+        help="""Delete the container when the server stops (its named volumes stay).
+        Default: False, as in dockerspawner: a stopped container is started again next
+        time, keeping changes made outside volumes, unless its image changed.""",
+    )
+
+    extra_host_config = Union(
+        [Callable(), Dict()],
+        default_value={},
+        config=True,
+        help="""Extra arguments merged into docker-py's create_host_config (e.g.
+        {"device_requests": [...]} for GPUs, {"shm_size": "1G"}). A dict or a callable
+        spawner -> dict (may be async); string values are templates. Default: {}.""",
+    )
+
+    links = Dict(
+        config=True,
+        help="""Legacy Docker links {container: alias} for the server. Default: {}.""",
+    )
+
+    mounts = List(
+        config=True,
+        help="""Mounts as docker.types.Mount keyword dicts, e.g. {"type": "volume", "source":
+        "data-{username}", "target": "/data", "read_only": False}; every string field is a
+        template. Default: [].""",
+    )
+
+    stop_timeout = Float(
+        10.0,
+        config=True,
+        help="""Seconds a server gets to exit after SIGTERM before it is killed. Default: 10.
+        The wait blocks no other user's requests.""",
+    )
+
+    cpu_period = 100_000  # microseconds; Docker's default CFS period
+
+    @property
+    def will_resume(self) -> bool:
+        return not self.remove
+
+    # -- JupyterHub's spawner contract ------------------------------------------------------
+
+    async def start(self):
+        channel = self.progress_channel
+        channel.reset()
+        try:
+            return await self._start()
+        finally:
+            channel.close()
+
+    async def stop(self, now: bool = False) -> None:
+        if self.object_id:
+            await self.engine.stop_container(self.object_id, 0 if now else self.stop_timeout)
+            if self.remove:
+                await self.engine.remove_container(self.object_id)
+                self.object_id = ""
+                self._saved_name = ""
+        self.clear_state()
+
+    async def poll(self):
+        if not self.object_id:
+            return 0
+        info = await self.engine.inspect_container(self.object_id)
+        if info is None:
+            self.log.warning("Container %s for %s is gone", self.object_name, self._log_name)
+            return 0
+        state = info["State"]
+        if state.get("Running"):
+            return None
+        return state.get("ExitCode", 0)
+
+    async def get_url(self) -> str:
+        """Re-read where the server is (after a hub restart the engine may have moved it)."""
+        info = await self.engine.inspect_container(self.object_id)
+        if info is None:
+            return self.server.url
+        ip, port = await self._address(info)
+        scheme = "https" if self.internal_ssl else "http"
+        return f"{scheme}://{ip}:{port}{self.server.base_url}"
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        if self.remove:
+            self.object_id = ""
+            self._saved_name = ""
+
+    # -- the steps of a start ---------------------------------------------------------------
+
+    async def _start(self):
+        image = self.choose_image()
+        await self.resolve_limits()
+        image_info = await self.ensure_image(image)
+        container_id = await self._reusable_container(image)
+        created = container_id is None
+        if created:
+            self.emit_progress(60, "Creating container")
+            container_id = await self._create(image, image_info)
+        self.object_id = container_id
+        self._saved_name = self.object_name
+        try:
+            return await self._run_container()
+        except BaseException:
+            if created:  # a container that never worked is not worth keeping (its logs are
+                # in the error already); the next start makes a fresh one
+                await self.engine.remove_container(container_id)
+                self.object_id = ""
+                self._saved_name = ""
+            raise
+
+    async def _run_container(self) -> tuple[str, int]:
+        self.emit_progress(70, "Starting container")
+        try:
+            await self.engine.start_container(self.object_id)
+        except EngineError as exc:
+            raise SpawnFailed(f"Docker could not start {self.object_name}: {exc}") from exc
+        if self.post_start_cmd:
+            await self._post_start_exec()
+        info = await self._inspect_or_fail()
+        try:
+            ip, port = await self._address(info)
+        except SpawnFailed:
+            await self._fail_if_exited()  # an exit explains a missing address better
+            raise
+        self.emit_progress(85, "Waiting for the server to answer")
+        await self._wait_until_answering(ip, port)
+        return ip, port
+
+    async def _reusable_container(self, image: str) -> str | None:
+        """An existing container to start again, or None after removing one not to reuse."""
+        info = await self.engine.inspect_container(self.object_id or self.object_name)
+        if info is None:
+            return None
+        if info["State"].get("Running"):
+            self.log.info("Container %s is already running; reusing it", self.object_name)
+            self._recover_token(info)
+            return info["Id"]
+        same_image = info["Config"].get("Image") == image
+        if self.remove or not same_image:
+            why = "remove is set" if self.remove else f"the image is now {image}"
+            self.log.info("Removing old container %s (%s)", info["Name"].lstrip("/"), why)
+            await self.engine.remove_container(info["Id"])
+            return None
+        self._recover_token(info)
+        return info["Id"]
+
+    def _recover_token(self, info: dict) -> None:
+        """A reused container keeps the API token it was created with."""
+        for item in info["Config"].get("Env") or []:
+            key, _, value = item.partition("=")
+            if key == "JUPYTERHUB_API_TOKEN" and value:
+                self.api_token = value
+
+    async def _create(self, image: str, image_info: dict | None) -> str:
+        binds = self.volume_binds
+        create = {
+            "image": image,
+            "name": self.object_name,
+            "environment": self.get_env(),
+            "labels": self.labels,
+            "volumes": sorted({b["bind"] for b in binds.values()}),
+            "ports": [self.port],
+        }
+        command = await self._command(image, image_info)
+        if command:
+            create["command"] = command
+        create = deep_merge(create, await self.rendered_extra(self.extra_create_kwargs))
+        host_config = deep_merge(
+            self._host_config(binds), await self.rendered_extra(self.extra_host_config)
+        )
+        host_config.setdefault("network_mode", self.network_name)
+        try:
+            return await self.engine.create_container(create, host_config)
+        except EngineError as exc:
+            raise SpawnFailed(f"Docker could not create {self.object_name}: {exc}") from exc
+
+    async def _command(self, image: str, image_info: dict | None) -> list[str] | None:
+        """cmd (None: the image's CMD) followed by args; None lets the image decide."""
+        args = self.get_args()
+        if self.cmd:
+            return list(self.cmd) + args
+        if not args:
+            return None
+        if image_info is None:
+            image_info = await self.engine.inspect_image(image)
+        image_cmd = ((image_info or {}).get("Config") or {}).get("Cmd") or []
+        return list(image_cmd) + args
+
+    def _host_config(self, binds: dict) -> dict:
+        config: dict = {
+            "binds": binds,
+            "links": self.links,
+            "mounts": render_mounts(self.mounts, self.format_volume_name, self),
+        }
+        if not self.use_internal_ip:
+            config["port_bindings"] = {self.port: (self.host_ip,)}
+        if self._mem_limit:
+            config["mem_limit"] = self._mem_limit
+        if self._cpu_limit:
+            config["cpu_period"] = self.cpu_period
+            config["cpu_quota"] = int(self._cpu_limit * self.cpu_period)
+        if self.mem_guarantee:
+            config["mem_reservation"] = self.mem_guarantee
+        if self.cpu_guarantee:
+            # Docker has no CPU reservation for plain containers; shares weight contention
+            config["cpu_shares"] = max(2, int(self.cpu_guarantee * 1024))
+        return config
+
+    async def _post_start_exec(self) -> None:
+        cmd = self.post_start_cmd
+        try:
+            code, out, err = await self.engine.exec_run(self.object_id, cmd)
+        except EngineError as exc:
+            self.log.warning("post_start_cmd %r failed in %s: %s", cmd, self.object_name, exc)
+            return
+        self.log.debug("post_start stdout in %s: %s", self.object_name, out)
+        if code:
+            self.log.warning(
+                "post_start_cmd %r exited %s in %s: %s", cmd, code, self.object_name, err or out
+            )
+
+    async def _inspect_or_fail(self) -> dict:
+        info = await self.engine.inspect_container(self.object_id)
+        if info is None:
+            raise SpawnFailed(f"Container {self.object_name} vanished while starting")
+        return info
+
+    async def _address(self, info: dict) -> tuple[str, int]:
+        """Where the hub reaches the server: (host, port)."""
+        if self.use_internal_hostname:
+            return self.object_name, self.port
+        if self.use_internal_ip:
+            networks = info["NetworkSettings"].get("Networks") or {}
+            network = networks.get(self.network_name)
+            if not network or not network.get("IPAddress"):
+                raise SpawnFailed(
+                    f"Container {self.object_name} has no address on Docker network "
+                    f"{self.network_name!r}; check network_name (docker network ls) and that "
+                    "the network exists (docker network create NAME)"
+                )
+            return network["IPAddress"], self.port
+        published = await self.engine.published_port(self.object_id, self.port)
+        if not published:
+            raise SpawnFailed(f"Container {self.object_name} has no published port {self.port}")
+        return published
+
+    async def _wait_until_answering(self, ip: str, port: int) -> None:
+        """Return once the server answers HTTP; fail at once, with logs, if it exits first."""
+        if self.internal_ssl:
+            return  # the hub's own TLS check follows; our plain probe cannot speak it
+        path = f"{self.server.base_url}api" if self.server else "/"
+        next_check = 0.0
+        while True:
+            if await readiness.answers_http(ip, port, path):
+                return
+            if time.monotonic() >= next_check:
+                await self._fail_if_exited()
+                next_check = time.monotonic() + 0.5
+            await asyncio.sleep(0.2)
+
+    async def _fail_if_exited(self) -> None:
+        info = await self._inspect_or_fail()
+        state = info["State"]
+        if state.get("Running"):
+            return
+        logs = (await self.engine.logs(self.object_id, tail=20)).strip()
+        if state.get("OOMKilled"):
+            reason = f"it ran out of memory (mem_limit {self._mem_limit} bytes)"
+        else:
+            reason = f"exit code {state.get('ExitCode')}"
+        message = f"The server in {self.object_name} exited while starting ({reason})."
+        if state.get("Error"):
+            message += f" Docker: {state['Error']}."
+        if logs:
+            message += "\nLast log lines:\n" + logs
+        raise SpawnFailed(message)

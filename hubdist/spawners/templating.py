@@ -1,0 +1,81 @@
+"""Template rendering for names, volumes, mounts and the ``extra_*`` pass-throughs.
+
+The placeholders are dockerspawner's: ``{username}`` (escaped), ``{safe_username}``,
+``{raw_username}``, ``{servername}`` (escaped), ``{raw_servername}``, ``{imagename}``,
+``{prefix}``, plus JupyterHub's ``{base_url}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..names import check_host_path
+
+
+def render(obj: Any, namespace: Mapping[str, str]) -> Any:
+    """Format every string key and value in a nested structure.
+
+    A string that is not a valid template for this namespace (``{"a": 1}`` as JSON text,
+    an unknown placeholder) is left as it is, so pass-through dicts can hold any literal.
+    """
+    if isinstance(obj, str):
+        try:
+            return obj.format(**namespace)
+        except (KeyError, IndexError, ValueError, AttributeError):
+            return obj
+    if isinstance(obj, dict):
+        return {render(k, namespace): render(v, namespace) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(render(v, namespace) for v in obj)
+    return obj
+
+
+def deep_merge(base: dict, extra: Mapping) -> dict:
+    """``base`` updated with ``extra``; nested dicts merge instead of being replaced."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+FormatVolume = Callable[[str, Any], str]
+
+
+def volume_binds(
+    volumes: Mapping[str, Any],
+    read_only_volumes: Mapping[str, Any],
+    format_name: FormatVolume,
+    spawner: Any,
+) -> dict[str, dict[str, str]]:
+    """``volumes`` and ``read_only_volumes`` as docker-py binds: ``{source: {bind, mode}}``.
+
+    Sources and targets are templates. A source starting with ``/`` is a host path and is
+    checked so that no user or server name can move it out of its directory; anything else
+    is a named volume.
+    """
+    binds: dict[str, dict[str, str]] = {}
+    for spec, force_ro in ((volumes, False), (read_only_volumes, True)):
+        for source, target in spec.items():
+            entry = dict(target) if isinstance(target, Mapping) else {"bind": target}
+            entry.setdefault("mode", "rw")
+            if force_ro:
+                entry["mode"] = "ro"
+            entry["bind"] = format_name(entry["bind"], spawner)
+            host = check_host_path(source, format_name(source, spawner))
+            binds[host] = entry
+    return binds
+
+
+def render_mounts(mounts: list[dict], format_name: FormatVolume, spawner: Any) -> list[dict]:
+    """``mounts`` with every string field templated (docker.types.Mount keyword arguments)."""
+    rendered = []
+    for mount in mounts:
+        item = {k: format_name(v, spawner) if isinstance(v, str) else v for k, v in mount.items()}
+        if item.get("type", "volume") == "bind" and "source" in item:
+            check_host_path(mount["source"], item["source"])
+        rendered.append(item)
+    return rendered

@@ -1,0 +1,68 @@
+"""Fixtures shared by the whole suite.
+
+Engine tests need the real Docker engine, configurable-http-proxy on PATH and the test
+images; ``tests/run`` provides all three. Without them the tests fail (never skip): a
+missing engine must not look like a pass.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+
+import pytest
+
+from .hubrig import BASE_IMAGE, PREFIX, TEST_IMAGE, Hub, docker
+
+
+@pytest.fixture(scope="session")
+def engine_ready():
+    """The Docker engine answers, the images exist, and the proxy is installed."""
+    info = docker("info", check=False)
+    assert info.returncode == 0, f"the Docker engine is not running (run tests/run): {info.stderr}"
+    for image in (TEST_IMAGE, BASE_IMAGE):
+        assert docker("image", "inspect", image, check=False).returncode == 0, (
+            f"test image {image} is missing; tests/run builds it"
+        )
+    assert shutil.which("configurable-http-proxy"), "configurable-http-proxy is not on PATH"
+    yield
+    _remove_test_objects()
+
+
+def _remove_test_objects() -> None:
+    """Everything this run created carries its prefix; remove it all."""
+    names = docker("ps", "-aq", "--filter", f"name={PREFIX}", check=False).stdout.split()
+    if names:
+        docker("rm", "-fv", *names, check=False)
+    volumes = docker("volume", "ls", "-q", "--filter", f"name={PREFIX}", check=False)
+    if volumes.stdout.split():
+        docker("volume", "rm", "-f", *volumes.stdout.split(), check=False)
+
+
+@pytest.fixture
+def make_hub(engine_ready, tmp_path):
+    """Start hubs with extra config; every hub started here is stopped afterwards."""
+    hubs: list[Hub] = []
+
+    def make(config: str = "", name: str = "hub", start: bool = True) -> Hub:
+        hub = Hub(tmp_path / name, config, prefix=PREFIX, image=TEST_IMAGE)
+        hubs.append(hub)
+        return hub.start() if start else hub
+
+    yield make
+    for hub in hubs:
+        hub.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_hub(engine_ready, tmp_path_factory):
+    """One default-config hub for the tests that need nothing special."""
+    hub = Hub(tmp_path_factory.mktemp("shared"), "", prefix=PREFIX, image=TEST_IMAGE).start()
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def username(request) -> str:
+    """A user name unique to the test (JupyterHub lowercases names)."""
+    return f"u{secrets.token_hex(3)}-{request.node.name[5:25].replace('_', '-').lower()}"

@@ -1,0 +1,55 @@
+"""Templates in volumes, mounts and the extra_* pass-throughs."""
+
+import pytest
+
+from hubdist.names import UnsafePathError
+from hubdist.spawners.templating import deep_merge, render, render_mounts, volume_binds
+
+NS = {"username": "bob", "raw_username": "Bob", "servername": "", "prefix": "jupyter"}
+
+
+def fmt(template, spawner):
+    return template.format(**NS)
+
+
+def test_render_formats_nested_strings_and_leaves_non_templates():
+    value = {"labels": {"owner": "{username}"}, "cmd": ["echo", "{raw_username}"], "n": 3,
+             "json": '{"a": 1}', "unknown": "{nope}"}
+    assert render(value, NS) == {"labels": {"owner": "bob"}, "cmd": ["echo", "Bob"], "n": 3,
+                                 "json": '{"a": 1}', "unknown": "{nope}"}
+
+
+def test_deep_merge_merges_nested_dicts():
+    assert deep_merge({"a": {"x": 1}, "b": 1}, {"a": {"y": 2}, "b": 2}) == {
+        "a": {"x": 1, "y": 2}, "b": 2}
+
+
+def test_volume_binds_modes_and_templates():
+    binds = volume_binds(
+        {"jupyterhub-user-{username}": "/home/jovyan/work",
+         "/data/{username}": {"bind": "/data", "mode": "z"}},
+        {"/srv/shared": "/shared"},
+        fmt, None,
+    )
+    assert binds == {
+        "jupyterhub-user-bob": {"bind": "/home/jovyan/work", "mode": "rw"},
+        "/data/bob": {"bind": "/data", "mode": "z"},
+        "/srv/shared": {"bind": "/shared", "mode": "ro"},
+    }
+
+
+def test_volume_binds_refuse_escaping_host_paths():
+    def evil(template, spawner):
+        return template.format(username="..", raw_username="..")
+
+    with pytest.raises(UnsafePathError):
+        volume_binds({"/home/{raw_username}/x": "/x"}, {}, evil, None)
+
+
+def test_mounts_render_string_fields_only():
+    mounts = render_mounts(
+        [{"type": "volume", "source": "{prefix}-{username}", "target": "/d", "read_only": True}],
+        fmt, None,
+    )
+    assert mounts == [{"type": "volume", "source": "jupyter-bob", "target": "/d",
+                       "read_only": True}]
