@@ -25,6 +25,7 @@ from traitlets import (
     Float,
     Integer,
     List,
+    TraitError,
     Unicode,
     Union,
     default,
@@ -63,6 +64,16 @@ DEPRECATED_ALIASES = {
     "container_name_template": ("name_template", "0.10.0"),
     "remove_containers": ("remove", "0.10.0"),
     "image_whitelist": ("allowed_images", "12.0"),
+}
+
+# accepted for old configs, with a warning: old -> what to use instead
+IGNORED_OPTIONS = {
+    "use_docker_client_env": "DOCKER_HOST and friends are always honoured",
+    **{
+        name: "set tls_config instead"
+        for name in ("tls", "tls_verify", "tls_ca", "tls_cert", "tls_key", "tls_assert_hostname")
+    },
+    "hub_ip_connect": "set JupyterHub.hub_connect_ip instead",
 }
 
 
@@ -154,7 +165,7 @@ class ContainerSpawner(Spawner):
         if value == "legacy":
             return names.legacy_escape
         if not callable(value):
-            raise ValueError(f'escape must be "legacy" or a callable, not {value!r}')
+            raise TraitError(f'escape must be "legacy" or a callable, not {value!r}')
         return value
 
     # -- volumes --------------------------------------------------------------------------
@@ -339,6 +350,25 @@ class ContainerSpawner(Spawner):
             cls, change.name, version, cls, new,
         )  # fmt: skip
         setattr(self, new, change.new)
+
+    # dockerspawner ignores these already; accepted so old configs still load
+    use_docker_client_env = Bool(
+        True, config=True, help="Ignored (Docker env vars are always used)."
+    )
+    tls = AnyTrait(config=True, help="Ignored; use tls_config.")
+    tls_verify = AnyTrait(config=True, help="Ignored; use tls_config.")
+    tls_ca = AnyTrait(config=True, help="Ignored; use tls_config.")
+    tls_cert = AnyTrait(config=True, help="Ignored; use tls_config.")
+    tls_key = AnyTrait(config=True, help="Ignored; use tls_config.")
+    tls_assert_hostname = AnyTrait(config=True, help="Ignored; use tls_config.")
+    hub_ip_connect = Unicode(config=True, help="Ignored; use JupyterHub.hub_connect_ip.")
+
+    @observe(*IGNORED_OPTIONS)
+    def _ignored_option_set(self, change) -> None:
+        self.log.warning(
+            "%s.%s is ignored (as in dockerspawner): %s",
+            type(self).__name__, change.name, IGNORED_OPTIONS[change.name],
+        )  # fmt: skip
 
     # -- state ---------------------------------------------------------------------------
 

@@ -83,6 +83,13 @@ def test_limits_are_enforced_by_the_engine(make_hub, username):
     # and the server sees its own limit, as JupyterHub promises
     env = inspect("container", user_container(username))["Config"]["Env"]
     assert f"MEM_LIMIT={512 * 1024**2}" in env
+    # the kernel enforces it: the container's own cgroup says 512 MiB
+    cgroup = docker(
+        "exec", user_container(username), "sh", "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null"
+        " || cat /sys/fs/cgroup/memory.max",
+    ).stdout.strip()  # fmt: skip
+    assert cgroup == str(512 * 1024**2)
     hub.stop_server(username)
 
 

@@ -58,7 +58,8 @@ def _hub_for(make_hub, image: str, policy: str):
     return make_hub(
         f'c.DockerSpawner.image = "{image}"\n'
         f'c.DockerSpawner.pull_policy = "{policy}"\n'
-        'c.Spawner.cmd = ["python3", "-m", "http.server", "8888"]\n'
+        # answer only after 2 s: the spawn stays pending long enough to read its progress
+        'c.Spawner.cmd = ["sh", "-c", "sleep 2; exec python3 -m http.server 8888"]\n'
     )
 
 

@@ -8,8 +8,13 @@ def test_layers_and_bytes_are_counted():
     p.update({"status": "Pulling from library/img", "id": "1"})  # tag line, not a layer
     p.update({"status": "Pulling fs layer", "id": "aaa"})
     p.update({"status": "Pulling fs layer", "id": "bbb"})
-    p.update({"status": "Downloading", "id": "aaa",
-              "progressDetail": {"current": 5_000_000, "total": 10_000_000}})
+    p.update(
+        {
+            "status": "Downloading",
+            "id": "aaa",
+            "progressDetail": {"current": 5_000_000, "total": 10_000_000},
+        }
+    )
     p.update({"status": "Already exists", "id": "bbb"})
     assert p.layers_done == 1
     assert "1 of 2 layers" in p.describe()

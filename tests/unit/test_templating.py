@@ -13,23 +13,38 @@ def fmt(template, spawner):
 
 
 def test_render_formats_nested_strings_and_leaves_non_templates():
-    value = {"labels": {"owner": "{username}"}, "cmd": ["echo", "{raw_username}"], "n": 3,
-             "json": '{"a": 1}', "unknown": "{nope}"}
-    assert render(value, NS) == {"labels": {"owner": "bob"}, "cmd": ["echo", "Bob"], "n": 3,
-                                 "json": '{"a": 1}', "unknown": "{nope}"}
+    value = {
+        "labels": {"owner": "{username}"},
+        "cmd": ["echo", "{raw_username}"],
+        "n": 3,
+        "json": '{"a": 1}',
+        "unknown": "{nope}",
+    }
+    assert render(value, NS) == {
+        "labels": {"owner": "bob"},
+        "cmd": ["echo", "Bob"],
+        "n": 3,
+        "json": '{"a": 1}',
+        "unknown": "{nope}",
+    }
 
 
 def test_deep_merge_merges_nested_dicts():
     assert deep_merge({"a": {"x": 1}, "b": 1}, {"a": {"y": 2}, "b": 2}) == {
-        "a": {"x": 1, "y": 2}, "b": 2}
+        "a": {"x": 1, "y": 2},
+        "b": 2,
+    }
 
 
 def test_volume_binds_modes_and_templates():
     binds = volume_binds(
-        {"jupyterhub-user-{username}": "/home/jovyan/work",
-         "/data/{username}": {"bind": "/data", "mode": "z"}},
+        {
+            "jupyterhub-user-{username}": "/home/jovyan/work",
+            "/data/{username}": {"bind": "/data", "mode": "z"},
+        },
         {"/srv/shared": "/shared"},
-        fmt, None,
+        fmt,
+        None,
     )
     assert binds == {
         "jupyterhub-user-bob": {"bind": "/home/jovyan/work", "mode": "rw"},
@@ -49,7 +64,9 @@ def test_volume_binds_refuse_escaping_host_paths():
 def test_mounts_render_string_fields_only():
     mounts = render_mounts(
         [{"type": "volume", "source": "{prefix}-{username}", "target": "/d", "read_only": True}],
-        fmt, None,
+        fmt,
+        None,
     )
-    assert mounts == [{"type": "volume", "source": "jupyter-bob", "target": "/d",
-                       "read_only": True}]
+    assert mounts == [
+        {"type": "volume", "source": "jupyter-bob", "target": "/d", "read_only": True}
+    ]
