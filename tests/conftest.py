@@ -44,8 +44,8 @@ def make_hub(engine_ready, tmp_path):
     """Start hubs with extra config; every hub started here is stopped afterwards."""
     hubs: list[Hub] = []
 
-    def make(config: str = "", name: str = "hub", start: bool = True) -> Hub:
-        hub = Hub(tmp_path / name, config, prefix=PREFIX, image=TEST_IMAGE)
+    def make(config: str = "", name: str = "hub", start: bool = True, env=None) -> Hub:
+        hub = Hub(tmp_path / name, config, prefix=PREFIX, image=TEST_IMAGE, env=env)
         hubs.append(hub)
         return hub.start() if start else hub
 

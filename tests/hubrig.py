@@ -69,7 +69,9 @@ class SpawnError(AssertionError):
 
 
 class Hub:
-    def __init__(self, workdir: Path, config: str, *, prefix: str, image: str):
+    def __init__(
+        self, workdir: Path, config: str, *, prefix: str, image: str, env: dict | None = None
+    ):
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.prefix = prefix
@@ -79,8 +81,11 @@ class Hub:
         self.api_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = config
+        self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.log_path = workdir / "hub.log"
+        self.proxy_token = secrets.token_hex(16)
+        (workdir / "proxy-token").write_text(self.proxy_token)
 
     def config_text(self) -> str:
         base = f"""
@@ -90,6 +95,7 @@ class Hub:
         c.JupyterHub.hub_port = {self.hub_port}
         c.JupyterHub.hub_connect_ip = "{bridge_gateway()}"
         c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{self.api_port}"
+        c.ConfigurableHTTPProxy.auth_token = "{self.proxy_token}"
         c.ConfigurableHTTPProxy.pid_file = "{self.workdir}/proxy.pid"
         c.JupyterHub.db_url = "sqlite:///{self.workdir}/jupyterhub.sqlite"
         c.JupyterHub.cookie_secret_file = "{self.workdir}/cookie_secret"
@@ -125,6 +131,7 @@ class Hub:
             cwd=self.workdir,
             stdout=log,
             stderr=subprocess.STDOUT,
+            env=self.env,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
@@ -138,6 +145,17 @@ class Hub:
                 pass
             time.sleep(0.3)
         raise RuntimeError(f"hub did not come up in {timeout}s:\n{self.log_tail()}")
+
+    def routes(self) -> dict:
+        """The proxy's routing table, from its own REST API."""
+        token = (self.workdir / "proxy-token").read_text().strip()
+        r = requests.get(
+            f"http://127.0.0.1:{self.api_port}/api/routes",
+            headers={"Authorization": f"token {token}"},
+            timeout=10,
+        )
+        r.raise_for_status()
+        return r.json()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
         """Stop the hub process we started (and, on SIGKILL, the proxy it started)."""
