@@ -9,8 +9,8 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     # spawners import jupyterhub; keep `import hubdist` (and the CLI) light without it
-    if name == "DockerSpawner":
-        from .spawners.docker import DockerSpawner
+    if name in ("DockerSpawner", "SwarmSpawner", "SystemUserSpawner"):
+        from . import spawners
 
-        return DockerSpawner
+        return getattr(spawners, name)
     raise AttributeError(name)

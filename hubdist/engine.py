@@ -71,6 +71,16 @@ def _explain(exc: docker.errors.APIError) -> str:
     return str(explanation or exc)
 
 
+def _mount(spec: dict | docker.types.Mount) -> docker.types.Mount:
+    """A Mount from its keyword dict; ``driver_config`` may be a dict too."""
+    if not isinstance(spec, dict):
+        return spec
+    spec = dict(spec)
+    if isinstance(spec.get("driver_config"), dict):
+        spec["driver_config"] = docker.types.DriverConfig(**spec["driver_config"])
+    return docker.types.Mount(**spec)
+
+
 @dataclass
 class PullProgress:
     """Layer and byte counts of one image pull, updated from the engine's JSON stream."""
@@ -306,9 +316,7 @@ class Engine:
         """
         host_config = dict(host_config)
         if host_config.get("mounts"):
-            host_config["mounts"] = [
-                docker.types.Mount(**m) if isinstance(m, dict) else m for m in host_config["mounts"]
-            ]
+            host_config["mounts"] = [_mount(m) for m in host_config["mounts"]]
 
         def build_and_create():
             kwargs = dict(create)
@@ -371,3 +379,68 @@ class Engine:
             )
 
         return await self._run_fn(run)
+
+    # -- swarm services -----------------------------------------------------------------
+
+    async def swarm_node_id(self) -> str | None:
+        """This engine's node id if it is a swarm manager, else None."""
+        info = await self._run("info")
+        swarm = info.get("Swarm") or {}
+        return swarm.get("NodeID") if swarm.get("ControlAvailable") else None
+
+    async def create_service(self, spec: dict) -> str:
+        """Create a service from plain dicts (no docker types needed by callers).
+
+        ``spec`` has ``name``, ``labels``, ``networks`` and the keyword dicts
+        ``container`` (ContainerSpec; ``mounts`` as Mount kwargs), ``resources``,
+        ``placement``, ``task`` (extra TaskTemplate kwargs), ``endpoint`` (EndpointSpec
+        kwargs or None) and ``extra`` (extra create_service kwargs).
+        """
+
+        def build_and_create():
+            container = dict(spec["container"])
+            container["mounts"] = [_mount(m) for m in container.get("mounts") or []]
+            task = {
+                "container_spec": docker.types.ContainerSpec(**container),
+                "resources": docker.types.Resources(**spec["resources"]),
+                "placement": docker.types.Placement(**spec["placement"]),
+                "restart_policy": docker.types.RestartPolicy(condition="none"),
+                "networks": spec["networks"] or None,
+            }
+            task.update(spec.get("task") or {})
+            kwargs = {
+                "task_template": docker.types.TaskTemplate(**task),
+                "name": spec["name"],
+                "labels": spec["labels"],
+            }
+            if spec.get("endpoint") is not None:
+                kwargs["endpoint_spec"] = docker.types.EndpointSpec(**spec["endpoint"])
+            kwargs.update(spec.get("extra") or {})
+            return self.client.create_service(**kwargs)
+
+        result = await self._run_fn(build_and_create, what="create_service")
+        return result["ID"]
+
+    async def inspect_service(self, name_or_id: str) -> dict | None:
+        try:
+            return await self._run("inspect_service", name_or_id)
+        except NotFound:
+            return None
+
+    async def service_tasks(self, service: str) -> list[dict]:
+        """The service's tasks, newest first."""
+        tasks = await self._run("tasks", filters={"service": service})
+        return sorted(tasks, key=lambda t: t.get("CreatedAt", ""), reverse=True)
+
+    async def remove_service(self, name_or_id: str) -> None:
+        try:
+            await self._run("remove_service", name_or_id)
+        except NotFound:
+            pass
+
+    async def node_address(self, node_id: str) -> str | None:
+        try:
+            node = await self._run("inspect_node", node_id)
+        except NotFound:
+            return None
+        return (node.get("Status") or {}).get("Addr")

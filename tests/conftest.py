@@ -66,3 +66,18 @@ def shared_hub(engine_ready, tmp_path_factory):
 def username(request) -> str:
     """A user name unique to the test (JupyterHub lowercases names)."""
     return f"u{secrets.token_hex(3)}-{request.node.name[5:25].replace('_', '-').lower()}"
+
+
+@pytest.fixture(scope="session")
+def swarm(engine_ready):
+    """A single-node swarm; made here if the engine is not in one, and left again after."""
+    state = docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+    made_here = state != "active"
+    if made_here:
+        docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    yield
+    services = docker("service", "ls", "-q", "--filter", f"name={PREFIX}", check=False)
+    if services.stdout.split():
+        docker("service", "rm", *services.stdout.split(), check=False)
+    if made_here:
+        docker("swarm", "leave", "--force", check=False)

@@ -7,9 +7,12 @@ configuration surface is dockerspawner 14's, so ``c.DockerSpawner.*`` written fo
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Callable as CallableType
 from typing import Any
 from urllib.parse import urlparse
 
@@ -36,6 +39,7 @@ from traitlets import (
 from .. import names
 from ..engine import Engine, EngineError, PullProgress
 from . import options as image_options
+from . import readiness
 from .progress import ProgressChannel
 from .templating import render, volume_binds
 
@@ -509,6 +513,31 @@ class ContainerSpawner(Spawner):
         except EngineError as exc:
             raise SpawnFailed(f"Pulling image {image} failed: {exc}") from exc
         return await self.engine.inspect_image(image)
+
+    # -- readiness -----------------------------------------------------------------------
+
+    async def wait_until_answering(
+        self, candidates: list[tuple[str, int]], fail_if_gone: CallableType[[], Awaitable[None]]
+    ) -> tuple[str, int]:
+        """Return the first (host, port) that answers HTTP; ``fail_if_gone`` raises if the
+        server died first.
+
+        Waiting here (not in JupyterHub's later check) is what lets a crashing server fail
+        the spawn at once with its reason instead of after http_timeout. Several candidates
+        occur when the engine publishes one port per address family.
+        """
+        if self.internal_ssl:
+            return candidates[0]  # the hub's own TLS check follows; this probe is plain HTTP
+        path = f"{self.server.base_url}api" if self.server else "/"
+        next_check = 0.0
+        while True:
+            for host, port in candidates:
+                if await readiness.answers_http(host, port, path):
+                    return host, port
+            if time.monotonic() >= next_check:
+                await fail_if_gone()
+                next_check = time.monotonic() + 0.5
+            await asyncio.sleep(0.2)
 
     # -- progress ------------------------------------------------------------------------
 

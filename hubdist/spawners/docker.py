@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from jupyterhub.traitlets import Callable
 from traitlets import Bool, Dict, Float, List, Union
 
 from ..engine import EngineError
-from . import readiness
 from .base import ContainerSpawner, SpawnFailed
 from .templating import deep_merge, render_mounts
 
@@ -148,8 +144,7 @@ class DockerSpawner(ContainerSpawner):
             await self._fail_if_exited()  # an exit explains a missing address better
             raise
         self.emit_progress(85, "Waiting for the server to answer")
-        await self._wait_until_answering(ip, port)
-        return ip, port
+        return await self.wait_until_answering([(ip, port)], self._fail_if_exited)
 
     async def _reusable_container(self, image: str) -> str | None:
         """An existing container to start again, or None after removing one not to reuse."""
@@ -189,6 +184,7 @@ class DockerSpawner(ContainerSpawner):
         command = await self._command(image, image_info)
         if command:
             create["command"] = command
+        create.update(self.object_create_kwargs())
         create = deep_merge(create, await self.rendered_extra(self.extra_create_kwargs))
         host_config = deep_merge(
             self._host_config(binds), await self.rendered_extra(self.extra_host_config)
@@ -198,6 +194,10 @@ class DockerSpawner(ContainerSpawner):
             return await self.engine.create_container(create, host_config)
         except EngineError as exc:
             raise SpawnFailed(f"Docker could not create {self.object_name}: {exc}") from exc
+
+    def object_create_kwargs(self) -> dict:
+        """What a subclass adds to the create call (extra_create_kwargs still wins)."""
+        return {}
 
     async def _command(self, image: str, image_info: dict | None) -> list[str] | None:
         """cmd (None: the image's CMD) followed by args; None lets the image decide."""
@@ -268,20 +268,6 @@ class DockerSpawner(ContainerSpawner):
         if not published:
             raise SpawnFailed(f"Container {self.object_name} has no published port {self.port}")
         return published
-
-    async def _wait_until_answering(self, ip: str, port: int) -> None:
-        """Return once the server answers HTTP; fail at once, with logs, if it exits first."""
-        if self.internal_ssl:
-            return  # the hub's own TLS check follows; our plain probe cannot speak it
-        path = f"{self.server.base_url}api" if self.server else "/"
-        next_check = 0.0
-        while True:
-            if await readiness.answers_http(ip, port, path):
-                return
-            if time.monotonic() >= next_check:
-                await self._fail_if_exited()
-                next_check = time.monotonic() + 0.5
-            await asyncio.sleep(0.2)
 
     async def _fail_if_exited(self) -> None:
         info = await self._inspect_or_fail()

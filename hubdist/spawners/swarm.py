@@ -1,0 +1,308 @@
+"""SwarmSpawner: one Docker Swarm service per user server, for hubs that span machines.
+
+Unlike dockerspawner's SwarmSpawner it never relies on service virtual IPs or the ingress
+routing mesh (the hub talks to the task's own IP on a shared overlay network, or to a
+host-mode published port), fails a spawn as soon as Swarm rejects the task, notices a
+running task within a fraction of a second, mounts named volumes as volumes, and sets the
+restart condition "none" so that a user's shutdown stays a shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from traitlets import Dict, Float, List, Unicode, default
+
+from ..engine import EngineError
+from . import readiness
+from .base import SpawnFailed
+from .docker import DockerSpawner
+from .templating import deep_merge, render_mounts
+
+# Swarm task states, in order, with the progress shown for each
+TASK_PROGRESS = {
+    "new": (60, "Service created"),
+    "pending": (62, "Waiting for a node"),
+    "assigned": (65, "Assigned to a node"),
+    "accepted": (67, "Accepted by the node"),
+    "preparing": (70, "Preparing (pulling the image on the node if needed)"),
+    "ready": (75, "Ready to start"),
+    "starting": (78, "Starting"),
+    "running": (80, "Running"),
+}
+TASK_FAILED = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
+
+
+class SwarmSpawner(DockerSpawner):
+    """Spawn single-user servers as Docker Swarm services (the hub runs on a manager)."""
+
+    object_type = "service"
+
+    extra_resources_spec = Dict(
+        config=True,
+        help="""Extra docker.types.Resources arguments, e.g. {"generic_resources": {"gpu": 1}}
+        to reserve one GPU advertised by the nodes. Default: {}.""",
+    )
+    extra_container_spec = Dict(
+        config=True,
+        help="""Extra docker.types.ContainerSpec arguments (e.g. {"cap_drop": ["ALL"]}).
+        Default: {}.""",
+    )
+    extra_placement_spec = Dict(
+        config=True,
+        help="""Extra docker.types.Placement arguments (constraints, preferences, platforms,
+        maxreplicas); overrides placement_constraints and placement_preferences. Default: {}.""",
+    )
+    extra_task_spec = Dict(
+        config=True,
+        help="""Extra docker.types.TaskTemplate arguments (e.g. log_driver). Default: {}.""",
+    )
+    extra_endpoint_spec = Dict(
+        config=True,
+        help="""Extra docker.types.EndpointSpec arguments. Default: {}.""",
+    )
+    placement_constraints = List(
+        Unicode(),
+        config=True,
+        help="""Swarm placement constraints, e.g. ["node.labels.gpu == true"]. Templates are
+        allowed ({username}, ...). A constraint no node satisfies fails the spawn at once.
+        Default: [].""",
+    )
+    placement_preferences = List(
+        config=True,
+        help="""Swarm placement preferences, e.g. [("spread", "node.labels.zone")].
+        Default: [].""",
+    )
+    volume_driver = Unicode(
+        "",
+        config=True,
+        help="""Volume driver for named volumes (it should be multi-host capable, so a user's
+        volume follows them to any node). Default: "" (the node's local driver).""",
+    )
+    volume_driver_options = Dict(
+        config=True,
+        help="""Options for volume_driver. Default: {}.""",
+    )
+    task_check_interval = Float(
+        0.25,
+        config=True,
+        help="""Seconds between checks of the task's state while starting. Default: 0.25.""",
+    )
+
+    @default("pull_policy")
+    def _pull_policy_default(self) -> str:
+        return "skip"  # each node pulls for itself; pulling on the manager helps nobody
+
+    @default("network_name")
+    def _network_name_default(self) -> str:
+        return ""
+
+    @default("use_internal_ip")
+    def _use_internal_ip_default(self) -> bool:
+        return True
+
+    # -- JupyterHub's contract --------------------------------------------------------------
+
+    async def stop(self, now: bool = False) -> None:
+        await self.engine.remove_service(self.object_id or self.object_name)
+        self.object_id = ""
+        self._saved_name = ""
+        self.clear_state()
+
+    async def poll(self):
+        if not self.object_id:
+            return 0
+        task = await self._current_task()
+        if task is None:
+            return 0
+        state = task["Status"]["State"]
+        if state in TASK_FAILED:
+            return (task["Status"].get("ContainerStatus") or {}).get("ExitCode", 1) or 1
+        return None
+
+    async def get_url(self) -> str:
+        task = await self._current_task()
+        if task is None:
+            return self.server.url
+        candidates = await self._task_endpoints(task)
+        ip, port = candidates[0]
+        for host, port_ in candidates:  # the one that answers, if any does
+            if await readiness.answers_http(host, port_, f"{self.server.base_url}api"):
+                ip, port = host, port_
+                break
+        return f"http://{ip}:{port}{self.server.base_url}"
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self.object_id = ""  # services are never reused
+        self._saved_name = ""
+
+    # -- start ------------------------------------------------------------------------------
+
+    async def _start(self):
+        image = self.choose_image()
+        await self.resolve_limits()
+        image_info = await self.ensure_image(image)
+        if self.use_internal_ip and not self.network_name:
+            raise SpawnFailed(
+                "SwarmSpawner needs network_name (an attachable overlay network the hub is on) "
+                "or use_internal_ip = False (reach servers at a host-mode published port)"
+            )
+        await self.engine.remove_service(self.object_name)  # a leftover from a crashed hub
+        self.emit_progress(58, "Creating service")
+        spec = await self._service_spec(image, image_info)
+        try:
+            self.object_id = await self.engine.create_service(spec)
+        except EngineError as exc:
+            raise SpawnFailed(f"Swarm refused service {self.object_name}: {exc}") from exc
+        self._saved_name = self.object_name
+        try:
+            task = await self._wait_for_running_task()
+            candidates = await self._task_endpoints(task)
+            self.emit_progress(85, "Waiting for the server to answer")
+            return await self.wait_until_answering(candidates, self._fail_if_task_ended)
+        except BaseException:
+            await self.engine.remove_service(self.object_id)
+            self.object_id = ""
+            self._saved_name = ""
+            raise
+
+    async def _service_spec(self, image: str, image_info: dict | None) -> dict:
+        namespace = self.template_namespace()
+        container = {
+            "image": image,
+            "env": self.get_env(),
+            "mounts": self._mounts(),
+            "labels": self.labels,
+            "stop_grace_period": int(self.stop_timeout * 1e9),
+            # Swarm holds a task in "starting" until the image's HEALTHCHECK first passes
+            # (30 s and more) and kills it when the check fails, e.g. while a kernel is busy:
+            # readiness is our own probe and liveness the hub's poll, so the check is off
+            # (extra_container_spec {"healthcheck": {...}} turns it back on)
+            "healthcheck": {"Test": ["NONE"]},
+        }
+        args = await self._swarm_args(image, image_info)
+        if args:
+            container["args"] = args
+        container = deep_merge(container, await self.rendered_extra(self.extra_container_spec))
+        resources = {
+            "mem_limit": self._mem_limit or None,
+            "mem_reservation": self.mem_guarantee or None,
+            "cpu_limit": int(self._cpu_limit * 1e9) if self._cpu_limit else None,
+            "cpu_reservation": int(self.cpu_guarantee * 1e9) if self.cpu_guarantee else None,
+        }
+        placement = {
+            "constraints": [c.format(**namespace) for c in self.placement_constraints] or None,
+            "preferences": self.placement_preferences or None,
+        }
+        endpoint = None
+        if not self.use_internal_ip:
+            endpoint = {"ports": {None: (self.port, "tcp", "host")}}
+        if endpoint is not None or self.extra_endpoint_spec:
+            endpoint = deep_merge(endpoint or {}, self.extra_endpoint_spec)
+        return {
+            "name": self.object_name,
+            "labels": self.labels,
+            "networks": [self.network_name] if self.network_name else [],
+            "container": container,
+            "resources": deep_merge(resources, self.extra_resources_spec),
+            "placement": deep_merge(placement, self.extra_placement_spec),
+            "task": self.extra_task_spec,
+            "endpoint": endpoint,
+            "extra": await self.rendered_extra(self.extra_create_kwargs),
+        }
+
+    async def _swarm_args(self, image: str, image_info: dict | None) -> list[str] | None:
+        """ContainerSpec args replace the image's CMD and keep its ENTRYPOINT.
+
+        With cmd None and args set, the image's CMD is needed; the manager may not have
+        the image (nodes pull for themselves), which gets a clear error, not a bad CMD.
+        """
+        if self.cmd is None and self.get_args():
+            if image_info is None:
+                image_info = await self.engine.inspect_image(image)
+            if image_info is None:
+                raise SpawnFailed(
+                    f"Spawner.args are set but the image's command is unknown: {image} is not "
+                    "on the manager. Set Spawner.cmd (e.g. ['jupyterhub-singleuser'])."
+                )
+        return await self._command(image, image_info)
+
+    def _mounts(self) -> list[dict]:
+        """volumes as mounts: host paths bind, names are volumes (not binds: dockerspawner's
+        bug), read-only stays read-only; plus the configured ``mounts``."""
+        mounts = []
+        for source, entry in self.volume_binds.items():
+            mount = {
+                "target": entry["bind"],
+                "source": source,
+                "type": "bind" if source.startswith("/") else "volume",
+                "read_only": entry.get("mode") == "ro",
+            }
+            if mount["type"] == "bind" and entry.get("propagation"):
+                mount["propagation"] = entry["propagation"]
+            if mount["type"] == "volume" and self.volume_driver:
+                mount["driver_config"] = {
+                    "name": self.volume_driver,
+                    "options": self.volume_driver_options or None,
+                }
+            mounts.append(mount)
+        return mounts + render_mounts(self.mounts, self.format_volume_name, self)
+
+    async def _current_task(self) -> dict | None:
+        try:
+            tasks = await self.engine.service_tasks(self.object_id)
+        except EngineError:
+            return None
+        return tasks[0] if tasks else None
+
+    async def _wait_for_running_task(self) -> dict:
+        """Follow the task until it runs; fail at once when Swarm gives up on it."""
+        while True:
+            task = await self._current_task()
+            if task is not None:
+                status = task["Status"]
+                state = status["State"]
+                if state in TASK_PROGRESS:
+                    self.emit_progress(*TASK_PROGRESS[state])
+                if state == "running":
+                    return task
+                self._fail_if_task_failed(task)
+            await asyncio.sleep(self.task_check_interval)
+
+    def _fail_if_task_failed(self, task: dict) -> None:
+        status = task["Status"]
+        state = status["State"]
+        reason = status.get("Err") or status.get("Message") or ""
+        # a pending task with an error is one no node can take (constraints, resources)
+        if state in TASK_FAILED or (state == "pending" and status.get("Err")):
+            code = (status.get("ContainerStatus") or {}).get("ExitCode")
+            detail = f" (exit code {code})" if state in ("failed", "complete") and code else ""
+            raise SpawnFailed(
+                f"Swarm could not run {self.object_name}: task {state}{detail}: {reason}"
+            )
+
+    async def _fail_if_task_ended(self) -> None:
+        task = await self._current_task()
+        if task is None:
+            raise SpawnFailed(f"Service {self.object_name} vanished while starting")
+        self._fail_if_task_failed(task)
+
+    async def _task_endpoints(self, task: dict) -> list[tuple[str, int]]:
+        """Where the hub may reach the task: its IP on network_name, or the host-mode
+        published port(s) on its node (Docker 20.10 picks one port per address family)."""
+        if self.use_internal_ip:
+            for attachment in task.get("NetworksAttachments") or []:
+                network = attachment["Network"]
+                if self.network_name in (network["Spec"]["Name"], network["ID"]):
+                    return [(attachment["Addresses"][0].split("/")[0], self.port)]
+            raise SpawnFailed(
+                f"Task of {self.object_name} has no address on network {self.network_name!r}"
+            )
+        ports = (task["Status"].get("PortStatus") or {}).get("Ports") or []
+        published = [p for p in ports if p.get("TargetPort") == self.port]
+        if not published:
+            raise SpawnFailed(f"Task of {self.object_name} publishes no port {self.port}")
+        # host mode publishes on the node that runs the task
+        host = await self.engine.node_address(task["NodeID"]) or self.host_ip
+        return [(host, p["PublishedPort"]) for p in published]

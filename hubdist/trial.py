@@ -1,0 +1,122 @@
+"""Local trial mode: what a hub does when nobody has configured how users log in.
+
+A fresh ``docker compose up`` must give a hub one can try at once, yet never one that is
+silently open. So, until an authenticator is configured, the hub uses JupyterHub's
+SharedPasswordAuthenticator with a random password generated on first start, kept in the
+data directory (mode 0600, so it survives restarts and upgrades) and shown once in the log.
+
+SharedPasswordAuthenticator rather than DummyAuthenticator: its ``password`` setting is
+deprecated since JupyterHub 5.3, it compares in constant time, and admins get a password
+of their own, so knowing the trial password does not make anyone an admin.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+USER_PASSWORD_FILE = "trial-password"
+ADMIN_PASSWORD_FILE = "trial-admin-password"
+# SharedPasswordAuthenticator's minimums are 8 (users) and 32 (admins) characters.
+USER_PASSWORD_BYTES = 18  # 24 characters
+ADMIN_PASSWORD_BYTES = 32  # 43 characters
+ADMIN_PASSWORD_MIN_LENGTH = 32
+USER_PASSWORD_MIN_LENGTH = 8
+
+
+class TrialError(Exception):
+    """A password file the hub cannot use; the message says how to fix it."""
+
+
+@dataclass
+class Secret:
+    path: Path
+    value: str
+    created: bool
+
+
+def load_or_create(path: Path, nbytes: int, min_length: int) -> Secret:
+    """The password stored at ``path``, made (readable by the owner only) if missing.
+
+    An operator may write a password of their choosing into the file instead.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        value = path.read_text().strip()
+        if len(value) < min_length:
+            raise TrialError(
+                f"{path} holds a password shorter than {min_length} characters; "
+                "write a longer one into it, or delete it to get a new random one"
+            ) from None
+        return Secret(path, value, created=False)
+    value = secrets.token_urlsafe(nbytes)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return Secret(path, value, created=True)
+
+
+def configure(c: Any, data_dir: str | Path) -> None:
+    """Switch the JupyterHub config ``c`` to local trial mode and tell the operator.
+
+    Any username may log in with the trial password (``allow_all``); the users in
+    ``Authenticator.admin_users`` log in with a separate admin password instead.
+    """
+    data_dir = Path(data_dir)
+    user = load_or_create(
+        data_dir / USER_PASSWORD_FILE, USER_PASSWORD_BYTES, USER_PASSWORD_MIN_LENGTH
+    )
+    admins = sorted(c.Authenticator.get("admin_users", set()))
+    admin = None
+    if admins:
+        admin = load_or_create(
+            data_dir / ADMIN_PASSWORD_FILE, ADMIN_PASSWORD_BYTES, ADMIN_PASSWORD_MIN_LENGTH
+        )
+        c.SharedPasswordAuthenticator.admin_password = admin.value
+    c.JupyterHub.authenticator_class = "shared-password"
+    c.SharedPasswordAuthenticator.user_password = user.value
+    c.Authenticator.allow_all = True
+    _announce(user, admin, admins)
+
+
+def _announce(user: Secret, admin: Secret | None, admins: list[str]) -> None:
+    """Show a new password once, prominently; otherwise only say where the passwords are."""
+    files = " and ".join(str(s.path) for s in (user, admin) if s)
+    if not (user.created or (admin and admin.created)):
+        _print(
+            "hubdist: LOCAL TRIAL MODE (no authenticator configured); the passwords are in "
+            f"{files} (e.g. docker compose exec hub cat {user.path})"
+        )
+        return
+    rule = "=" * 72
+    lines = [rule, "hubdist: LOCAL TRIAL MODE - no authenticator is configured.", ""]
+    if user.created:
+        lines += [
+            "Log in with ANY username and this password:",
+            "",
+            f"    trial password: {user.value}",
+            "",
+        ]
+    if admin and admin.created:
+        lines += [
+            f"Admins ({', '.join(admins)}) log in with this password instead:",
+            "",
+            f"    trial admin password: {admin.value}",
+            "",
+        ]
+    lines += [
+        f"Shown only this once; kept in {files}.",
+        "Anyone with the trial password can use this hub as any non-admin user.",
+        "For real use, configure an authenticator (see config.d/README.md).",
+        rule,
+    ]
+    _print("\n".join(lines))
+
+
+def _print(text: str) -> None:
+    # The config file runs before JupyterHub sets up logging; stderr reaches `docker logs`.
+    print(text, file=sys.stderr, flush=True)
