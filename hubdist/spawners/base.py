@@ -393,6 +393,11 @@ class ContainerSpawner(Spawner):
             state["object_name"] = self.object_name
         return state
 
+    def forget_object(self) -> None:
+        """The object is gone (or never worked): the next start makes a fresh one."""
+        self.object_id = ""
+        self._saved_name = ""
+
     # -- names and templates -------------------------------------------------------------
 
     @property

@@ -75,8 +75,7 @@ class DockerSpawner(ContainerSpawner):
             await self.engine.stop_container(self.object_id, 0 if now else self.stop_timeout)
             if self.remove:
                 await self.engine.remove_container(self.object_id)
-                self.object_id = ""
-                self._saved_name = ""
+                self.forget_object()
         self.clear_state()
 
     async def poll(self):
@@ -103,8 +102,7 @@ class DockerSpawner(ContainerSpawner):
     def clear_state(self) -> None:
         super().clear_state()
         if self.remove:
-            self.object_id = ""
-            self._saved_name = ""
+            self.forget_object()
 
     # -- the steps of a start ---------------------------------------------------------------
 
@@ -125,8 +123,7 @@ class DockerSpawner(ContainerSpawner):
             if created:  # a container that never worked is not worth keeping (its logs are
                 # in the error already); the next start makes a fresh one
                 await self.engine.remove_container(container_id)
-                self.object_id = ""
-                self._saved_name = ""
+                self.forget_object()
             raise
 
     async def _run_container(self) -> tuple[str, int]:

@@ -105,8 +105,7 @@ class SwarmSpawner(DockerSpawner):
 
     async def stop(self, now: bool = False) -> None:
         await self.engine.remove_service(self.object_id or self.object_name)
-        self.object_id = ""
-        self._saved_name = ""
+        self.forget_object()
         self.clear_state()
 
     async def poll(self):
@@ -134,8 +133,7 @@ class SwarmSpawner(DockerSpawner):
 
     def clear_state(self) -> None:
         super().clear_state()
-        self.object_id = ""  # services are never reused
-        self._saved_name = ""
+        self.forget_object()  # services are never reused
 
     # -- start ------------------------------------------------------------------------------
 
@@ -163,8 +161,7 @@ class SwarmSpawner(DockerSpawner):
             return await self.wait_until_answering(candidates, self._fail_if_task_ended)
         except BaseException:
             await self.engine.remove_service(self.object_id)
-            self.object_id = ""
-            self._saved_name = ""
+            self.forget_object()
             raise
 
     async def _service_spec(self, image: str, image_info: dict | None) -> dict:
