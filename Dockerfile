@@ -1,0 +1,81 @@
+# hubdist hub image: JupyterHub 6.1.1 with hubdist, configurable-http-proxy, tini as PID 1.
+#
+# BASE_IMAGE is the public image a user pulls by default. Without a registry, build FROM a
+# local Debian base made by `hubdist base-image` (see images/README.md). Any Debian-based
+# image with python3 (and venv) works.
+#
+#   docker compose up -d                         # builds this and the single-user image
+#   docker build -t hubdist/hub:latest .         # or by hand
+ARG BASE_IMAGE=python:3.12-slim-trixie
+
+# -- configurable-http-proxy, installed by npm in a throwaway stage (npm stays behind) ------
+FROM ${BASE_IMAGE} AS proxy
+ARG CHP_VERSION=5.3.0
+# CHP 5.3 declares node >= 20: Debian trixie (the default base) has 20. bookworm has 18,
+# on which CHP 5.3.0 was checked to work (routes API, HTTP and websocket proxying); npm
+# only warns about the declared engine there. Prefer a trixie base where you can.
+RUN set -eux; \
+    apt-get update; \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm; \
+    rm -rf /var/lib/apt/lists/*; \
+    node_major=$(node -p 'process.versions.node.split(".")[0]'); \
+    if [ "$node_major" -lt 20 ]; then \
+        echo "NOTE: node $(node --version) is older than the node >= 20 that CHP declares"; \
+    fi; \
+    npm install --prefix /opt/configurable-http-proxy --omit=dev --no-audit --no-fund \
+        --no-update-notifier --loglevel=error "configurable-http-proxy@${CHP_VERSION}"
+
+# -- the hub ---------------------------------------------------------------------------------
+FROM ${BASE_IMAGE}
+ARG JUPYTERHUB_VERSION=6.1.1
+ARG OAUTHENTICATOR_VERSION=17.4.0
+ARG IDLE_CULLER_VERSION=2.0.0
+
+# node runs the proxy; tini reaps and forwards signals; both are no-ops where present.
+RUN set -eux; \
+    apt-get update; \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        nodejs tini ca-certificates; \
+    apt-get clean; \
+    rm -rf /var/lib/apt/lists/*
+
+COPY --from=proxy /opt/configurable-http-proxy /opt/configurable-http-proxy
+RUN set -eux; \
+    ln -s /opt/configurable-http-proxy/node_modules/.bin/configurable-http-proxy \
+        /usr/local/bin/configurable-http-proxy; \
+    configurable-http-proxy --version
+
+ENV VIRTUAL_ENV=/opt/hubdist \
+    PATH=/opt/hubdist/bin:$PATH \
+    PYTHONUNBUFFERED=1
+# Pinned third-party packages first: a change to hubdist's code does not reinstall them.
+RUN set -eux; \
+    python3 -m venv /opt/hubdist; \
+    pip install --no-cache-dir --disable-pip-version-check \
+        "jupyterhub==${JUPYTERHUB_VERSION}" \
+        "oauthenticator==${OAUTHENTICATOR_VERSION}" \
+        "jupyterhub-idle-culler==${IDLE_CULLER_VERSION}"
+
+COPY setup.cfg pyproject.toml README.md /tmp/hubdist-src/
+COPY hubdist /tmp/hubdist-src/hubdist
+RUN set -eux; \
+    pip install --no-cache-dir --disable-pip-version-check /tmp/hubdist-src; \
+    rm -rf /tmp/hubdist-src; \
+    hubdist --help >/dev/null
+
+# The image build contexts, so `hubdist images build` can run from inside the hub.
+COPY images /usr/share/hubdist/images
+ENV HUBDIST_IMAGES_DIR=/usr/share/hubdist/images
+COPY config/jupyterhub_config.py /etc/hubdist/jupyterhub_config.py
+RUN mkdir -p /etc/hubdist/config.d /srv/jupyterhub
+
+# Data (database, cookie secret, trial passwords): mount a volume here.
+WORKDIR /srv/jupyterhub
+EXPOSE 8000
+
+# Through the proxy, so a dead proxy counts as unhealthy too.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python3", "-c", "import urllib.request as r; r.urlopen('http://127.0.0.1:8000/hub/health', timeout=4)"]
+
+ENTRYPOINT ["tini", "-g", "--"]
+CMD ["jupyterhub", "-f", "/etc/hubdist/jupyterhub_config.py"]
