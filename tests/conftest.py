@@ -73,6 +73,7 @@ def swarm(engine_ready):
     """A single-node swarm; made here if the engine is not in one, and left again after."""
     state = docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
     made_here = state != "active"
+    had_gwbridge = docker("network", "inspect", "docker_gwbridge", check=False).returncode == 0
     if made_here:
         docker("swarm", "init", "--advertise-addr", "127.0.0.1")
     yield
@@ -81,3 +82,5 @@ def swarm(engine_ready):
         docker("service", "rm", *services.stdout.split(), check=False)
     if made_here:
         docker("swarm", "leave", "--force", check=False)
+        if not had_gwbridge:  # swarm init made it; leaving does not remove it
+            docker("network", "rm", "docker_gwbridge", check=False)
