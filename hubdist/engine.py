@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -304,9 +305,42 @@ class Engine:
         except NotFound:
             return None
 
-    async def list_containers(self, labels: dict[str, str]) -> list[dict]:
-        wanted = [f"{k}={v}" if v else k for k, v in labels.items()]
-        return await self._run("containers", all=True, filters={"label": wanted})
+    async def list_containers(self, labels: dict[str, str] | None = None) -> list[dict]:
+        """All containers (running or not), optionally only those with these labels."""
+        filters = {"label": [f"{k}={v}" if v else k for k, v in labels.items()]} if labels else {}
+        return await self._run("containers", all=True, filters=filters)
+
+    # -- the event stream -----------------------------------------------------------------
+
+    def watch_events(
+        self,
+        filters: dict,
+        on_event: Callable[[dict], None],
+        on_reconnect: Callable[[], None],
+    ) -> None:
+        """Follow the engine's event stream in a thread of its own (not the call pool).
+
+        ``on_event`` is called in that thread for every event; after the stream broke and
+        was reopened, ``on_reconnect`` says that events may have been missed.
+        """
+
+        def follow() -> None:
+            delay = 0.5
+            first = True
+            while True:
+                try:
+                    stream = self.client.events(decode=True, filters=filters)
+                    if not first:
+                        on_reconnect()
+                    first, delay = False, 0.5
+                    for event in stream:
+                        on_event(event)
+                except Exception as exc:
+                    log.warning("Docker event stream broke (%s); reopening", exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 10)
+
+        threading.Thread(target=follow, name="hubdist-events", daemon=True).start()
 
     async def create_container(self, create: dict, host_config: dict) -> str:
         """Create a container; ``host_config`` takes docker-py's create_host_config kwargs.

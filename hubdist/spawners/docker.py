@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from jupyterhub.traitlets import Callable
 from traitlets import Bool, Dict, Float, List, Union
 
 from ..engine import EngineError
+from ..view import ContainerState, ContainerView
 from .base import ContainerSpawner, SpawnFailed
 from .templating import deep_merge, render_mounts
 
@@ -57,6 +60,10 @@ class DockerSpawner(ContainerSpawner):
     cpu_period = 100_000  # microseconds; Docker's default CFS period
 
     @property
+    def view(self) -> ContainerView:
+        return ContainerView.of(self.engine)
+
+    @property
     def will_resume(self) -> bool:
         return not self.remove
 
@@ -72,23 +79,33 @@ class DockerSpawner(ContainerSpawner):
 
     async def stop(self, now: bool = False) -> None:
         if self.object_id:
+            self.view.unwatch(self.object_id)  # our own stop is not a death to report
             await self.engine.stop_container(self.object_id, 0 if now else self.stop_timeout)
             if self.remove:
                 await self.engine.remove_container(self.object_id)
+                self.view.forget(self.object_id)
                 self.forget_object()
         self.clear_state()
 
     async def poll(self):
+        """From the shared, event-fed view of the engine: no Docker call per server."""
         if not self.object_id:
             return 0
-        info = await self.engine.inspect_container(self.object_id)
-        if info is None:
+        state = await self.view.get(self.object_id)
+        if state is None:
             self.log.warning("Container %s for %s is gone", self.object_name, self._log_name)
             return 0
-        state = info["State"]
-        if state.get("Running"):
+        if state.running:
+            self.view.watch(state.id, self._died)
             return None
-        return state.get("ExitCode", 0)
+        return state.exit_code or 0
+
+    def _died(self, state: ContainerState) -> None:
+        """The container stopped without us: tell the hub now, not at its next poll."""
+        if state.oom_killed:
+            self.log.warning("%s ran out of memory (mem_limit)", self._log_name)
+        self.log.info("Container %s stopped (exit code %s)", state.name, state.exit_code)
+        asyncio.ensure_future(self.poll_and_notify())
 
     async def get_url(self) -> str:
         """Re-read where the server is (after a hub restart the engine may have moved it)."""
@@ -107,6 +124,7 @@ class DockerSpawner(ContainerSpawner):
     # -- the steps of a start ---------------------------------------------------------------
 
     async def _start(self):
+        await self.view.ensure_started()  # following events before our container exists
         image = self.choose_image()
         await self.resolve_limits()
         image_info = await self.ensure_image(image)
@@ -141,7 +159,10 @@ class DockerSpawner(ContainerSpawner):
             await self._fail_if_exited()  # an exit explains a missing address better
             raise
         self.emit_progress(85, "Waiting for the server to answer")
-        return await self.wait_until_answering([(ip, port)], self._fail_if_exited)
+        address = await self.wait_until_answering([(ip, port)], self._fail_if_exited)
+        self.view.note(ContainerState(self.object_id, self.object_name, running=True))
+        self.view.watch(self.object_id, self._died)
+        return address
 
     async def _reusable_container(self, image: str) -> str | None:
         """An existing container to start again, or None after removing one not to reuse."""

@@ -1,0 +1,185 @@
+"""One shared view of the engine's containers, fed by its event stream.
+
+dockerspawner asks the engine about every server on every poll (one call per server every
+30 s, and a queue of them at hub start). Here one listing primes a cache of every container,
+the Docker event stream keeps it current, and a periodic listing heals anything the stream
+missed (a reconnect, a dropped event). ``poll()`` reads the cache: no API call per server.
+A container that dies is reported to its spawner at once, so the hub notices within about
+a second instead of at its next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .engine import Engine
+
+log = logging.getLogger("hubdist.view")
+
+_EXIT = re.compile(r"Exited \((-?\d+)\)")
+
+
+@dataclass
+class ContainerState:
+    id: str
+    name: str
+    running: bool
+    exit_code: int | None = None
+    oom_killed: bool = False
+
+
+DeathListener = Callable[[ContainerState], None]
+
+
+class ContainerView:
+    """The engine's containers as last seen; shared by every spawner of a hub."""
+
+    _views: dict[int, ContainerView] = {}
+
+    def __init__(self, engine: Engine, resync_interval: float = 60.0):
+        self.engine = engine
+        self.resync_interval = resync_interval
+        self._by_id: dict[str, ContainerState] = {}
+        self._listeners: dict[str, DeathListener] = {}
+        self._primed: asyncio.Future | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task] = []
+        self.listings = 0  # how many full listings were made (for tests and benchmarks)
+
+    @classmethod
+    def of(cls, engine: Engine) -> ContainerView:
+        view = cls._views.get(id(engine))
+        if view is None:
+            view = cls._views[id(engine)] = cls(engine)
+        return view
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def get(self, container_id: str) -> ContainerState | None:
+        """The container's state; None if the engine does not have it."""
+        await self.ensure_started()
+        state = self._by_id.get(container_id)
+        if state is None:
+            # not ours by label (e.g. made by dockerspawner before a migration): ask once,
+            # then the event stream keeps it current like the rest
+            state = await self._inspect(container_id)
+        return state
+
+    def watch(self, container_id: str, on_death: DeathListener) -> None:
+        """Call ``on_death`` (in the event loop) when the container stops or disappears."""
+        self._listeners[container_id] = on_death
+
+    def unwatch(self, container_id: str) -> None:
+        self._listeners.pop(container_id, None)
+
+    # -- writing through our own actions ---------------------------------------------------
+
+    def note(self, state: ContainerState) -> None:
+        """Record what we just did (created, started), ahead of the event that confirms it."""
+        self._by_id[state.id] = state
+
+    def forget(self, container_id: str) -> None:
+        self._by_id.pop(container_id, None)
+        self.unwatch(container_id)
+
+    # -- feeding ----------------------------------------------------------------------------
+
+    async def ensure_started(self) -> None:
+        """Prime the view (one listing) and follow events; idempotent."""
+        if self._primed is None or self._loop is not asyncio.get_running_loop():
+            self._loop = asyncio.get_running_loop()
+            self._primed = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._primed)
+
+    async def _start(self) -> None:
+        filters = {"type": ["container"]}
+        self.engine.watch_events(filters, self._event_from_thread, self._resync_soon)
+        await self._resync()
+        self._tasks.append(asyncio.ensure_future(self._resync_forever()))
+
+    async def _resync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.resync_interval)
+            try:
+                await self._resync()
+            except Exception:
+                log.exception("listing containers failed; keeping the last view")
+
+    def _resync_soon(self) -> None:
+        """The event stream reconnected: events may have been missed."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._resync()))
+
+    async def _resync(self) -> None:
+        listed = await self.engine.list_containers({})
+        self.listings += 1
+        seen = {}
+        for item in listed:
+            running = item.get("State") == "running"
+            match = _EXIT.search(item.get("Status", ""))
+            seen[item["Id"]] = ContainerState(
+                id=item["Id"],
+                name=(item.get("Names") or ["/"])[0].lstrip("/"),
+                running=running,
+                exit_code=None if running else int(match.group(1)) if match else 0,
+            )
+        for container_id, old in list(self._by_id.items()):
+            new = seen.get(container_id)
+            if old.running and (new is None or not new.running):
+                self._report_death(new or ContainerState(container_id, old.name, False, 0))
+        self._by_id = seen
+
+    def _event_from_thread(self, event: dict) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._apply, event)
+
+    def _apply(self, event: dict) -> None:
+        container_id = event.get("id", "")
+        action = event.get("Action") or event.get("status") or ""
+        attributes = (event.get("Actor") or {}).get("Attributes") or {}
+        state = self._by_id.get(container_id)
+        if action == "destroy":
+            self._by_id.pop(container_id, None)
+            if state is not None and state.running:
+                self._report_death(ContainerState(container_id, state.name, False, 0))
+            return
+        if state is None:
+            state = self._by_id[container_id] = ContainerState(
+                container_id, attributes.get("name", ""), False
+            )
+        if action == "start":
+            state.running, state.exit_code, state.oom_killed = True, None, False
+        elif action == "oom":
+            state.oom_killed = True
+        elif action == "die":
+            state.running = False
+            state.exit_code = int(attributes.get("exitCode", 0) or 0)
+            self._report_death(state)
+
+    def _report_death(self, state: ContainerState) -> None:
+        listener = self._listeners.get(state.id)
+        if listener is not None:
+            try:
+                listener(state)
+            except Exception:
+                log.exception("death listener for %s failed", state.name)
+
+    async def _inspect(self, container_id: str) -> ContainerState | None:
+        info = await self.engine.inspect_container(container_id)
+        if info is None:
+            return None
+        state = ContainerState(
+            id=info["Id"],
+            name=info["Name"].lstrip("/"),
+            running=bool(info["State"].get("Running")),
+            exit_code=info["State"].get("ExitCode"),
+            oom_killed=bool(info["State"].get("OOMKilled")),
+        )
+        self._by_id[state.id] = state
+        if container_id != state.id:  # looked up by name
+            self._by_id.setdefault(container_id, state)
+        return state

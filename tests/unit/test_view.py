@@ -1,0 +1,56 @@
+"""The event-fed container view: what events and listings do to it (no engine)."""
+
+import asyncio
+
+from hubdist.view import ContainerState, ContainerView
+
+
+class ListingEngine:
+    """Stands in for the engine's listing call; the view's logic is what is tested."""
+
+    def __init__(self, listed):
+        self.listed = listed
+
+    async def list_containers(self, labels=None):
+        return self.listed
+
+
+def event(action, cid, **attributes):
+    return {"Action": action, "id": cid, "Actor": {"Attributes": {"name": "c1", **attributes}}}
+
+
+def test_events_move_a_container_through_its_life_and_report_death_once():
+    view = ContainerView(engine=None)
+    deaths = []
+    view._apply(event("create", "abc"))
+    view._apply(event("start", "abc"))
+    assert view._by_id["abc"].running
+    view.watch("abc", deaths.append)
+    view._apply(event("oom", "abc"))
+    view._apply(event("die", "abc", exitCode="137"))
+    state = view._by_id["abc"]
+    assert not state.running and state.exit_code == 137 and state.oom_killed
+    assert deaths == [state]
+    view._apply(event("destroy", "abc"))
+    assert "abc" not in view._by_id and len(deaths) == 1
+
+
+def test_a_listing_heals_a_missed_death():
+    view = ContainerView(engine=ListingEngine([
+        {"Id": "abc", "Names": ["/c1"], "State": "exited", "Status": "Exited (3) 1 second ago"},
+    ]))  # fmt: skip
+    view.note(ContainerState("abc", "c1", running=True))
+    deaths = []
+    view.watch("abc", deaths.append)
+    asyncio.run(view._resync())
+    assert deaths and deaths[0].exit_code == 3
+    assert view._by_id["abc"].running is False
+
+
+def test_a_listing_reports_a_vanished_container():
+    view = ContainerView(engine=ListingEngine([]))
+    view.note(ContainerState("gone", "c2", running=True))
+    deaths = []
+    view.watch("gone", deaths.append)
+    asyncio.run(view._resync())
+    assert [d.id for d in deaths] == ["gone"] and "gone" not in view._by_id
