@@ -10,10 +10,11 @@ from traitlets import Bool, Dict, Float, List, Union
 from ..engine import EngineError
 from ..view import ContainerState, ContainerView
 from .base import ContainerSpawner, SpawnFailed
+from .hardening import DockerSocketRefused, Hardening, starts_as_root
 from .templating import deep_merge, render_mounts
 
 
-class DockerSpawner(ContainerSpawner):
+class DockerSpawner(Hardening, ContainerSpawner):
     """Spawn single-user servers as Docker containers.
 
     Compatible with jupyterhub/dockerspawner 14's configuration; see the hubdist docs for
@@ -204,8 +205,15 @@ class DockerSpawner(ContainerSpawner):
             create["command"] = command
         create.update(self.object_create_kwargs())
         create = deep_merge(create, await self.rendered_extra(self.extra_create_kwargs))
+        try:
+            hardened = self.hardened_host_config(
+                binds, starts_as_root(create.get("user"), image_info)
+            )
+        except DockerSocketRefused as exc:
+            raise SpawnFailed(str(exc)) from exc
         host_config = deep_merge(
-            self._host_config(binds), await self.rendered_extra(self.extra_host_config)
+            {**self._host_config(binds), **hardened},
+            await self.rendered_extra(self.extra_host_config),
         )
         host_config.setdefault("network_mode", self.network_name)
         try:
@@ -239,6 +247,7 @@ class DockerSpawner(ContainerSpawner):
             config["port_bindings"] = {self.port: (self.host_ip,)}
         if self._mem_limit:
             config["mem_limit"] = self._mem_limit
+            config["memswap_limit"] = self._mem_limit  # no swap on top of the limit
         if self._cpu_limit:
             config["cpu_period"] = self.cpu_period
             config["cpu_quota"] = int(self._cpu_limit * self.cpu_period)
