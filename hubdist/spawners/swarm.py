@@ -17,6 +17,7 @@ from ..engine import EngineError
 from . import readiness
 from .base import SpawnFailed
 from .docker import DockerSpawner
+from .hardening import DockerSocketRefused, starts_as_root
 from .templating import deep_merge, render_mounts
 
 # Swarm task states, in order, with the progress shown for each
@@ -177,6 +178,7 @@ class SwarmSpawner(DockerSpawner):
             # readiness is our own probe and liveness the hub's poll, so the check is off
             # (extra_container_spec {"healthcheck": {...}} turns it back on)
             "healthcheck": {"Test": ["NONE"]},
+            **self._hardened_container(image_info),
         }
         args = await self._swarm_args(image, image_info)
         if args:
@@ -204,10 +206,25 @@ class SwarmSpawner(DockerSpawner):
             "container": container,
             "resources": deep_merge(resources, self.extra_resources_spec),
             "placement": deep_merge(placement, self.extra_placement_spec),
-            "task": self.extra_task_spec,
+            "task": deep_merge(self._hardened_task(), self.extra_task_spec),
             "endpoint": endpoint,
             "extra": await self.rendered_extra(self.extra_create_kwargs),
         }
+
+    def _hardened_container(self, image_info: dict | None) -> dict:
+        """The hardening settings a ContainerSpec can carry (Swarm has no pids limit or
+        no-new-privileges in API 1.41); the Docker socket is refused as for containers."""
+        try:
+            host = self.hardened_host_config(self.volume_binds, starts_as_root(None, image_info))
+        except DockerSocketRefused as exc:
+            raise SpawnFailed(str(exc)) from exc
+        return {key: host[key] for key in ("cap_drop", "cap_add") if key in host}
+
+    def _hardened_task(self) -> dict:
+        if not self.log_max_size:
+            return {}
+        options = {"max-size": self.log_max_size, "max-file": str(self.log_max_files)}
+        return {"log_driver": {"Name": "json-file", "Options": options}}
 
     async def _swarm_args(self, image: str, image_info: dict | None) -> list[str] | None:
         """ContainerSpec args replace the image's CMD and keep its ENTRYPOINT.

@@ -47,6 +47,8 @@ def test_service_spawn_reach_and_stop(swarm_hub, username):
         "NanoCPUs": 250_000_000,
     }
     assert spec["RestartPolicy"]["Condition"] == "none", "a shutdown stays a shutdown"
+    assert spec["ContainerSpec"]["CapabilityDrop"] == ["ALL"]
+    assert spec["LogDriver"]["Options"]["max-size"] == "10m"
 
     hub.stop_server(username)
     assert not exists("service", service_name(username))
