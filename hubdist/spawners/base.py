@@ -486,6 +486,7 @@ class ContainerSpawner(Spawner):
 
     def choose_image(self) -> str:
         """The image for this spawn, after checking user_options against allowed_images."""
+        self.check_user_options()
         requested = (self.user_options or {}).get("image")
         if requested is None:
             return self.image
@@ -495,6 +496,25 @@ class ContainerSpawner(Spawner):
             raise SpawnException(str(exc), reason="image-not-allowed", status_code=400) from exc
         self.image = image
         return image
+
+    def check_user_options(self) -> None:
+        """Refuse options nobody handles (a typo would otherwise be silently ignored).
+
+        ``image`` is ours; keys named by a dict ``apply_user_options`` are the hub's; a
+        callable ``apply_user_options`` may handle anything, so then all keys pass.
+        """
+        options = self.user_options or {}
+        if callable(self.apply_user_options):
+            return
+        handled = {"image"} | set(self.apply_user_options or {})
+        unknown = sorted(set(options) - handled)
+        if unknown:
+            raise SpawnException(
+                f"unknown user option(s): {', '.join(map(repr, unknown))}; "
+                f"this hub accepts: {', '.join(sorted(handled))}",
+                reason="bad-user-options",
+                status_code=400,
+            )
 
     async def ensure_image(self, image: str) -> dict | None:
         """Apply pull_policy; return the image's inspect data when known."""

@@ -104,7 +104,11 @@ class DockerSpawner(Hardening, ContainerSpawner):
     def _died(self, state: ContainerState) -> None:
         """The container stopped without us: tell the hub now, not at its next poll."""
         if state.oom_killed:
-            self.log.warning("%s ran out of memory (mem_limit)", self._log_name)
+            self._stop_reason = (
+                f"Your last server was stopped because it ran out of memory "
+                f"(its limit is {_mib(self._mem_limit)})."
+            )
+            self.log.warning("%s ran out of memory", self._log_name)
         self.log.info("Container %s stopped (exit code %s)", state.name, state.exit_code)
         asyncio.ensure_future(self.poll_and_notify())
 
@@ -117,6 +121,16 @@ class DockerSpawner(Hardening, ContainerSpawner):
         scheme = "https" if self.internal_ssl else "http"
         return f"{scheme}://{ip}:{port}{self.server.base_url}"
 
+    def get_state(self) -> dict:
+        state = super().get_state()
+        if self._stop_reason:  # kept until the next start shows it (a new spawner may)
+            state["stop_reason"] = self._stop_reason
+        return state
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        self._stop_reason = state.get("stop_reason", "")
+
     def clear_state(self) -> None:
         super().clear_state()
         if self.remove:
@@ -124,7 +138,12 @@ class DockerSpawner(Hardening, ContainerSpawner):
 
     # -- the steps of a start ---------------------------------------------------------------
 
+    _stop_reason = ""
+
     async def _start(self):
+        if self._stop_reason:  # why the last server died, told on the next start
+            self.emit_progress(1, self._stop_reason)
+            self._stop_reason = ""
         await self.view.ensure_started()  # following events before our container exists
         image = self.choose_image()
         await self.resolve_limits()
@@ -303,7 +322,7 @@ class DockerSpawner(Hardening, ContainerSpawner):
             return
         logs = (await self.engine.logs(self.object_id, tail=20)).strip()
         if state.get("OOMKilled"):
-            reason = f"it ran out of memory (mem_limit {self._mem_limit} bytes)"
+            reason = f"it ran out of memory: its limit is {_mib(self._mem_limit)}"
         else:
             reason = f"exit code {state.get('ExitCode')}"
         message = f"The server in {self.object_name} exited while starting ({reason})."
@@ -312,3 +331,7 @@ class DockerSpawner(Hardening, ContainerSpawner):
         if logs:
             message += "\nLast log lines:\n" + logs
         raise SpawnFailed(message)
+
+
+def _mib(n: int | None) -> str:
+    return f"{n / 1024**2:.0f} MiB" if n else "not set"

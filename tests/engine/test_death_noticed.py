@@ -22,3 +22,27 @@ def test_killed_container_is_noticed_without_polling_and_can_start_again(make_hu
     hub.spawn(username)  # and the user can start again
     assert hub.user_get(username, "api/status").status_code == 200
     hub.stop_server(username)
+
+
+HOG = """
+import http.server, threading, time
+time.sleep(2)  # answer late, so the spawn's progress events can be read
+server = http.server.HTTPServer(("0.0.0.0", 8888), http.server.SimpleHTTPRequestHandler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+time.sleep(3)
+hog = [bytearray(b"x") * (16 * 1024 * 1024) for _ in range(64)]  # 1 GiB, written
+time.sleep(600)
+"""
+
+
+def test_a_server_killed_for_memory_is_reported_as_out_of_memory(make_hub, username):
+    hub = make_hub(f'c.Spawner.mem_limit = "128M"\nc.Spawner.cmd = ["python3", "-c", {HOG!r}]\n')
+    hub.spawn(username)
+    deadline = time.monotonic() + 30
+    while hub.server_model(username) is not None:
+        assert time.monotonic() < deadline, "the server was not stopped for its memory use"
+        time.sleep(0.2)
+
+    events = hub.spawn(username)  # starting again tells the user what happened
+    messages = [e["message"] for e in events]
+    assert any("ran out of memory" in m and "128 MiB" in m for m in messages), messages

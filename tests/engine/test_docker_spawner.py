@@ -112,9 +112,13 @@ def test_callable_mem_limit_is_evaluated_per_spawn(make_hub, username):
 
 
 def test_choosing_an_image_is_refused_unless_allowed(shared_hub, username):
-    message = shared_hub.spawn_failure(username, options={"image": "evil/miner:latest"})
-    assert "not allowed" in message
+    """Regression test for dockerspawner's GHSA-hfgr-h3vc-p6c2: with allowed_images unset,
+    a user must not run an image of their choosing."""
+    r = shared_hub.request_spawn(username, options={"image": "evil/miner:latest"})
+    assert r.status_code == 400 and "not allowed" in r.json()["message"]
     assert not exists("container", user_container(username))
+    r = shared_hub.request_spawn(username, options={"imaeg": "typo"})
+    assert r.status_code == 400 and "unknown user option(s): 'imaeg'" in r.json()["message"]
 
 
 def test_allowed_images_select_and_refuse(make_hub, username):

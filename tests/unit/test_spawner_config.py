@@ -135,3 +135,29 @@ def test_state_round_trip_keeps_the_container_name():
 def test_long_user_names_stay_within_dns_limits():
     name = make(user="a.very.long.email.address.for.someone@university.example.edu").object_name
     assert len(name) <= names.DNS_LABEL_MAX
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        ({"imaeg": "x"}, "unknown user option(s): 'imaeg'"),
+        ({"image": ["a", "list"]}, "must be a non-empty string"),
+        ({"image": ""}, "must be a non-empty string"),
+    ],
+)
+def test_malformed_user_options_are_refused_with_a_400(options, fragment):
+    c = Config()
+    c.DockerSpawner.allowed_images = "*"
+    s = make(c)
+    s.user_options = options
+    with pytest.raises(SpawnException) as info:
+        s.choose_image()
+    assert info.value.status_code == 400 and fragment in info.value.message
+
+
+def test_options_handled_by_apply_user_options_pass():
+    c = Config()
+    c.Spawner.apply_user_options = {"cpu": "cpu_limit"}
+    s = make(c)
+    s.user_options = {"cpu": "2"}
+    assert s.choose_image() == s.image
