@@ -84,8 +84,12 @@ def check_host_path(template: str, rendered: str) -> str:
     fixed = template.split("{", 1)[0]
     normal = os.path.normpath(rendered)
     base = os.path.normpath(fixed) if fixed else "/"
-    inside = normal == base or normal.startswith(base.rstrip("/") + "/")
-    if ".." in rendered.split("/") and ".." not in template.split("/") or not inside:
+    # strictly below the fixed part: a name "." must not mount the whole base directory
+    inside = normal.startswith(base.rstrip("/") + "/") or (normal == base and fixed == template)
+    climbs = any(part in (".", "..") for part in rendered.split("/")) and not any(
+        part in (".", "..") for part in template.split("/")
+    )
+    if climbs or not inside:
         raise UnsafePathError(
             f"host path {rendered!r} (from {template!r}) leaves {base!r}; "
             "a user or server name must not contain path components such as '..'"
