@@ -1,10 +1,12 @@
 # hubdist hub image: JupyterHub 6.1.1 with hubdist, configurable-http-proxy, tini as PID 1.
+# One image, two services: the hub (the default command, `hubdist start`) and the proxy
+# (`hubdist proxy`), which runs apart so that restarting the hub cuts no user's connection.
 #
 # BASE_IMAGE is the public image a user pulls by default. Without a registry, build FROM a
 # local Debian base made by `hubdist base-image` (see images/README.md). Any Debian-based
 # image with python3 (and venv) works.
 #
-#   docker compose up -d                         # builds this and the single-user image
+#   ./hubdist-up                                 # builds this and the single-user image
 #   docker build -t hubdist/hub:latest .         # or by hand
 ARG BASE_IMAGE=python:3.12-slim-trixie
 
@@ -67,15 +69,18 @@ RUN set -eux; \
 COPY images /usr/share/hubdist/images
 ENV HUBDIST_IMAGES_DIR=/usr/share/hubdist/images
 COPY config/jupyterhub_config.py /etc/hubdist/jupyterhub_config.py
-RUN mkdir -p /etc/hubdist/config.d /srv/jupyterhub
+RUN mkdir -p /etc/hubdist/config.d /srv/jupyterhub /srv/hubdist-shared
 
-# Data (database, cookie secret, trial passwords): mount a volume here.
+# Data (database, secrets, trial passwords): mount a volume here. The proxy token goes to
+# HUBDIST_SHARED_DIR (default: here), a folder the hub and the proxy both mount.
 WORKDIR /srv/jupyterhub
-EXPOSE 8000
+# 8000: the proxy's public port; 8001: its API; 8081: the hub's API. Publish only 8000.
+EXPOSE 8000 8001 8081
 
-# Through the proxy, so a dead proxy counts as unhealthy too.
+# The hub's own health (the proxy service overrides this with `hubdist proxy --check`).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python3", "-c", "import urllib.request as r; r.urlopen('http://127.0.0.1:8000/hub/health', timeout=4)"]
+    CMD ["python3", "-c", "import urllib.request as r; r.urlopen('http://127.0.0.1:8081/hub/health', timeout=4)"]
 
 ENTRYPOINT ["tini", "-g", "--"]
-CMD ["jupyterhub", "-f", "/etc/hubdist/jupyterhub_config.py"]
+# Secrets first (generated once, or from *_FILE), then jupyterhub -f the config above.
+CMD ["hubdist", "start"]

@@ -1,26 +1,32 @@
 """hubdist's default JupyterHub configuration: the bottom layer, shipped in the hub image.
 
-Read in this order, each step able to change what the one before set:
-  1. the defaults below, some taken from HUBDIST_* environment variables (.env.example);
-     HUBDIST_DATA_DIR and HUBDIST_OVERRIDE_DIR move the data and override folders;
-  2. every *.py file in the override directory (config.d/ in the repository, mounted at
-     /etc/hubdist/config.d), in sorted order, run with the same ``c``;
-  3. if no authenticator was chosen by then: local trial mode (hubdist.trial), a random
+Read in layers, each able to change what the ones before set (docs/configuration.md):
+  1. the defaults below;
+  2. the environment: the HUBDIST_* variables of hubdist.settings (.env.example), and
+     GitHub login's GITHUB_* ones (hubdist.github);
+  3. the override folder (config.d/ in the repository, mounted at /etc/hubdist/config.d):
+     *.py files run with the same ``c``, and *.yaml, *.yml, *.json files of
+     ``Class: {option: value}``, in file-name order;
+  4. if no authenticator was chosen by then: local trial mode (hubdist.trial), a random
      shared password shown once in the log. The hub is never open without a password.
+Then unknown classes or options and values of the wrong type stop the hub, each named with
+the file and line that set it (hubdist.layers). `hubdist config show` prints every value
+with where it came from; `hubdist config check` checks without starting the hub.
 """
 
-import os
-import re
-from pathlib import Path
+import sys
 
-from hubdist import proxy, trial
+from hubdist import layers, proxy, trial
 
-c = get_config()  # noqa: F821 (provided by JupyterHub when it loads this file)
+# Every value set through `c` is recorded with the line (or variable) that set it.
+c = layers.record(get_config())  # noqa: F821 (provided by JupyterHub when it loads this file)
+env = layers.Environment(c)
 
-DATA_DIR = os.environ.get("HUBDIST_DATA_DIR", "/srv/jupyterhub")
-OVERRIDE_DIR = os.environ.get("HUBDIST_OVERRIDE_DIR", "/etc/hubdist/config.d")
+DATA_DIR = env.value("HUBDIST_DATA_DIR")
+OVERRIDE_DIR = env.value("HUBDIST_OVERRIDE_DIR")
 
 # -- the hub: public port 8000 (the proxy), hub API on 8081 for the user servers ----------
+# The public URL, served by the proxy service; the hub itself listens only on 8081.
 c.JupyterHub.bind_url = "http://:8000"
 c.JupyterHub.hub_ip = "0.0.0.0"
 # User servers reach the hub by its compose service name on the shared network.
@@ -32,34 +38,57 @@ c.JupyterHub.cookie_secret_file = f"{DATA_DIR}/jupyterhub_cookie_secret"
 # Users' servers keep running while the hub restarts or is upgraded.
 c.JupyterHub.cleanup_servers = False
 
-# Outside the data volume, and checked: a stale one could make the hub kill itself.
+# -- the proxy: a service of its own (`hubdist proxy`), so hub restarts cut no connection ----
+# Its token, CONFIGPROXY_AUTH_TOKEN, is put in the environment by `hubdist start`.
+c.ConfigurableHTTPProxy.should_start = False
+c.ConfigurableHTTPProxy.api_url = "http://proxy:8001"
+# A proxy that restarted knows no user routes, and the hub puts them back only at its activity
+# check (default every 300 s). Every 15 s, users' servers are unreachable for at most that
+# long after a proxy restart; the check costs one proxy API call and a pass over the routes.
+c.JupyterHub.last_activity_interval = 15
+# Used only if an override makes the hub start the proxy itself (should_start = True):
+# outside the data volume, and checked, as a stale one could make the hub kill itself.
 c.ConfigurableHTTPProxy.pid_file = "/tmp/jupyterhub-proxy.pid"
 proxy.forget_stale_pid_file(c.ConfigurableHTTPProxy.pid_file)
 
+# -- idle culler: stops servers unused for HUBDIST_CULL_TIMEOUT seconds (0: never) ----------
+with env.setting("HUBDIST_CULL_TIMEOUT") as cull_timeout:
+    if cull_timeout > 0:
+        # hubdist.culler: the culler, made to stop on the SIGINT the hub stops services with
+        culler_command = [sys.executable, "-m", "hubdist.culler", f"--timeout={cull_timeout}"]
+        c.JupyterHub.services = [{"name": "idle-culler", "command": culler_command}]
+        c.JupyterHub.load_roles = [
+            {
+                "name": "idle-culler",
+                "description": "Find idle servers and stop them; nothing else",
+                "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+                "services": ["idle-culler"],
+            }
+        ]
+
 # -- user servers: one container each, on the compose network -----------------------------
+# HUBDIST_SPAWNER=swarm (set by docker-stack.yml): one Swarm service each, on that network.
 c.JupyterHub.spawner_class = "hubdist.DockerSpawner"
-c.DockerSpawner.image = os.environ.get("HUBDIST_SINGLEUSER_IMAGE") or "hubdist/singleuser:latest"
-c.DockerSpawner.network_name = os.environ.get("HUBDIST_NETWORK") or "hubdist"
-c.DockerSpawner.prefix = os.environ.get("HUBDIST_PREFIX") or "hubdist"
+c.DockerSpawner.image = "hubdist/singleuser:latest"
+c.DockerSpawner.network_name = "hubdist"
+c.DockerSpawner.prefix = "hubdist"
 # Containers are disposable; each user's files live in a named volume that outlives them.
 c.DockerSpawner.remove = True
 c.DockerSpawner.volumes = {"{prefix}-user-{username}": "/home/jovyan/work"}
 
-# -- who is an admin ----------------------------------------------------------------------
-admins = {name.lower() for name in re.split(r"[\s,]+", os.environ.get("HUBDIST_ADMIN_USERS", ""))}
-admins.discard("")
-if admins:
-    c.Authenticator.admin_users = admins
+# -- layer 2, the environment: HUBDIST_SPAWNER, _SINGLEUSER_IMAGE, _ADMIN_USERS, limits, ...
+# (hubdist.settings.VARIABLES), and GitHub login when GITHUB_CLIENT_ID/_SECRET are set
+# (hubdist.github, docs/github.md)
+env.apply()
 
-# -- overrides: config.d/*.py, in sorted order, with this same `c` -------------------------
-override_dir = Path(OVERRIDE_DIR)
-for override in sorted(override_dir.glob("*.py")) if override_dir.is_dir() else []:
-    # the operator's own Python, run like this file: same `c`, same get_config()
-    exec(
-        compile(override.read_text(), str(override), "exec"),
-        {"c": c, "get_config": get_config, "__file__": str(override)},  # noqa: F821
-    )
+# -- layer 3, the overrides: config.d/*.py, *.yaml, *.yml, *.json, in file-name order --------
+layers.load_overrides(c, OVERRIDE_DIR)
+
+# -- unknown classes or options, wrong types: stop here, saying where each was set ------------
+layers.check(c)
 
 # -- never silently open: no authenticator chosen means local trial mode ---------------------
 if "authenticator_class" not in c.JupyterHub:
     trial.configure(c, DATA_DIR)
+
+layers.finish(c)  # hand `c` over to JupyterHub

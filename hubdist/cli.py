@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -54,14 +55,106 @@ def build_image(args: argparse.Namespace) -> int:
     return subprocess.run(cmd).returncode
 
 
+IMAGE_CONFIG_FILE = Path("/etc/hubdist/jupyterhub_config.py")
+
+
+def find_config_file() -> Path:
+    """The hub image's configuration file, else the one of the source checkout."""
+    package_dir = Path(__file__).resolve().parent
+    candidates = [IMAGE_CONFIG_FILE, package_dir.parent / "config" / IMAGE_CONFIG_FILE.name]
+    candidates.append(Path.cwd() / "config" / IMAGE_CONFIG_FILE.name)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    searched = ", ".join(str(c) for c in candidates)
+    raise SystemExit(f"hubdist: no configuration file (searched {searched}); use --config-file")
+
+
+def find_override_dir(config_file: Path) -> Path:
+    """$HUBDIST_OVERRIDE_DIR, else config.d next to the file (image) or its folder (checkout)."""
+    if os.environ.get("HUBDIST_OVERRIDE_DIR"):
+        return Path(os.environ["HUBDIST_OVERRIDE_DIR"])
+    candidates = [config_file.parent / "config.d", config_file.parent.parent / "config.d"]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+def _read_config(args: argparse.Namespace):
+    """The layers as the hub would read them (a hubdist.layers.Recorder); ``args`` gets the
+    paths used."""
+    from hubdist import layers
+
+    args.config_file = Path(args.config_file) if args.config_file else find_config_file()
+    if not args.override_dir:
+        args.override_dir = find_override_dir(args.config_file)
+    return layers.read(args.config_file, Path(args.override_dir))
+
+
+def _layers(args: argparse.Namespace) -> str:
+    return f"{args.config_file} < environment < {args.override_dir}"
+
+
+def config_show(args: argparse.Namespace) -> int:
+    from hubdist import layers
+
+    recorder = _read_config(args)
+    found = layers.entries(recorder, tuple(args.names))
+    problems = [str(problem) for problem in recorder.problems]
+    if args.json:
+        print(json.dumps({"values": found, "problems": problems}, indent=2))
+    else:
+        print(f"# layers, later ones win: {_layers(args)}")
+        for entry in found:
+            print(f"c.{entry['name']} = {entry['value']}  # {entry['where']}")
+        for problem in problems:
+            print(f"hubdist: problem: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def config_check(args: argparse.Namespace) -> int:
+    recorder = _read_config(args)
+    if recorder.problems:
+        print(f"{len(recorder.problems)} problem(s); the hub would not start:")
+        for problem in recorder.problems:
+            print(f"  {problem}")
+        return 1
+    print(f"configuration OK: {_layers(args)}")
+    return 0
+
+
+def _add_config_commands(commands: argparse._SubParsersAction) -> None:
+    config = commands.add_parser(
+        "config", help="show or check the hub's configuration and where each value comes from"
+    )
+    actions = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    show = actions.add_parser("show", help="each value set, with the file and line or variable")
+    show.add_argument("names", nargs="*", metavar="NAME", help="only Class or Class.option")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(func=config_show)
+    check = actions.add_parser(
+        "check", help="exit 1, listing them, on unknown classes or options and wrong types"
+    )
+    check.set_defaults(func=config_check)
+    for action in (show, check):
+        action.add_argument(
+            "--config-file",
+            help=f"default: {IMAGE_CONFIG_FILE} in the hub image, else config/ of the checkout",
+        )
+        action.add_argument(
+            "--override-dir",
+            help="default: $HUBDIST_OVERRIDE_DIR, else config.d next to the file or its folder",
+        )
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hubdist", description="hubdist: JupyterHub for Docker")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    # Listed here for --help only; main() hands its arguments to hubdist.baseimage.
+    # Listed here for --help only; main() hands their arguments to their own modules.
     commands.add_parser(
         "base-image", help="make a local Debian base image with debootstrap (air-gapped sites)"
     )
+    commands.add_parser("start", help="the hub container's entry point: secrets, then jupyterhub")
+    commands.add_parser("proxy", help="run configurable-http-proxy, restarting it if it dies")
 
     images = commands.add_parser("images", help="build the hubdist container images")
     images_commands = images.add_subparsers(dest="images_command", metavar="ACTION", required=True)
@@ -73,6 +166,7 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument("--tag", help="image tag (default hubdist/IMAGE:latest)")
     build.add_argument("--quiet", action="store_true", help="print only the image id")
     build.set_defaults(func=build_image)
+    _add_config_commands(commands)
     return parser
 
 
@@ -82,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         from hubdist import baseimage
 
         return baseimage.main(argv[1:])
+    if argv and argv[0] in ("start", "proxy"):
+        from hubdist import proxy, start
+
+        return {"start": start, "proxy": proxy}[argv[0]].main(argv[1:])
     args = make_parser().parse_args(argv)
     return args.func(args)
 

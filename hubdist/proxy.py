@@ -1,16 +1,201 @@
-"""configurable-http-proxy as the hub runs it.
+"""configurable-http-proxy (CHP): run as a service of its own, supervised.
 
-For now only one guard: JupyterHub kills whatever process its proxy pid file names before
-starting the proxy, checking only that the pid is alive. In a container that restarts,
-pids are reused from 1 each time, so a pid file left by the previous run can name the hub
-itself (or one of its threads) and the hub would kill itself on every start.
+Users' traffic, kernel websockets included, flows browser -> CHP -> their server; the hub
+only tells CHP where each user's server is. Run in its own container, CHP outlives hub
+restarts (upgrades, config changes) and open connections are not cut. ``hubdist proxy`` is
+that container's main process:
+
+- the API token is the proxy token of hubdist.secrets (variable, ``_FILE`` or generated
+  once in the folder shared with the hub), handed to CHP in ``CONFIGPROXY_AUTH_TOKEN``;
+- CHP is restarted when it dies, after 1 s, doubling up to 30 s while it keeps dying, back
+  to 1 s once it has run for a minute. It never gives up: the container's health check
+  (``hubdist proxy --check``) is what reports a proxy that cannot stay up;
+- SIGTERM or SIGINT stop CHP (SIGTERM, then SIGKILL after 10 s) and then the wrapper.
+  CHP runs in a session of its own, so tini's group-wide signal reaches it only through
+  the wrapper, which then knows not to restart it;
+- a restarted CHP knows only its default target (the hub) until the hub adds the users'
+  routes back at its next activity check (``JupyterHub.last_activity_interval``).
+
+Also, for a hub that starts CHP itself: JupyterHub kills whatever process its proxy pid
+file names before starting the proxy, checking only that the pid is alive. In a container
+that restarts, pids are reused from 1 each time, so a pid file left by the previous run can
+name the hub itself and the hub would kill itself on every start
+(``forget_stale_pid_file``).
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 PROXY_COMMAND = "configurable-http-proxy"
+DEFAULT_HUB_URL = "http://hub:8081"
+STOP_TIMEOUT = 10.0
+
+
+class Backoff:
+    """Seconds to wait before the next restart: doubling while CHP keeps dying young."""
+
+    def __init__(self, first: float = 1.0, maximum: float = 30.0, stable_after: float = 60.0):
+        self.first, self.maximum, self.stable_after = first, maximum, stable_after
+        self.delay = first
+
+    def after_exit(self, ran_for: float) -> float:
+        if ran_for >= self.stable_after:
+            self.delay = self.first
+        delay = self.delay
+        self.delay = min(self.delay * 2, self.maximum)
+        return delay
+
+
+class Supervisor:
+    """Keeps one CHP process running until told to stop."""
+
+    def __init__(self, command: list[str], env: dict[str, str], backoff: Backoff | None = None):
+        self.command = command
+        self.env = env
+        self.backoff = backoff or Backoff()
+        self.child: asyncio.subprocess.Process | None = None
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            self.child = await asyncio.create_subprocess_exec(
+                *self.command, env=self.env, start_new_session=True
+            )
+            _log(f"started {self.command[0]} (pid {self.child.pid})")
+            code = await self._wait_child()
+            if self._stopping.is_set():
+                _log(f"{self.command[0]} stopped (exit code {code})")
+                break
+            ran_for = time.monotonic() - started
+            delay = self.backoff.after_exit(ran_for)
+            _log(
+                f"{self.command[0]} exited with code {code} after {ran_for:.1f} s; "
+                f"restarting in {delay:g} s"
+            )
+            try:
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+        return 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _wait_child(self) -> int:
+        """The child's exit code; once a stop is asked, stop it (SIGTERM, then SIGKILL)."""
+        assert self.child is not None
+        waiting = asyncio.ensure_future(self.child.wait())
+        stop_asked = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({waiting, stop_asked}, return_when=asyncio.FIRST_COMPLETED)
+        stop_asked.cancel()
+        if self.child.returncode is None:
+            self.child.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(waiting, STOP_TIMEOUT)
+        except asyncio.TimeoutError:
+            _log(f"{self.command[0]} ignored SIGTERM for {STOP_TIMEOUT:g} s; killing it")
+            self.child.kill()
+            return await self.child.wait()
+
+
+def chp_command(args: argparse.Namespace) -> list[str]:
+    hub = args.hub_url.rstrip("/")
+    return [
+        PROXY_COMMAND,
+        "--ip", args.ip,
+        "--port", str(args.port),
+        "--api-ip", args.api_ip,
+        "--api-port", str(args.api_port),
+        # the hub also adds "/" itself, but only once it is up and only to a proxy it reaches
+        "--default-target", hub,
+        # an external proxy gets no --error-target from the hub
+        "--error-target", f"{hub}/hub/error",
+        "--log-level", args.log_level,
+        *args.chp_args,
+    ]  # fmt: skip
+
+
+def check(port: int, api_port: int, timeout: float = 4.0) -> str | None:
+    """Why the proxy on this machine is not healthy, or None if it is.
+
+    Both listeners must answer: the public one (CHP's own health page) and the API (403
+    without a token is an answer: the check needs no secret).
+    """
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no HTTP proxy
+    probes = {
+        "public port": f"http://127.0.0.1:{port}/_chp_healthz",
+        "API": f"http://127.0.0.1:{api_port}/api/routes",
+    }
+    for what, url in probes.items():
+        try:
+            opener.open(url, timeout=timeout).close()
+        except urllib.error.HTTPError as exc:
+            if not (what == "API" and exc.code == 403):
+                return f"{what} {url} answered {exc.code}"
+        except OSError as exc:
+            return f"{what} {url} does not answer: {exc}"
+    return None
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hubdist proxy",
+        description="Run configurable-http-proxy for the hub, restarting it if it dies.",
+        epilog="Arguments after -- go to configurable-http-proxy.",
+    )
+    parser.add_argument("--check", action="store_true", help="exit 0 if the proxy answers")
+    parser.add_argument(
+        "--hub-url", default=DEFAULT_HUB_URL, help="the hub, from the proxy (%(default)s)"
+    )
+    parser.add_argument("--ip", default="0.0.0.0", help="public address (%(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="public port (%(default)s)")
+    parser.add_argument("--api-ip", default="0.0.0.0", help="API address (%(default)s)")
+    parser.add_argument("--api-port", type=int, default=8001, help="API port (%(default)s)")
+    parser.add_argument("--log-level", default="info", help="CHP's log level (%(default)s)")
+    parser.add_argument("chp_args", nargs="*", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = make_parser().parse_args(argv)
+    if args.check:
+        problem = check(args.port, args.api_port)
+        if problem:
+            print(f"hubdist proxy: unhealthy: {problem}", file=sys.stderr)
+            return 1
+        return 0
+    from . import secrets  # not needed by --check, which runs every few seconds
+
+    env = dict(os.environ)
+    try:
+        token = secrets.resolve(secrets.PROXY_TOKEN, env, secrets.shared_dir(env))
+    except secrets.SecretError as exc:
+        _log(str(exc))
+        return 1
+    _log(f"{token.spec.label} from {token.source}")
+    secrets.export(token, env)
+    try:
+        return asyncio.run(Supervisor(chp_command(args), env).run())
+    except FileNotFoundError:
+        _log(f"{PROXY_COMMAND} is not on PATH (npm install -g configurable-http-proxy)")
+        return 127
+
+
+def _log(message: str) -> None:
+    print(f"hubdist proxy: {message}", file=sys.stderr, flush=True)
 
 
 def forget_stale_pid_file(pid_file: str | Path) -> bool:

@@ -1,0 +1,65 @@
+"""``hubdist start``: the hub container's entry point.
+
+It exists so that the secrets are settled before JupyterHub runs: JupyterHub would make a
+new cookie secret if the file were missing, but knows nothing of ``*_FILE`` variables
+(Docker secrets), and the proxy, in another container, must use the very token the hub
+uses. So: resolve the secrets (hubdist.secrets), say where each came from (never its
+value), put them in the environment and replace this process with JupyterHub, so that
+tini's signals reach JupyterHub directly and nothing stays behind holding the secrets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import MutableMapping
+
+from . import secrets
+
+DEFAULT_CONFIG = "/etc/hubdist/jupyterhub_config.py"
+
+
+def prepare(environ: MutableMapping[str, str]) -> list[secrets.Resolved]:
+    """Resolve the hub's secrets and export them into ``environ``."""
+    stores = {
+        secrets.COOKIE_SECRET: secrets.data_dir(environ),
+        secrets.PROXY_TOKEN: secrets.shared_dir(environ),
+        secrets.CRYPT_KEY: secrets.data_dir(environ),
+    }
+    resolved = [secrets.resolve(spec, environ, store) for spec, store in stores.items()]
+    for item in resolved:
+        secrets.export(item, environ)
+    return resolved
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hubdist start",
+        description="Settle the hub's secrets, then run JupyterHub with hubdist's config.",
+        epilog="Arguments after the options go to jupyterhub, e.g. hubdist start --debug.",
+    )
+    parser.add_argument(
+        "--config",
+        default=DEFAULT_CONFIG,
+        help="JupyterHub config file (default: %(default)s)",
+    )
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args, jupyterhub_args = make_parser().parse_known_args(argv)
+    try:
+        resolved = prepare(os.environ)
+    except secrets.SecretError as exc:
+        print(f"hubdist start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    for item in resolved:
+        print(f"hubdist start: {item.spec.label} from {item.source}", file=sys.stderr)
+    command = ["jupyterhub", "-f", args.config, *jupyterhub_args]
+    print(f"hubdist start: exec {' '.join(command)}", file=sys.stderr, flush=True)
+    try:
+        os.execvp(command[0], command)
+    except FileNotFoundError:
+        print("hubdist start: 'jupyterhub' is not on PATH", file=sys.stderr)
+        return 127

@@ -1,0 +1,171 @@
+"""`hubdist proxy`: configurable-http-proxy kept running, on the shared token, stopped cleanly.
+
+Runs the wrapper for real around the real configurable-http-proxy (tests/run installs it),
+on ports of its own on 127.0.0.1; only processes these tests start are signalled.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from hubdist import proxy
+
+from ..hubrig import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_restarts_wait_longer_while_the_proxy_keeps_dying_and_reset_once_it_stays_up():
+    backoff = proxy.Backoff(first=1, maximum=30, stable_after=60)
+
+    quick_deaths = [backoff.after_exit(ran_for=0.5) for _ in range(7)]
+
+    assert quick_deaths == [1, 2, 4, 8, 16, 30, 30]
+    assert backoff.after_exit(ran_for=120) == 1
+
+
+def test_the_proxy_is_told_where_the_hub_and_its_error_pages_are():
+    args = proxy.make_parser().parse_args(["--", "--timeout", "5000"])
+
+    command = proxy.chp_command(args)
+
+    pairs = dict(zip(command[1::2], command[2::2], strict=True))
+    assert pairs["--default-target"] == "http://hub:8081"
+    assert pairs["--error-target"] == "http://hub:8081/hub/error"
+    assert (pairs["--api-ip"], pairs["--api-port"], pairs["--port"]) == ("0.0.0.0", "8001", "8000")
+    assert command[-2:] == ["--timeout", "5000"]
+
+
+def test_the_health_check_fails_when_nothing_answers():
+    port, api_port = free_port(), free_port()
+
+    problem = proxy.check(port, api_port, timeout=1)
+
+    assert problem and f"127.0.0.1:{port}" in problem
+
+
+class Wrapper:
+    """`hubdist proxy` in a subprocess on free ports, its token in a folder of its own."""
+
+    def __init__(self, shared: Path):
+        assert shutil.which(proxy.PROXY_COMMAND), "configurable-http-proxy is missing (tests/run)"
+        self.port, self.api_port = free_port(), free_port()
+        self.shared = shared
+        env = {**os.environ, "HUBDIST_SHARED_DIR": str(shared), "PYTHONPATH": str(REPO)}
+        env.pop("CONFIGPROXY_AUTH_TOKEN", None)
+        self.log = shared.parent / "proxy.log"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hubdist",
+                "proxy",
+                *self.ports,
+                "--hub-url",
+                "http://127.0.0.1:9",
+            ],
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def ports(self) -> list[str]:
+        return ["--port", str(self.port), "--api-port", str(self.api_port)]
+
+    def healthy(self) -> bool:
+        check = subprocess.run(
+            [sys.executable, "-m", "hubdist", "proxy", "--check", *self.ports],
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+        )
+        return check.returncode == 0
+
+    def wait_healthy(self, timeout: float = 20) -> float:
+        started = time.monotonic()
+        while not self.healthy():
+            assert self.process.poll() is None, self.log.read_text()
+            assert time.monotonic() < started + timeout, self.log.read_text()
+            time.sleep(0.2)
+        return time.monotonic() - started
+
+    def chp_pid(self) -> int:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        (pid,) = children.read_text().split()
+        return int(pid)
+
+    def routes(self, token: str) -> requests.Response:
+        s = requests.Session()
+        s.trust_env = False
+        url = f"http://127.0.0.1:{self.api_port}/api/routes"
+        return s.get(url, headers={"Authorization": f"token {token}"}, timeout=5)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def wrapper(tmp_path):
+    started = Wrapper(tmp_path / "shared")
+    yield started
+    started.stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+def test_the_proxy_uses_the_shared_token_and_is_restarted_when_it_dies(wrapper):
+    wrapper.wait_healthy()
+    token = (wrapper.shared / "proxy_auth_token").read_text().strip()
+    assert wrapper.routes(token).status_code == 200
+    assert wrapper.routes("wrong").status_code == 403
+    first = wrapper.chp_pid()
+
+    os.kill(first, signal.SIGKILL)
+    took = wrapper.wait_healthy()
+
+    print(f"configurable-http-proxy answered again {took:.1f} s after it was killed")
+    assert took < 5
+    assert wrapper.chp_pid() != first
+    assert wrapper.routes(token).status_code == 200  # same token after the restart
+    log = wrapper.log.read_text()
+    assert "exited with code -9" in log and "restarting in 1 s" in log
+    assert token not in log
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_stops_the_proxy_and_then_the_wrapper(wrapper, sig):
+    wrapper.wait_healthy()
+    chp = wrapper.chp_pid()
+
+    started = time.monotonic()
+    wrapper.process.send_signal(sig)
+    code = wrapper.process.wait(timeout=15)
+
+    assert code == 0
+    assert time.monotonic() - started < 5
+    assert not _alive(chp)
+    assert "restarting" not in wrapper.log.read_text()

@@ -1,0 +1,94 @@
+"""`./hubdist-up`, the README's one command for a hub, on an engine that cannot pull.
+
+These machines reach no registry, so the public base image cannot be had: the command
+must build from the local base instead, say so, and bring up a hub that answers. The local
+base is the one tests/run made (HUBDIST_LOCAL_BASE), so the test does not wait for
+debootstrap; making it when missing was checked by hand (see the report of the change).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import time
+
+import pytest
+
+from ..hubrig import docker, free_port
+from .deployment import (
+    BUILD_TIMEOUT,
+    REPO,
+    Deployment,
+    http_session,
+    isolated_env,
+    tear_down,
+)
+
+pytestmark = pytest.mark.e2e
+
+PUBLIC_BASE = "python:3.12-slim-trixie"
+
+
+@pytest.fixture
+def fresh(tmp_path):
+    """A project of its own, without the base image setting: the command picks the base."""
+    project = f"hubdist-test-up-{secrets.token_hex(3)}"
+    port = free_port()
+    env = isolated_env(project, port, tmp_path)
+    env["HUBDIST_LOCAL_BASE"] = env.pop("HUBDIST_BASE_IMAGE")
+    # the developer's .env stays out, as for the other compose tests
+    env.update(COMPOSE_PROJECT_NAME=project, COMPOSE_ENV_FILES=os.devnull)
+    dep = Deployment(project, f"http://localhost:{port}", env)
+    yield dep
+    tear_down(dep)
+
+
+def _up(dep: Deployment) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(REPO / "hubdist-up")],
+        env=dep.env,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+        cwd="/",  # it finds its checkout itself
+    )
+
+
+def _first_layer(image: str) -> str:
+    return docker("image", "inspect", "-f", "{{index .RootFS.Layers 0}}", image).stdout.strip()
+
+
+def _registry_reachable() -> bool:
+    if docker("image", "inspect", PUBLIC_BASE, check=False).returncode == 0:
+        return True
+    return docker("pull", "-q", PUBLIC_BASE, check=False).returncode == 0
+
+
+def test_the_readme_command_falls_back_to_the_local_base_and_brings_up_a_hub(fresh):
+    local_base = fresh.env["HUBDIST_LOCAL_BASE"]
+    started = time.monotonic()
+    up = _up(fresh)
+    print(f"./hubdist-up without images took {time.monotonic() - started:.1f} s")
+
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    if _registry_reachable():
+        assert "NOTE" not in up.stdout
+        assert _first_layer(f"hubdist/hub:{fresh.project}") == _first_layer(PUBLIC_BASE)
+    else:
+        # the local base exists already (tests/run made it), so it is not made again
+        assert f"building FROM the local base image {local_base}" in up.stdout
+        assert f"{PUBLIC_BASE} could not be pulled" in up.stdout
+        assert _first_layer(f"hubdist/hub:{fresh.project}") == _first_layer(local_base)
+    assert f"the hub is up: {fresh.url}" in up.stdout
+    assert "docker compose exec hub cat /srv/jupyterhub/trial-password" in up.stdout
+    url = fresh.url.replace("localhost", "127.0.0.1")
+    assert http_session().get(f"{url}/hub/health", timeout=10).status_code == 200
+
+    # again: nothing to build, nothing to change, the same answer
+    started = time.monotonic()
+    again = _up(fresh)
+    print(f"./hubdist-up again took {time.monotonic() - started:.1f} s")
+    assert again.returncode == 0, again.stderr
+    assert "NOTE" not in again.stdout and "building" not in again.stdout
+    assert f"the hub is up: {fresh.url}" in again.stdout
