@@ -1,0 +1,229 @@
+"""python -m benchmarks: hubdist's DockerSpawner side by side with dockerspawner 14.
+
+See benchmarks/README.md. Re-runs itself with .cache/bench-venv's python (made on first
+use, with dockerspawner in it), checks the engine, proxy and images, builds the benchmark's
+own small images, then runs the scenarios and writes the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import prepare
+from .prepare import REPO, log
+
+SCENARIO_KEYS = ["S1", "S2", "S3a", "S3b", "S4", "S5", "S6", "S7"]
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="hubdist's DockerSpawner side by side with dockerspawner 14.0.0",
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated scenarios, e.g. S2,S5 (S1 brings S3a, S5 brings S6 and S7 "
+        "along: they share their servers). Default: all",
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply the server counts (50, 20, 10) by this, at least 2; for trying the "
+        "benchmark out quickly, e.g. 0.2. Default: 1",
+    )
+    parser.add_argument(
+        "--reps",
+        type=int,
+        default=2,
+        help="repetitions of S2, S1 (with S3a) and S4, each alternating which spawner goes "
+        "first; S3b and S5-S7 run once. Default: 2",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=25,
+        help="minutes; scenarios not started by then are skipped (and reported). Default: 25",
+    )
+    parser.add_argument(
+        "--output",
+        default="",
+        help="where to write the results (markdown; results.json goes beside it). Default: "
+        "benchmarks/RESULTS.md for a full run, the run's directory otherwise",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse(argv)  # --help before making the venv
+    if not prepare.in_venv():
+        prepare.reexec_in_venv(argv)  # does not return
+    problems = prepare.check_tools()
+    if problems:
+        for problem in problems:
+            print(f"cannot run: {problem}", file=sys.stderr)
+        return 2
+    prepare.ensure_images()
+
+    from . import report, scenarios
+    from .rig import (
+        NAME_PREFIX,
+        Engine,
+        LoadSampler,
+        end_all_children,
+        idle_cpu_busy,
+        machine_facts,
+    )
+
+    wanted = [s.strip() for s in args.only.split(",") if s.strip()] or list(SCENARIO_KEYS)
+    unknown = set(wanted) - set(SCENARIO_KEYS)
+    if unknown:
+        print(f"unknown scenarios: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    runners = [key for key, covers in scenarios.COVERS.items() if set(covers) & set(wanted)]
+    full = not args.only and args.scale == 1
+    run_id = time.strftime("%m%d%H%M%S")
+    run_dir = REPO / ".cache" / "bench-runs" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if args.output:
+        output = Path(args.output).resolve()
+    elif full:
+        output = REPO / "benchmarks" / "RESULTS.md"
+    else:
+        output = run_dir / "RESULTS.md"
+
+    # leftovers of an earlier, interrupted benchmark (every name starting hubdist-bench- is ours)
+    leftovers = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"name=^/{NAME_PREFIX}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    if leftovers:
+        log(f"removing {len(leftovers)} containers left by an earlier benchmark run")
+        subprocess.run(["docker", "rm", "-f", *leftovers], capture_output=True)
+
+    log(f"run {run_id}: {', '.join(runners)}; logs and hub dirs in {run_dir}")
+    machine = machine_facts()
+    machine["loadavg_start"] = " ".join(open("/proc/loadavg").read().split()[:3])
+    machine["idle_cpu_busy"] = idle_cpu_busy(5)
+    log(
+        f"machine: {machine['cpus']} CPUs, load {machine['loadavg_start']}, "
+        f"{machine['idle_cpu_busy']:.0f}% CPU busy before starting, "
+        f"{machine['other_containers_at_start']} other containers"
+    )
+
+    sampler = LoadSampler().start()
+    engine = Engine()
+    ctx = scenarios.Context(
+        run_id=run_id,
+        run_dir=run_dir,
+        scale=args.scale,
+        reps={"S2": args.reps, "S1": args.reps, "S4": args.reps},
+        engine=engine,
+        sampler=sampler,
+    )
+    not_done: dict[str, str] = {}
+    load: dict = {}
+    started = time.monotonic()
+
+    async def run_all() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        for key in runners:
+            covers = [s for s in scenarios.COVERS[key] if s in wanted or key in wanted]
+            elapsed = (time.monotonic() - started) / 60
+            if elapsed > args.budget:
+                for s in covers:
+                    not_done[s] = f"skipped: the time budget ({args.budget:g} min) was used up"
+                continue
+            t0 = time.monotonic()
+            try:
+                await scenarios.SCENARIOS[key](ctx)
+            except asyncio.CancelledError:
+                for s in covers:
+                    not_done.setdefault(s, "interrupted")
+                raise
+            except Exception as exc:  # one scenario's failure must not end the others
+                log(f"{key} failed: {exc!r}")
+                for s in covers:
+                    if s not in ctx.results or len(ctx.results[s]) < 2:
+                        not_done[s] = f"failed: {str(exc).splitlines()[0][:300]}"
+            finally:
+                load[key] = sampler.between(t0, time.monotonic())
+
+    interrupted = False
+    try:
+        asyncio.run(run_all())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        interrupted = True
+        log("interrupted; cleaning up")
+    finally:
+        sampler.stop()
+        end_all_children()
+        left = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"name=^/{NAME_PREFIX}{run_id}-"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        if left:
+            subprocess.run(["docker", "rm", "-f", *left], capture_output=True)
+        engine.close()
+
+    duration = time.monotonic() - started
+    counts = {
+        "S1": ctx.n(20),
+        "S2": ctx.n(50),
+        "S3a": ctx.n(20),
+        "S3b": ctx.n(50),
+    }
+    rows = report.build_rows(ctx.results, counts)
+    for s in wanted:
+        if s not in ctx.results and s not in not_done:
+            not_done[s] = "interrupted" if interrupted else "not run"
+    print()
+    print(report.plain_table(rows))
+    print()
+    for s, why in not_done.items():
+        print(f"{s}: {why}")
+    command = "python -m benchmarks" + (" " + " ".join(argv) if argv else "")
+    report.write(
+        output,
+        rows=rows,
+        machine=machine,
+        load=load,
+        notes=ctx.notes,
+        not_done=not_done,
+        results=ctx.results,
+        duration=duration,
+        command=command,
+        scale=args.scale,
+    )
+    report.dump_json(
+        output.with_name("results.json")
+        if output.name == "RESULTS.md"
+        else output.with_suffix(".json"),
+        {
+            "machine": machine,
+            "load": load,
+            "results": ctx.results,
+            "not_done": not_done,
+            "duration_s": duration,
+            "command": command,
+            "scale": args.scale,
+        },
+    )
+    log(f"wrote {output} ({duration / 60:.1f} min)")
+    return 130 if interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,652 @@
+"""Hubs, an asynchronous REST client, Docker helpers and machine facts for the benchmarks.
+
+The hub process comes from the test rig (tests/hubrig.py): same base configuration, same
+service token. Here it gets the settings a benchmark needs (both spawner classes, no
+cleanup of servers at hub exit, a high spawn limit) and timed start-ups, and it is driven
+with aiohttp so that 50 spawns and their progress streams run at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import aiohttp
+import docker
+
+from .prepare import REPO
+
+sys.path.insert(0, str(REPO))
+from tests import hubrig  # noqa: E402  (the test rig: a real hub and proxy in a subprocess)
+
+TOKEN = hubrig.TOKEN
+NAME_PREFIX = "hubdist-bench-"
+
+ARMS = {
+    "hubdist": "hubdist.DockerSpawner",
+    "dockerspawner": "dockerspawner.DockerSpawner",
+}
+SHORT = {"hubdist": "hd", "dockerspawner": "ds"}
+
+
+def arm_order(rep: int) -> list[str]:
+    """Alternate which spawner goes first, repetition by repetition."""
+    return ["hubdist", "dockerspawner"] if rep % 2 == 0 else ["dockerspawner", "hubdist"]
+
+
+# -- processes we start ------------------------------------------------------------------
+
+_children: dict[int, str] = {}  # pid -> what, for the last-resort cleanup
+
+
+def track(proc: subprocess.Popen, what: str) -> subprocess.Popen:
+    _children[proc.pid] = what
+    return proc
+
+
+def end_process(proc: subprocess.Popen | None, timeout: float = 20) -> None:
+    """SIGTERM one process we started (by its pid), SIGKILL if it does not exit."""
+    if proc is None:
+        return
+    _children.pop(proc.pid, None)
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def end_all_children() -> None:
+    for pid in list(_children):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _children.pop(pid, None)
+
+
+def pid_is(pid: int, needle: str) -> bool:
+    try:
+        return needle in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """utime + stime of a process; with children, also of its children that it has reaped
+    (containerd-shim reaps the runc it runs to create each container)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def pids_named(*names: str) -> list[int]:
+    """Processes whose command name is one of names (read from /proc, nothing signalled)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() in names:
+                    found.append(int(entry.name))
+    return found
+
+
+def cpu_of(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(pid)
+    return total
+
+
+ENGINE_PROCESSES = ("dockerd", "containerd", "containerd-shim", "docker-proxy")
+
+
+def container_cpu_seconds(container_id: str) -> float:
+    """CPU a container has used since it started (cgroup v1 cpuacct, else v2 cpu.stat)."""
+    for path in (
+        f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage",
+        f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat",
+    ):
+        with contextlib.suppress(OSError, ValueError):
+            text = Path(path).read_text()
+            if path.endswith("cpuacct.usage"):
+                return int(text) / 1e9
+            return int(text.split("usage_usec", 1)[1].split()[0]) / 1e6
+    return 0.0
+
+
+class CpuAccount:
+    """Who used the machine's CPU during a measurement: our hub, proxy and relays, the
+    engine (dockerd, containerd, shims, docker-proxy, and the runc runs they reaped), our
+    new containers, this program, and the rest: other work on the machine, plus what no
+    process is charged for (kernel work in interrupts) and engine helpers still running at
+    the end."""
+
+    def __init__(self, engine: Engine, prefix: str, pids: list[int]):
+        self.engine, self.prefix, self.pids = engine, prefix, pids
+        self.start = self._snapshot()
+
+    @staticmethod
+    def _per_pid(pids, children: bool = False) -> dict[int, float]:
+        found = {}
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                found[pid] = cpu_seconds(pid, children)
+        return found
+
+    def _snapshot(self) -> dict:
+        return {
+            "machine": machine_cpu_seconds(),
+            "ours": self._per_pid(self.pids + [os.getpid()]),
+            "engine": self._per_pid(pids_named(*ENGINE_PROCESSES), children=True),
+        }
+
+    async def result(self) -> dict:
+        """CPU seconds used since this account was opened (containers: since they started,
+        so only containers made during the measurement should carry the prefix)."""
+        end = self._snapshot()
+
+        def delta(key):
+            return sum(v - self.start[key].get(pid, 0.0) for pid, v in end[key].items())
+
+        containers = sum(
+            container_cpu_seconds(c["Id"]) for c in await self.engine.containers(self.prefix)
+        )
+        machine = end["machine"] - self.start["machine"]
+        ours = delta("ours")
+        engine = delta("engine")
+        return {
+            "cpu_machine_s": machine,
+            "cpu_containers_s": containers,
+            "cpu_engine_s": engine,
+            "cpu_hub_and_bench_s": ours,
+            "cpu_others_s": max(0.0, machine - containers - engine - ours),
+        }
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time the whole machine has spent busy since boot (all processes, all CPUs)."""
+    busy, _ = _cpu_busy_jiffies()
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+# -- the hub ---------------------------------------------------------------------------------
+
+
+class BenchHub(hubrig.Hub):
+    """A JupyterHub with one of the two spawners, run by the benchmark venv's python."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        arm: str,
+        prefix: str,
+        image: str,
+        config: str = "",
+        env: dict | None = None,
+    ):
+        self.arm = arm
+        bench = f"""
+        c.JupyterHub.spawner_class = "{ARMS[arm]}"
+        c.JupyterHub.concurrent_spawn_limit = 200
+        c.JupyterHub.cleanup_servers = False  # servers outlive the hub (restart scenario)
+        c.JupyterHub.api_page_default_limit = 200
+        """
+        super().__init__(
+            workdir,
+            textwrap.dedent(bench) + textwrap.dedent(config),
+            prefix=prefix,
+            image=image,
+            env=env,
+        )
+        self.started_at = 0.0
+        self.ready_after = 0.0  # seconds from process start until /hub/api/ answered
+        self.ready_at = 0.0  # and the unix time of that answer
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def pids(self) -> list[int]:
+        """The hub and its proxy."""
+        found = [self.pid] if self.proc is not None and self.proc.poll() is None else []
+        with contextlib.suppress(ValueError, OSError):
+            proxy = int((self.workdir / "proxy.pid").read_text().strip())
+            if pid_is(proxy, "configurable-http-proxy"):
+                found.append(proxy)
+        return found
+
+    def launch(self) -> None:
+        (self.workdir / "jupyterhub_config.py").write_text(self.config_text())
+        log = open(self.log_path, "ab")
+        self.started_at = time.monotonic()
+        self.proc = track(
+            subprocess.Popen(
+                [sys.executable, "-m", "jupyterhub", "-f", "jupyterhub_config.py"],
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
+            ),
+            f"hub {self.arm}",
+        )
+        log.close()
+
+    async def wait_api(self, client: Client, timeout: float = 90) -> float:
+        """Seconds from launch until GET /hub/api/ answers 200."""
+        deadline = self.started_at + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited with {self.proc.returncode}:\n{self.log_tail()}")
+            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
+                async with client.session.get(
+                    f"{self.url}/hub/api/", timeout=aiohttp.ClientTimeout(total=2)
+                ) as r:
+                    if r.status == 200:
+                        self.ready_after = time.monotonic() - self.started_at
+                        self.ready_at = time.time()
+                        return self.ready_after
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"hub did not answer in {timeout}s:\n{self.log_tail()}")
+
+    def terminate(self, timeout: float = 30) -> None:
+        """SIGTERM the hub (it stops its proxy); make sure the proxy is gone too."""
+        if self.proc is not None:
+            _children.pop(self.proc.pid, None)
+            self.stop(signal.SIGTERM, timeout)
+        pid_file = self.workdir / "proxy.pid"
+        with contextlib.suppress(ValueError, OSError):
+            pid = int(pid_file.read_text().strip())
+            if pid_is(pid, "configurable-http-proxy"):
+                os.kill(pid, signal.SIGTERM)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_starts(self) -> list[float]:
+        """Unix times of every "Running JupyterHub version" line: the moment each start of
+        the hub had imported its code and loaded its config (the hub logs local time)."""
+        found = re.findall(
+            r"\[I (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) JupyterHub \S+\] Running JupyterHub",
+            self.log_text(),
+        )
+        return [datetime.strptime(t, "%Y-%m-%d %H:%M:%S.%f").timestamp() for t in found]
+
+    def initialized_lines(self) -> list[tuple[int, float]]:
+        """(N, seconds) of every "Initialized N spawners in X seconds" line so far."""
+        found = re.findall(r"Initialized (\d+) spawners in ([\d.]+) seconds", self.log_text())
+        return [(int(n), float(s)) for n, s in found]
+
+
+# -- the client ------------------------------------------------------------------------------
+
+
+@dataclass
+class Spawn:
+    user: str
+    ok: bool = False
+    seconds: float | None = None  # from the POST until the 'ready' event
+    message: str = ""
+
+
+@dataclass
+class Storm:
+    """The outcome of many spawns (or stops) started together."""
+
+    t0: float
+    results: list = field(default_factory=list)
+    wall: float | None = None  # until the last one finished (None: not all did)
+
+    @property
+    def ok(self) -> list[float]:
+        return sorted(r.seconds for r in self.results if r.ok)
+
+    @property
+    def failures(self) -> list:
+        return [r for r in self.results if not r.ok]
+
+    def pct(self, q: float) -> float | None:
+        return percentile(self.ok, q)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of values; None if there are none."""
+    if not values:
+        return None
+    values = sorted(values)
+    rank = max(1, min(len(values), round(q / 100 * len(values) + 0.5 - 1e-9)))
+    return values[rank - 1]
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+class Client:
+    """The hub's REST API with the benchmark's service token (admin scopes)."""
+
+    def __init__(self):
+        self.session = aiohttp.ClientSession(
+            headers={"Authorization": f"token {TOKEN}"},
+            connector=aiohttp.TCPConnector(limit=0, force_close=False),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+        )
+        self.hub: BenchHub | None = None
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    def url(self, path: str) -> str:
+        return f"{self.hub.url}/hub/api{path}"
+
+    async def request(self, method: str, path: str, body=None, timeout: float = 60):
+        async with self.session.request(
+            method, self.url(path), json=body, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as r:
+            text = await r.text()
+            return r.status, (json.loads(text) if text.strip().startswith(("{", "[")) else text)
+
+    async def create_users(self, users: list[str]) -> None:
+        status, body = await self.request("POST", "/users", {"usernames": users})
+        if status not in (201, 409):
+            raise RuntimeError(f"creating users failed: {status} {body}")
+
+    async def spawn(self, user: str, t0: float, options: dict | None, deadline: float) -> Spawn:
+        result = Spawn(user)
+        body = {"user_options": options} if options else None
+        try:
+            status, answer = await self.request("POST", f"/users/{user}/server", body)
+            if status == 201:
+                result.ok, result.seconds = True, time.monotonic() - t0
+                return result
+            if status != 202:
+                result.message = f"POST {status}: {answer}"
+                return result
+            async with self.session.get(
+                self.url(f"/users/{user}/server/progress"),
+                timeout=aiohttp.ClientTimeout(total=max(1.0, deadline - time.monotonic())),
+            ) as r:
+                async for line in r.content:
+                    if not line.startswith(b"data:"):
+                        continue
+                    event = json.loads(line[5:])
+                    if event.get("ready"):
+                        result.ok, result.seconds = True, time.monotonic() - t0
+                        return result
+                    if event.get("failed"):
+                        result.message = event.get("message", "failed")
+                        return result
+            result.message = "progress stream ended without 'ready'"
+        except asyncio.TimeoutError:
+            result.message = "timed out"
+        except aiohttp.ClientError as exc:
+            result.message = f"client error: {exc}"
+        return result
+
+    async def spawn_all(
+        self, users: list[str], options: dict | None = None, limit: float = 240
+    ) -> Storm:
+        """Request every server at the same moment; wait for each one's 'ready' event."""
+        t0 = time.monotonic()
+        deadline = t0 + limit
+        storm = Storm(t0)
+        storm.results = await asyncio.gather(*(self.spawn(u, t0, options, deadline) for u in users))
+        if not storm.failures:
+            storm.wall = max(r.seconds for r in storm.results)
+        return storm
+
+    async def active(self) -> set[str]:
+        """Users with a server that is running, starting or stopping."""
+        status, body = await self.request("GET", "/users?state=active&limit=200")
+        if status != 200:
+            raise RuntimeError(f"listing users failed: {status} {body}")
+        return {u["name"] for u in body}
+
+    async def ready(self) -> set[str]:
+        status, body = await self.request("GET", "/users?state=ready&limit=200")
+        if status != 200:
+            raise RuntimeError(f"listing users failed: {status} {body}")
+        return {u["name"] for u in body}
+
+    async def stop_all(self, users: list[str], prefix: str, engine: Engine, cap: float) -> Storm:
+        """DELETE every server at once; wall = until the hub lists none of them as active
+        and none of their containers exists any more (or None if the cap came first)."""
+        t0 = time.monotonic()
+        storm = Storm(t0)
+        pending = set(users)
+        gone_at: dict[str, float] = {}
+
+        async def delete(user):
+            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
+                await self.request("DELETE", f"/users/{user}/server", timeout=cap)
+
+        deletes = [asyncio.ensure_future(delete(u)) for u in users]
+        containers_left = None
+        while time.monotonic() - t0 < cap:
+            await asyncio.sleep(0.25)
+            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError, RuntimeError):
+                still = await self.active()
+                now = time.monotonic() - t0
+                for user in pending - still:
+                    gone_at[user] = now
+                pending &= still
+            containers_left = len(await engine.containers(prefix))
+            if not pending and containers_left == 0:
+                storm.wall = time.monotonic() - t0
+                break
+        for task in deletes:
+            task.cancel()
+        storm.results = [Spawn(u, ok=u in gone_at, seconds=gone_at.get(u)) for u in users]
+        storm.containers_left = containers_left  # type: ignore[attr-defined]
+        return storm
+
+    async def through_proxy(self, user: str) -> bool:
+        """Does /user/<user>/ reach that user's own trivial server through the proxy?"""
+        try:
+            async with self.session.get(
+                f"{self.hub.url}/user/{user}/",
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=10),
+            ) as r:
+                body = await r.text()
+                return r.status == 200 and body.strip() == user
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return False
+
+
+# -- Docker, for the benchmark itself (never through the counting relay) -------------------
+
+
+class Engine:
+    def __init__(self):
+        self.client = docker.APIClient(
+            base_url="unix:///var/run/docker.sock", version="auto", timeout=120
+        )
+        self.pool = ThreadPoolExecutor(16, thread_name_prefix="bench-docker")
+
+    async def _call(self, fn, *args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(
+            self.pool, lambda: fn(*args, **kwargs)
+        )
+
+    async def containers(self, prefix: str, running_only: bool = False) -> list[dict]:
+        found = await self._call(
+            self.client.containers, all=not running_only, filters={"name": prefix}
+        )
+        return [c for c in found if any(n.lstrip("/").startswith(prefix) for n in c["Names"])]
+
+    async def start_times(self, prefix: str, t0_wall: float) -> dict:
+        """When the engine created and started each container of prefix, in seconds after
+        the unix time t0_wall: splits a spawn into orchestration and the server's start."""
+        found = await self.containers(prefix)
+        infos = await asyncio.gather(
+            *(self._call(self.client.inspect_container, c["Id"]) for c in found),
+            return_exceptions=True,
+        )
+        created, started = [], []
+        for info in infos:
+            if isinstance(info, dict):
+                created.append(_docker_time(info["Created"]) - t0_wall)
+                started.append(_docker_time(info["State"]["StartedAt"]) - t0_wall)
+        if not started:
+            return {}
+        return {
+            "created_last": max(created),
+            "started_p50": percentile(started, 50),
+            "started_last": max(started),
+        }
+
+    async def remove_all(self, prefix: str) -> int:
+        """Force-remove every container whose name starts with prefix (always ours)."""
+        assert prefix.startswith(NAME_PREFIX), prefix
+        found = await self.containers(prefix)
+
+        def remove(cid):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                self.client.remove_container(cid, force=True, v=True)
+
+        await asyncio.gather(*(self._call(remove, c["Id"]) for c in found))
+        return len(found)
+
+    async def remove_image(self, image: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            await self._call(self.client.remove_image, image, force=False)
+
+    async def image_present(self, image: str) -> bool:
+        try:
+            await self._call(self.client.inspect_image, image)
+            return True
+        except docker.errors.NotFound:
+            return False
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False)
+
+
+def _docker_time(stamp: str) -> float:
+    """Unix time of an engine timestamp like 2026-11-25T23:12:45.123456789Z."""
+    main, _, rest = stamp.partition(".")
+    fraction = rest.rstrip("Z").split("+")[0][:6] if rest else "0"
+    moment = datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    return moment.timestamp() + float(f"0.{fraction}")
+
+
+# -- load and machine ------------------------------------------------------------------------
+
+
+def _cpu_busy_jiffies() -> tuple[int, int]:
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+class LoadSampler:
+    """Samples the 1-minute load average and CPU use every 2 s in a thread."""
+
+    def __init__(self, interval: float = 2.0):
+        self.interval = interval
+        self.samples: list[tuple[float, float, float]] = []  # (time, load1, cpu busy %)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="bench-load")
+
+    def start(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        busy0, total0 = _cpu_busy_jiffies()
+        while not self._stop.wait(self.interval):
+            busy, total = _cpu_busy_jiffies()
+            pct = 100 * (busy - busy0) / max(1, total - total0)
+            busy0, total0 = busy, total
+            load1 = float(Path("/proc/loadavg").read_text().split()[0])
+            self.samples.append((time.monotonic(), load1, pct))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def between(self, t0: float, t1: float) -> dict:
+        inside = [s for s in self.samples if t0 <= s[0] <= t1]
+        if not inside:
+            return {}
+        loads = [s[1] for s in inside]
+        cpus = [s[2] for s in inside]
+        return {
+            "load1_mean": statistics.mean(loads),
+            "load1_max": max(loads),
+            "cpu_busy_mean": statistics.mean(cpus),
+        }
+
+
+def idle_cpu_busy(seconds: float = 5.0) -> float:
+    """CPU busy % of the whole machine over a few seconds (run while we do nothing)."""
+    busy0, total0 = _cpu_busy_jiffies()
+    time.sleep(seconds)
+    busy, total = _cpu_busy_jiffies()
+    return 100 * (busy - busy0) / max(1, total - total0)
+
+
+def machine_facts() -> dict:
+    def run(*cmd: str) -> str:
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        return result.stdout.strip() if result.returncode == 0 else "?"
+
+    meminfo = Path("/proc/meminfo").read_text()
+    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", meminfo).group(1))
+    model = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+    info = json.loads(run("docker", "info", "--format", "{{json .}}") or "{}")
+    foreign = [
+        n
+        for n in run("docker", "ps", "--format", "{{.Names}}").splitlines()
+        if n and not n.startswith(NAME_PREFIX)
+    ]
+    commit = run("git", "-C", str(REPO), "rev-parse", "--short", "HEAD")
+    dirty = run("git", "-C", str(REPO), "status", "--porcelain", "--", "hubdist")
+    import dockerspawner
+    import jupyterhub
+
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model.group(1).strip() if model else "?",
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": run("uname", "-r"),
+        "docker_server": info.get("ServerVersion", "?"),
+        "docker_client": run("docker", "version", "--format", "{{.Client.Version}}"),
+        "storage_driver": info.get("Driver", "?"),
+        "cgroup": f"v{info.get('CgroupVersion', '?')} ({info.get('CgroupDriver', '?')})",
+        "swarm": (info.get("Swarm") or {}).get("LocalNodeState", "?"),
+        "python": sys.version.split()[0],
+        "jupyterhub": jupyterhub.__version__,
+        "dockerspawner": dockerspawner.__version__,
+        "chp": run("configurable-http-proxy", "--version"),
+        "hubdist_commit": commit + (" + uncommitted changes in hubdist/" if dirty else ""),
+        "other_containers_at_start": len(foreign),
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+    }
