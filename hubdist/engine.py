@@ -383,8 +383,9 @@ class Engine:
             if exc.status != 409:  # 409: removal already in progress (auto_remove)
                 raise
 
-    async def published_port(self, container_id: str, port: int) -> tuple[str, int] | None:
-        bindings = await self._run("port", container_id, port)
+    def published_port(self, info: dict, port: int) -> tuple[str, int] | None:
+        """Where ``port`` is published, read from inspect data already at hand (no call)."""
+        bindings = ((info.get("NetworkSettings") or {}).get("Ports") or {}).get(f"{port}/tcp")
         if not bindings:
             return None
         host_ip = bindings[0]["HostIp"]

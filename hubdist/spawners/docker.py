@@ -310,7 +310,7 @@ class DockerSpawner(Hardening, ContainerSpawner):
                     "the network exists (docker network create NAME)"
                 )
             return network["IPAddress"], self.port
-        published = await self.engine.published_port(self.object_id, self.port)
+        published = self.engine.published_port(info, self.port)
         if not published:
             raise SpawnFailed(f"Container {self.object_name} has no published port {self.port}")
         return published
