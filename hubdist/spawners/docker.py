@@ -79,7 +79,7 @@ class DockerSpawner(Hardening, ContainerSpawner):
             channel.close()
 
     async def stop(self, now: bool = False) -> None:
-        if self.object_id:
+        if self.object_id or await self._adopt_unrecorded():
             self.view.unwatch(self.object_id)  # our own stop is not a death to report
             await self.engine.stop_container(self.object_id, 0 if now else self.stop_timeout)
             if self.remove:
@@ -90,7 +90,7 @@ class DockerSpawner(Hardening, ContainerSpawner):
 
     async def poll(self):
         """From the shared, event-fed view of the engine: no Docker call per server."""
-        if not self.object_id:
+        if not self.object_id and not (self.server and await self._adopt_unrecorded()):
             return 0
         state = await self.view.get(self.object_id)
         if state is None:
@@ -201,6 +201,28 @@ class DockerSpawner(Hardening, ContainerSpawner):
             return None
         self._recover_token(info)
         return info["Id"]
+
+    async def _adopt_unrecorded(self) -> bool:
+        """Find by name a container whose start the hub never saw finish.
+
+        JupyterHub records a server before the spawner's start and saves our state only
+        after it, so a hub stopped mid-spawn comes back with a server and no container id.
+        Adopting the container by its name lets the hub's start-up check keep it if it
+        answers, and its stop remove it if not: no orphan outlives a hub restart.
+        """
+        info = await self.engine.inspect_container(self.object_name)
+        if info is None or not self._made_for_us(info):
+            return False
+        self.log.info("Found %s, started before the hub restarted", self.object_name)
+        self.object_id = info["Id"]
+        self._saved_name = self.object_name
+        self._recover_token(info)
+        return True
+
+    def _made_for_us(self, info: dict) -> bool:
+        """Labelled as this server's (never someone else's container of the same name)."""
+        labels = info["Config"].get("Labels") or {}
+        return all(labels.get(key) == value for key, value in self.labels.items())
 
     def _recover_token(self, info: dict) -> None:
         """A reused container keeps the API token it was created with."""

@@ -7,7 +7,7 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..hubrig import inspect, user_container
+from ..hubrig import docker, inspect, user_container
 
 
 def test_killed_proxy_is_back_with_routes_and_servers_untouched(make_hub, username):
@@ -54,5 +54,77 @@ def test_spawn_storm_beyond_the_limit_gets_try_again_and_nothing_sticks(make_hub
         assert model is None or (model["ready"] and not model["pending"]), model
         if model is None:
             hub.spawn(user)
+    for user in users:
+        hub.stop_server(user)
+
+
+def _containers(prefix: str) -> dict[str, str]:
+    """The hub's users' containers: {name: user}."""
+    listing = docker(
+        "ps", "-a", "--filter", f"name={prefix}-", "--format",
+        '{{.Names}} {{.Label "org.jupyter.hubdist.user"}}',
+    ).stdout.split("\n")  # fmt: skip
+    return dict(line.split(" ", 1) for line in listing if line.strip())
+
+
+def _wait_until_settled(hub, users: list[str], timeout: float = 120) -> dict:
+    """Each user's server model once none is pending any more."""
+    deadline = time.monotonic() + timeout
+    while True:
+        models = {user: hub.server_model(user) for user in users}
+        if not any(m and m["pending"] for m in models.values()):
+            return models
+        assert time.monotonic() < deadline, f"servers stuck pending: {models}"
+        time.sleep(0.5)
+
+
+def test_hub_killed_mid_spawn_storm_leaves_no_orphan_and_everyone_starts_again(make_hub, username):
+    # servers that take a few seconds to answer, so the storm is still in flight at the kill
+    hub = make_hub('c.Spawner.cmd = ["sh", "-c", "sleep 6; exec python3 -m http.server 8888"]\n')
+    users = [f"{username[:20]}-{i}" for i in range(6)]
+    with ThreadPoolExecutor(len(users)) as pool:
+        answers = list(pool.map(hub.request_spawn, users))
+    assert all(a.status_code in (201, 202) for a in answers), [a.text for a in answers]
+    deadline = time.monotonic() + 60
+    while len(_containers(hub.prefix)) < 3:
+        assert time.monotonic() < deadline, "the storm made no containers"
+        time.sleep(0.2)
+    pending = [u for u in users if (hub.server_model(u) or {}).get("pending") == "spawn"]
+    assert pending, "the drill must interrupt spawns in flight"
+
+    hub.stop(signal.SIGKILL)
+    hub.start()
+
+    models = _wait_until_settled(hub, users)
+    running = {user for user, model in models.items() if model and model["ready"]}
+    ours = {name: user for name, user in _containers(hub.prefix).items() if user in users}
+    orphans = {name for name, user in ours.items() if user not in running}
+    assert not orphans, f"containers no server owns after the restart: {orphans}"
+    for user in users:  # everyone can use a server again: the kept ones, or a new start
+        if user not in running:
+            hub.spawn(user)
+        answer = hub.user_get(user, "")  # the stub answers 404, but it is the stub that does
+        assert answer.headers.get("Server", "").startswith("SimpleHTTP"), (user, answer.text)
+    for user in users:
+        hub.stop_server(user)
+    assert not set(_containers(hub.prefix).values()) & set(users), "all removed on stop"
+
+
+def test_hub_killed_while_servers_run_finds_them_again_untouched(make_hub, username):
+    hub = make_hub()
+    users = [f"{username[:20]}-{i}" for i in range(2)]
+    for user in users:
+        hub.spawn(user)
+    before = {u: inspect("container", user_container(u))["State"]["StartedAt"] for u in users}
+
+    hub.stop(signal.SIGKILL)  # no cleanup at all; the proxy it started goes too
+    hub.start()
+
+    for user in users:
+        model = _wait_until_settled(hub, [user])[user]
+        assert model and model["ready"], f"{user}'s server was lost: {model}"
+        assert hub.user_get(user, "api/status").status_code == 200, "reachable through the proxy"
+        after = inspect("container", user_container(user))["State"]["StartedAt"]
+        assert after == before[user], "the same container, never restarted or recreated"
     for user in users:
         hub.stop_server(user)
