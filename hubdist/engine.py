@@ -383,6 +383,17 @@ class Engine:
             if exc.status != 409:  # 409: removal already in progress (auto_remove)
                 raise
 
+    async def remove_volume(self, name: str) -> bool:
+        """Remove a named volume: True if removed, False if there was none.
+
+        A volume still mounted by a container is kept; EngineError says by which.
+        """
+        try:
+            await self._run("remove_volume", name)
+        except NotFound:
+            return False
+        return True
+
     def published_port(self, info: dict, port: int) -> tuple[str, int] | None:
         """Where ``port`` is published, read from inspect data already at hand (no call)."""
         bindings = ((info.get("NetworkSettings") or {}).get("Ports") or {}).get(f"{port}/tcp")

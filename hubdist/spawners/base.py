@@ -41,7 +41,7 @@ from ..engine import Engine, EngineError, PullProgress
 from . import options as image_options
 from . import readiness
 from .progress import ProgressChannel
-from .templating import render, volume_binds
+from .templating import own_volume_names, render, volume_binds
 
 LABEL = "org.jupyter.hubdist"
 
@@ -185,6 +185,17 @@ class ContainerSpawner(Spawner):
     read_only_volumes = Dict(
         config=True,
         help="""Like volumes, always mounted read-only. Default: {}.""",
+    )
+
+    delete_volumes = Bool(
+        False,
+        config=True,
+        help="""When a user is deleted, also delete their named volumes: those of volumes,
+        read_only_volumes and mounts whose name template mentions the user ({username},
+        {raw_username}, {safe_username}); deleting a named server deletes those that
+        mention {servername} or {raw_servername}. Volumes shared between users are never
+        touched. Default: False (keep the data: a deleted account is easily re-created, lost
+        files are not; remove them with `docker volume rm` when sure).""",
     )
 
     format_volume_name = AnyTrait(
@@ -426,6 +437,13 @@ class ContainerSpawner(Spawner):
     @property
     def volume_binds(self) -> dict[str, dict[str, str]]:
         return volume_binds(self.volumes, self.read_only_volumes, self.format_volume_name, self)
+
+    @property
+    def own_volumes(self) -> list[str]:
+        """Names of the named volumes that belong to this server alone (see delete_volumes)."""
+        return own_volume_names(
+            self.volumes, self.read_only_volumes, self.mounts, self.format_volume_name, self
+        )
 
     @property
     def labels(self) -> dict[str, str]:

@@ -101,6 +101,22 @@ class DockerSpawner(Hardening, ContainerSpawner):
             return None
         return state.exit_code or 0
 
+    async def delete_forever(self) -> None:
+        """The user (or this named server) was deleted: remove what was made for them."""
+        info = await self.engine.inspect_container(self.object_id or self.object_name)
+        if info is not None and self._made_for_us(info):  # a kept (remove = False) container
+            await self.engine.remove_container(info["Id"])
+            self.view.forget(info["Id"])
+        self.forget_object()
+        if not self.delete_volumes:
+            return
+        for volume in self.own_volumes:
+            try:
+                if await self.engine.remove_volume(volume):
+                    self.log.info("Deleted volume %s of %s", volume, self._log_name)
+            except EngineError as exc:  # e.g. still mounted elsewhere: keep it, say why
+                self.log.warning("Kept volume %s of %s: %s", volume, self._log_name, exc)
+
     def _died(self, state: ContainerState) -> None:
         """The container stopped without us: tell the hub now, not at its next poll."""
         if state.oom_killed:

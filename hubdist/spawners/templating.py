@@ -79,3 +79,36 @@ def render_mounts(mounts: list[dict], format_name: FormatVolume, spawner: Any) -
             check_host_path(mount["source"], item["source"])
         rendered.append(item)
     return rendered
+
+
+USER_FIELDS = ("{username}", "{raw_username}", "{safe_username}")
+SERVER_FIELDS = ("{servername}", "{raw_servername}")
+
+
+def own_volume_names(
+    volumes: Mapping[str, Any],
+    read_only_volumes: Mapping[str, Any],
+    mounts: list[dict],
+    format_name: FormatVolume,
+    spawner: Any,
+) -> list[str]:
+    """The named volumes only this server uses, judged by their name templates.
+
+    A named server owns the volumes whose template names the server; the default server
+    (deleted only with its user) owns those that name the user. Host paths are never ours
+    to delete, and a template that names neither is shared.
+    """
+    fields = SERVER_FIELDS if spawner.name else USER_FIELDS + SERVER_FIELDS
+    templates = [*volumes, *read_only_volumes] + [
+        m["source"]
+        for m in mounts
+        if m.get("type", "volume") == "volume" and isinstance(m.get("source"), str)
+    ]
+    owned = []
+    for template in templates:
+        if template.startswith("/") or not any(f in template for f in fields):
+            continue
+        name = format_name(template, spawner)
+        if name not in owned:
+            owned.append(name)
+    return owned

@@ -3,7 +3,13 @@
 import pytest
 
 from hubdist.names import UnsafePathError
-from hubdist.spawners.templating import deep_merge, render, render_mounts, volume_binds
+from hubdist.spawners.templating import (
+    deep_merge,
+    own_volume_names,
+    render,
+    render_mounts,
+    volume_binds,
+)
 
 NS = {"username": "bob", "raw_username": "Bob", "servername": "", "prefix": "jupyter"}
 
@@ -70,3 +76,40 @@ def test_mounts_render_string_fields_only():
     assert mounts == [
         {"type": "volume", "source": "jupyter-bob", "target": "/d", "read_only": True}
     ]
+
+
+class Server:
+    def __init__(self, name: str):
+        self.name = name
+
+
+def names_of(volumes, spawner, read_only=None, mounts=()):
+    def fmt(template, s):
+        return template.format(username="bob", raw_username="Bob", servername=s.name)
+
+    return own_volume_names(volumes, read_only or {}, list(mounts), fmt, spawner)
+
+
+SETUP = {
+    "home-{username}": "/home/jovyan/work",  # the user's
+    "scratch-{username}-{servername}": "/scratch",  # one server's
+    "datasets": "/data",  # everyone's
+    "/srv/homes/{username}": "/home/jovyan/host",  # a host path: never deleted
+}
+
+
+def test_a_deleted_user_loses_only_the_volumes_named_after_them():
+    owned = names_of(
+        SETUP,
+        Server(""),
+        read_only={"refs-{raw_username}": "/refs"},
+        mounts=[
+            {"type": "volume", "source": "cache-{username}", "target": "/c"},
+            {"type": "bind", "source": "/tmp/{username}", "target": "/t"},
+        ],
+    )
+    assert owned == ["home-bob", "scratch-bob-", "refs-Bob", "cache-bob"]
+
+
+def test_a_deleted_named_server_keeps_the_users_volumes():
+    assert names_of(SETUP, Server("gpu")) == ["scratch-bob-gpu"]
