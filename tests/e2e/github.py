@@ -54,6 +54,7 @@ class FakeGitHub:
 class GitHubHub:
     dep: Deployment
     github: FakeGitHub
+    client_secret: str
 
     @property
     def url(self) -> str:
@@ -81,7 +82,7 @@ def github_deployment(config_dir: Path) -> Iterator[GitHubHub]:
     with deployed("github", config_dir, port=hub_port, **settings) as dep:
         fake = start_fake(dep, fake_port, client_secret)
         try:
-            yield GitHubHub(dep, fake)
+            yield GitHubHub(dep, fake, client_secret)
         finally:
             docker("rm", "-f", fake.container, check=False)
 

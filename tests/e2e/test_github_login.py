@@ -110,6 +110,24 @@ def test_a_member_starts_a_server_and_runs_code_in_a_kernel_over_its_websocket(g
     )
 
 
+def test_no_secret_reaches_a_log_after_logins_and_a_server(github_hub):
+    # runs after the tests above: logins, refusals, a spawn, a kernel and a stop were logged
+    dep = github_hub.dep
+    stored = {
+        "cookie secret": "/srv/jupyterhub/jupyterhub_cookie_secret",
+        "auth state key": "/srv/jupyterhub/jupyterhub_crypt_key",
+        "proxy token": "/srv/hubdist-shared/proxy_auth_token",
+    }
+    secrets = {"GitHub client secret": github_hub.client_secret}
+    for what, path in stored.items():
+        secrets[what] = dep.compose("exec", "-T", "hub", "cat", path).stdout.strip()
+        assert len(secrets[what]) >= 32, f"the {what} was not where the hub keeps it"
+    logs = dep.compose("logs", "--no-color").stdout  # every service, the proxy included
+    assert "oauth_callback" in logs, "the logs cover the logins"
+    leaked = [what for what, value in secrets.items() if value in logs]
+    assert not leaked, f"in the logs: {leaked}"
+
+
 def test_credentials_without_any_allow_rule_refuse_to_start(github_hub):
     """The hub image itself, with GitHub credentials and nobody allowed: it must not start."""
     name = f"{github_hub.dep.project}-refused"

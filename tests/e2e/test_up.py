@@ -92,3 +92,22 @@ def test_the_readme_command_falls_back_to_the_local_base_and_brings_up_a_hub(fre
     assert again.returncode == 0, again.stderr
     assert "NOTE" not in again.stdout and "building" not in again.stdout
     assert f"the hub is up: {fresh.url}" in again.stdout
+
+    # an image left from older source (as after `git pull`): rebuilt, and the hub runs it
+    hub_image = f"hubdist/hub:{fresh.project}"
+    subprocess.run(
+        ["docker", "build", "-q", "-t", hub_image, "-"],
+        input=f"FROM {hub_image}\nLABEL org.jupyter.hubdist.source=older\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    upgraded = _up(fresh)
+    assert upgraded.returncode == 0, upgraded.stdout[-3000:] + upgraded.stderr[-3000:]
+    assert f"{hub_image} was built from other source than this checkout" in upgraded.stdout
+    label = '{{index .Config.Labels "org.jupyter.hubdist.source"}}'
+    source = docker("image", "inspect", "-f", label, hub_image).stdout.strip()
+    assert source not in ("older", "unknown", ""), source
+    running = docker("inspect", "-f", "{{.Image}}", fresh.container("hub")).stdout.strip()
+    assert running == docker("image", "inspect", "-f", "{{.Id}}", hub_image).stdout.strip()
+    assert f"the hub is up: {fresh.url}" in upgraded.stdout
