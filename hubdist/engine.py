@@ -65,6 +65,15 @@ def _translate(exc: Exception) -> EngineError:
     return EngineError(str(exc))
 
 
+def _stale_connection(exc: Exception) -> bool:
+    """A kept-alive connection the engine closed before answering (it restarted since).
+
+    The request never reached the new engine, so sending it again is safe; without this the
+    first call after an engine restart fails for each pooled connection.
+    """
+    return isinstance(exc, requests.exceptions.ConnectionError) and "Connection aborted" in str(exc)
+
+
 def _explain(exc: docker.errors.APIError) -> str:
     explanation = exc.explanation
     if isinstance(explanation, bytes):
@@ -236,12 +245,15 @@ class Engine:
         """Run blocking client calls in the pool as one timed-out unit, errors translated."""
 
         def invoke():
-            try:
-                return fn()
-            except EngineError:
-                raise
-            except Exception as exc:
-                raise _translate(exc) from exc
+            for attempt in (1, 2):
+                try:
+                    return fn()
+                except EngineError:
+                    raise
+                except Exception as exc:
+                    if attempt == 1 and _stale_connection(exc):
+                        continue  # once more, on a new connection
+                    raise _translate(exc) from exc
 
         loop = asyncio.get_running_loop()
         limit = limit or self.call_timeout
@@ -338,7 +350,7 @@ class Engine:
                 except Exception as exc:
                     log.warning("Docker event stream broke (%s); reopening", exc)
                 time.sleep(delay)
-                delay = min(delay * 2, 10)
+                delay = min(delay * 2, 2)  # cheap while the engine is down; soon back
 
         threading.Thread(target=follow, name="hubdist-events", daemon=True).start()
 
@@ -490,3 +502,4 @@ class Engine:
         except NotFound:
             return None
         return (node.get("Status") or {}).get("Addr")
+
