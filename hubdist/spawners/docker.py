@@ -229,6 +229,11 @@ class DockerSpawner(Hardening, ContainerSpawner):
         info = await self.engine.inspect_container(self.object_name)
         if info is None or not self._made_for_us(info):
             return False
+        if self.remove and not info["State"].get("Running"):
+            # made but never started: JupyterHub stops only servers that poll as running,
+            # so nobody else would remove it
+            await self.engine.remove_container(info["Id"])
+            return False
         self.log.info("Found %s, started before the hub restarted", self.object_name)
         self.object_id = info["Id"]
         self._saved_name = self.object_name
