@@ -69,6 +69,12 @@ class ContainerView:
             state = await self._inspect(container_id)
         return state
 
+    def says_running(self, container_id: str) -> bool:
+        """Whether the events seen so far say the container runs (no call; False if the
+        view does not know, so the caller asks the engine)."""
+        state = self._by_id.get(container_id)
+        return state is not None and state.running
+
     def watch(self, container_id: str, on_death: DeathListener) -> None:
         """Call ``on_death`` (in the event loop) when the container stops or disappears."""
         self._listeners[container_id] = on_death

@@ -359,6 +359,8 @@ class DockerSpawner(Hardening, ContainerSpawner):
         return published
 
     async def _fail_if_exited(self) -> None:
+        if self.view.says_running(self.object_id):
+            return  # its start event came and no die event since: nothing to ask the engine
         info = await self._inspect_or_fail()
         state = info["State"]
         if state.get("Running"):

@@ -54,3 +54,14 @@ def test_a_listing_reports_a_vanished_container():
     view.watch("gone", deaths.append)
     asyncio.run(view._resync())
     assert [d.id for d in deaths] == ["gone"] and "gone" not in view._by_id
+
+
+def test_says_running_only_on_the_events_word_so_the_caller_asks_otherwise():
+    view = ContainerView(engine=None)
+    assert not view.says_running("abc"), "unknown: ask the engine"
+    view._apply(event("create", "abc"))
+    assert not view.says_running("abc")
+    view._apply(event("start", "abc"))
+    assert view.says_running("abc")
+    view._apply(event("die", "abc", exitCode="1"))
+    assert not view.says_running("abc")
