@@ -34,10 +34,12 @@ ARG OAUTHENTICATOR_VERSION=17.4.0
 ARG IDLE_CULLER_VERSION=2.0.0
 
 # node runs the proxy; tini reaps and forwards signals; both are no-ops where present.
+# iptables: `hubdist netguard` (the compose service isolating users' servers) runs from this
+# image too; Debian's package has both backends, nf_tables (its default) and legacy.
 RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        nodejs tini ca-certificates; \
+        nodejs tini ca-certificates iptables; \
     apt-get clean; \
     rm -rf /var/lib/apt/lists/*
 

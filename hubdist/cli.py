@@ -155,6 +155,10 @@ def make_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("start", help="the hub container's entry point: secrets, then jupyterhub")
     commands.add_parser("proxy", help="run configurable-http-proxy, restarting it if it dies")
+    commands.add_parser(
+        "netguard",
+        help="isolate users' servers on the network with iptables rules (needs NET_ADMIN)",
+    )
 
     images = commands.add_parser("images", help="build the hubdist container images")
     images_commands = images.add_subparsers(dest="images_command", metavar="ACTION", required=True)
@@ -180,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         from hubdist import proxy, start
 
         return {"start": start, "proxy": proxy}[argv[0]].main(argv[1:])
+    if argv and argv[0] == "netguard":
+        from hubdist import netguard
+
+        return netguard.main(argv[1:])
     args = make_parser().parse_args(argv)
     return args.func(args)
 

@@ -7,7 +7,9 @@ deployment on the machine (or another test's). Test traffic goes to 127.0.0.1 on
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import re
 import secrets
 import subprocess
@@ -15,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
@@ -87,9 +90,26 @@ def isolated_env(project: str, port: int, config_dir: Path, **settings: str) -> 
         HUBDIST_NETWORK=project,
         HUBDIST_PREFIX=project,
         HUBDIST_CONFIG_DIR=str(config_dir),
+        HUBDIST_NET_PREFIX=free_prefix(),
         **settings,
     )
     return env
+
+
+def free_prefix() -> str:
+    """A 10.X.0.0/16 no network on the engine overlaps, so a deployment's fixed-subnet
+    network (docker-compose.yml) fits beside the others that are up."""
+    ids = docker("network", "ls", "-q").stdout.split()
+    used = [
+        IPv4Network(config["Subnet"])
+        for network in json.loads(docker("network", "inspect", *ids).stdout)
+        for config in (network.get("IPAM") or {}).get("Config") or []
+        if "." in config.get("Subnet", "")
+    ]
+    for x in random.sample(range(200, 250), 50):
+        if not any(IPv4Network(f"10.{x}.0.0/16").overlaps(net) for net in used):
+            return f"10.{x}"
+    raise AssertionError(f"no free 10.200-249.0.0/16 for the test network; in use: {used}")
 
 
 @contextmanager

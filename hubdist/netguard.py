@@ -1,0 +1,472 @@
+"""Network isolation of users' servers: iptables rules, in chains of our own.
+
+Users' servers share a Docker network with the hub and the proxy, and Docker lets any of
+them connect anywhere: to another user's server, to the proxy's API, to the host and the
+services on it (the hub's database, an engine's TCP port), to private networks, and to the
+cloud metadata address 169.254.169.254, which hands out the machine's credentials. Zero to
+JupyterHub blocks these with NetworkPolicies; on Docker the place is the DOCKER-USER chain,
+which every forwarded packet passes, bridged ones between containers too (Docker turns on
+br_netfilter). Packets to the host itself pass INPUT instead, so both jump to our chains.
+
+The rules recognise users' servers by source address: the network's ``--ip-range``, from
+which Docker gives every container it attaches an address, while the hub and the proxy
+have fixed addresses outside it. So the rules never change as servers come and go.
+
+``hubdist netguard`` applies them, checks every few seconds that they are still there (a
+firewall reload, ``iptables -F`` or a reboot loses them) and removes them on SIGTERM.
+Everything lives in two chains named after the guard, filled in one iptables-restore
+transaction, so applying twice changes nothing, no packet meets a half-built chain, and
+removing touches nothing of anybody else's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import ipaddress
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+IPv4Network = ipaddress.IPv4Network
+
+#: Blocked destinations, each with the reason; allowed ones (--allow) are let through first.
+BLOCKED_BY_DEFAULT: dict[str, str] = {
+    "169.254.0.0/16": "link-local: the cloud metadata address (the machine's credentials)",
+    "10.0.0.0/8": "private network (RFC 1918): databases, engines, the LAN behind the host",
+    "172.16.0.0/12": "private network (RFC 1918): other Docker networks, services, the LAN",
+    "192.168.0.0/16": "private network (RFC 1918): the LAN behind the host",
+    "100.64.0.0/10": "shared address space (RFC 6598): carrier NAT, VPNs such as Tailscale",
+}
+# Port 53 stays open outside the users' network: Docker's DNS forwards users' lookups from
+# their own network namespace to the host's resolvers, which are often private (10.0.0.2 on
+# AWS) or link-local (169.254.169.254 on GCP).
+DNS_PORT = 53
+REJECT = ["-j", "REJECT", "--reject-with", "icmp-admin-prohibited"]
+# iptables chain names: at most 28 characters
+MAX_CHAIN = 28
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+DEST_RE = re.compile(
+    r"^(?P<net>[0-9.]+(?:/\d{1,2})?)(?::(?P<port>\d{1,5})(?:/(?P<proto>tcp|udp))?)?$"
+)
+
+
+class NetguardError(ValueError):
+    """Bad input or an unusable firewall; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    """An address range, optionally one port of one protocol (tcp unless /udp)."""
+
+    net: IPv4Network
+    port: int | None = None
+    proto: str = "tcp"
+
+    @classmethod
+    def parse(cls, text: str) -> Destination:
+        found = DEST_RE.match(text.strip())
+        if not found:
+            raise NetguardError(
+                f"destination {text!r} is not ADDRESS[/PREFIX][:PORT[/tcp|udp]], "
+                "e.g. 10.213.0.2:8081 or 10.0.0.0/8 or 10.0.0.53:53/udp"
+            )
+        net = parse_network(found["net"], "destination")
+        port = int(found["port"]) if found["port"] else None
+        if port is not None and not 0 < port < 65536:
+            raise NetguardError(f"destination {text!r}: port {port} is not in 1-65535")
+        return cls(net, port, found["proto"] or "tcp")
+
+    def match(self) -> list[str]:
+        args = ["-d", str(self.net)]
+        if self.port is not None:
+            args += ["-p", self.proto, "-m", self.proto, "--dport", str(self.port)]
+        return args
+
+    def __str__(self) -> str:
+        port = f":{self.port}/{self.proto}" if self.port is not None else ""
+        return f"{self.net}{port}"
+
+
+def parse_network(text: str, what: str) -> IPv4Network:
+    try:
+        return IPv4Network(text.strip(), strict=False)
+    except ValueError as e:
+        raise NetguardError(
+            f"{what} {text!r} is not an IPv4 address or range (e.g. 10.213.8.0/21): {e}"
+        ) from None
+
+
+def split_list(values: list[str] | None) -> list[str]:
+    """Items of repeated options that may each hold several, split by commas or spaces."""
+    return [item for value in values or [] for item in re.split(r"[,\s]+", value) if item]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What the rules are computed from."""
+
+    name: str
+    users: IPv4Network  # the addresses users' servers get (the network's --ip-range)
+    subnet: IPv4Network | None = None  # the whole network: hub, proxy, every server
+    allow: tuple[Destination, ...] = ()
+    block: tuple[IPv4Network, ...] = field(
+        default_factory=lambda: tuple(IPv4Network(n) for n in BLOCKED_BY_DEFAULT)
+    )
+    dns: bool = True
+
+    def __post_init__(self) -> None:
+        chain_names(self.name)  # checks the name
+        if self.subnet is not None and not self.users.subnet_of(self.subnet):
+            raise NetguardError(
+                f"users' range {self.users} is not inside the network's subnet {self.subnet}; "
+                "the range must be the network's --ip-range (compose: ipam ip_range)"
+            )
+        for dest in self.allow:
+            if dest.net.overlaps(self.users):
+                raise NetguardError(
+                    f"allowed destination {dest} overlaps the users' range {self.users}: "
+                    "users could reach each other's servers. Give the hub (or the service "
+                    "to allow) a fixed address outside the range"
+                )
+
+    def chains(self) -> tuple[str, str]:
+        return chain_names(self.name)
+
+
+def chain_names(name: str) -> tuple[str, str]:
+    """The guard's chains for forwarded traffic and for traffic to the host."""
+    if not NAME_RE.match(name):
+        raise NetguardError(
+            f"name {name!r}: use letters, digits, '.', '_' or '-' (at most 64), "
+            "starting with a letter or digit"
+        )
+    short = name
+    if len(f"HUBDIST-{name}-FWD") > MAX_CHAIN:  # long names: keep them unique
+        short = f"{name[:11]}-{hashlib.sha256(name.encode()).hexdigest()[:4]}"
+    return f"HUBDIST-{short}-FWD", f"HUBDIST-{short}-IN"
+
+
+def jumps_for(name: str) -> dict[str, str]:
+    """Docker's (or the built-in) chain -> our chain it must jump to first."""
+    fwd_chain, in_chain = chain_names(name)
+    return {"DOCKER-USER": fwd_chain, "INPUT": in_chain}
+
+
+def comment(text: str) -> list[str]:
+    return ["-m", "comment", "--comment", f"hubdist netguard: {text}"]
+
+
+def rules(guard: Guard) -> dict[str, list[list[str]]]:
+    """The rules of our two chains, in order: the pure heart of the guard.
+
+    A packet that RETURNs goes on through Docker's rules (or the host's) as before; a
+    rejected one fails at once (EHOSTUNREACH), so a user's code does not hang on it.
+    """
+    common = [
+        ["!", "-s", str(guard.users), "-j", "RETURN", *comment("source is not a user server")],
+        [
+            *["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "RETURN"],
+            *comment("answers in connections others opened (the proxy, the hub)"),
+        ],
+    ]
+    common += [[*d.match(), "-j", "RETURN", *comment(f"allowed: {d}")] for d in guard.allow]
+    dns = []
+    if guard.dns:
+        dns = [
+            ["-p", proto, "-m", proto, "--dport", str(DNS_PORT), "-j", "RETURN", *comment("DNS")]
+            for proto in ("udp", "tcp")
+        ]
+    forward = list(common)
+    if guard.subnet is not None:  # before DNS: another user's server could listen on 53
+        forward.append(
+            ["-d", str(guard.subnet), *REJECT, *comment("other servers, the proxy's API")]
+        )
+    forward += dns
+    for net in guard.block:
+        why = BLOCKED_BY_DEFAULT.get(str(net), "blocked destination")
+        forward.append(["-d", str(net), *REJECT, *comment(why)])
+    to_host = [*common, *dns, [*REJECT, *comment("the host: its services and the engine")]]
+    fwd_chain, in_chain = guard.chains()
+    return {fwd_chain: forward, in_chain: to_host}
+
+
+def quote(arg: str) -> str:
+    return f'"{arg}"' if re.search(r"[\s\"']", arg) else arg
+
+
+def restore_script(guard: Guard, missing_jumps: list[str]) -> str:
+    """iptables-restore --noflush input: our chains (re)filled in one transaction, so they
+    are never seen half-built, and the jumps not yet there inserted first in their chains."""
+    lines = ["*filter"]
+    chain_rules = rules(guard)
+    lines += [f":{chain} - [0:0]" for chain in chain_rules]  # declared: created or flushed
+    for chain, chain_list in chain_rules.items():
+        lines += [" ".join(["-A", chain, *map(quote, rule)]) for rule in chain_list]
+    for parent, chain in jumps_for(guard.name).items():
+        if parent in missing_jumps:
+            lines.append(f"-I {parent} 1 -j {chain}")
+    lines.append("COMMIT")
+    return "\n".join(lines) + "\n"
+
+
+# -- the firewall ------------------------------------------------------------------------
+
+
+class Iptables:
+    """The iptables binary of the backend dockerd uses (nf_tables or legacy)."""
+
+    def __init__(self, backend: str = "auto"):
+        self.command = self.detect(backend)
+
+    @staticmethod
+    def detect(backend: str) -> str:
+        """The binary that sees Docker's DOCKER-USER chain.
+
+        Rules in the other backend would sit in tables the packets never meet. The legacy
+        binary is asked only if legacy tables already exist: asking creates them.
+        """
+        if backend not in ("auto", "nft", "legacy"):
+            raise NetguardError(f"--iptables {backend!r}: use auto, nft or legacy")
+        candidates = [f"iptables-{backend}"] if backend != "auto" else ["iptables-nft"]
+        if backend == "auto" and _legacy_tables_exist():
+            candidates.append("iptables-legacy")
+        if backend == "auto":
+            candidates.append("iptables")
+        for command in candidates:
+            if shutil.which(command) and _run([command, "-w", "-S", "DOCKER-USER"]).returncode == 0:
+                return command
+        raise NetguardError(
+            f"the DOCKER-USER chain was not found ({', '.join(candidates)} asked). "
+            "The guard must run in the host's network namespace (compose: network_mode: host) "
+            "with NET_ADMIN, on a host whose dockerd manages iptables (the default), and "
+            "with the iptables package installed"
+        )
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        done = _run([self.command, "-w", *args])
+        if check and done.returncode != 0:
+            raise NetguardError(f"{self.command} {' '.join(args)} failed: {done.stderr.strip()}")
+        return done
+
+    def restore(self, script: str) -> None:
+        command = [f"{self.command}-restore", "--noflush", "-w"]
+        done = subprocess.run(command, input=script, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise NetguardError(f"{' '.join(command)} failed: {done.stderr.strip()}\n{script}")
+
+    def missing_jumps(self, guard: Guard) -> list[str]:
+        return [
+            parent
+            for parent, chain in jumps_for(guard.name).items()
+            if self.run("-C", parent, "-j", chain, check=False).returncode != 0
+        ]
+
+    def intact(self, guard: Guard) -> bool:
+        """Both chains hold all their rules and both jumps are there."""
+        for chain, chain_rules in rules(guard).items():
+            listed = self.run("-S", chain, check=False)
+            if listed.returncode != 0 or len(listed.stdout.splitlines()) != len(chain_rules) + 1:
+                return False
+        return not self.missing_jumps(guard)
+
+    def apply(self, guard: Guard) -> None:
+        self.restore(restore_script(guard, self.missing_jumps(guard)))
+
+    def remove(self, name: str) -> None:
+        """The named guard's jumps and chains, and nothing else; absent ones are fine."""
+        for parent, chain in jumps_for(name).items():
+            while self.run("-D", parent, "-j", chain, check=False).returncode == 0:
+                pass  # a jump inserted twice by hand goes too
+        for chain in chain_names(name):
+            if self.run("-S", chain, check=False).returncode == 0:
+                self.run("-F", chain)
+                self.run("-X", chain)
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+def _legacy_tables_exist() -> bool:
+    try:
+        return bool(Path("/proc/net/ip_tables_names").read_text().split())
+    except OSError:
+        return False
+
+
+# -- the command -----------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(f"hubdist netguard: {message}", file=sys.stderr, flush=True)
+
+
+def guard_from_args(args: argparse.Namespace) -> Guard:
+    if not args.users_range:
+        raise NetguardError(
+            "--users-range is required: the network's --ip-range from which users' servers "
+            "get their addresses (compose: HUBDIST_USERS_IP_RANGE)"
+        )
+    block = [parse_network(n, "blocked range") for n in split_list(args.block)]
+    if not args.no_default_blocks:
+        block = [IPv4Network(n) for n in BLOCKED_BY_DEFAULT] + block
+    return Guard(
+        name=args.name,
+        users=parse_network(args.users_range, "--users-range"),
+        subnet=parse_network(args.subnet, "--subnet") if args.subnet else None,
+        allow=tuple(Destination.parse(d) for d in split_list(args.allow)),
+        block=tuple(block),
+        dns=not args.no_dns,
+    )
+
+
+def guard_until_stopped(ipt: Iptables, guard: Guard, interval: float) -> None:
+    """Apply, put back whatever goes missing every ``interval`` s, remove on SIGTERM."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    ipt.apply(guard)
+    log(f"applied ({ipt.command}): users' servers in {guard.users}; chains {guard.chains()}")
+    try:
+        while not stop.wait(interval):
+            if not ipt.intact(guard):
+                log("rules missing or changed (firewall reload? engine restart?); applying again")
+                ipt.apply(guard)
+    finally:
+        ipt.remove(guard.name)
+        log("stopped; rules removed")
+
+
+def wait_for_stop() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+ENV = "HUBDIST_NETGUARD_"  # each option's variable: ENV + its name in upper case
+
+
+def make_parser(environ: dict | None = None) -> argparse.ArgumentParser:
+    """Options; each defaults to its HUBDIST_NETGUARD_* variable, so compose can set them
+    once for the guard and its health check alike."""
+    env = os.environ if environ is None else environ
+    parser = argparse.ArgumentParser(
+        prog="hubdist netguard",
+        description="Keep users' servers from reaching each other, the proxy's API, the host, "
+        "private networks and the cloud metadata address (docs/network-isolation.md). Runs "
+        "until SIGTERM, then removes its rules. Needs root with NET_ADMIN in the host's "
+        "network namespace. HUBDIST_NETGUARD=off only removes the rules and waits. Every "
+        "option can be given as a variable instead, e.g. HUBDIST_NETGUARD_USERS_RANGE.",
+    )
+    parser.add_argument(
+        "--name",
+        default=env.get(f"{ENV}NAME") or "hubdist",
+        help="the guard's name, in its chains' names HUBDIST-NAME-FWD/-IN (default hubdist)",
+    )
+    parser.add_argument(
+        "--users-range",
+        metavar="CIDR",
+        default=env.get(f"{ENV}USERS_RANGE"),
+        help="required: the addresses users' servers get, the network's --ip-range "
+        "(e.g. 10.213.8.0/21); hub and proxy must have fixed addresses outside it",
+    )
+    parser.add_argument(
+        "--subnet",
+        metavar="CIDR",
+        default=env.get(f"{ENV}SUBNET"),
+        help="the users' network's whole subnet; users may reach nothing in it but what "
+        "--allow lets through (default: none; the blocked ranges usually cover it)",
+    )
+    parser.add_argument(
+        "--allow",
+        action="append",
+        metavar="DEST",
+        default=[env[f"{ENV}ALLOW"]] if env.get(f"{ENV}ALLOW") else [],
+        help="ADDRESS[/PREFIX][:PORT[/tcp|udp]] users may reach, e.g. the hub's API "
+        "10.213.0.2:8081; repeat or separate by commas or spaces (default: none)",
+    )
+    parser.add_argument(
+        "--block",
+        action="append",
+        metavar="CIDR",
+        default=[env[f"{ENV}BLOCK"]] if env.get(f"{ENV}BLOCK") else [],
+        help="more destinations to block; repeat or separate by commas (default: none "
+        f"beyond {', '.join(BLOCKED_BY_DEFAULT)})",
+    )
+    parser.add_argument(
+        "--no-default-blocks",
+        action="store_true",
+        help="block only --subnet, --block and the host, not the link-local and private ranges",
+    )
+    parser.add_argument(
+        "--no-dns",
+        action="store_true",
+        help="do not let port 53 (DNS) through to the blocked ranges and the host",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=env.get(f"{ENV}INTERVAL") or "10",  # argparse converts it
+        help="seconds between checks that the rules are still there (default 10)",
+    )
+    parser.add_argument(
+        "--iptables",
+        default=env.get(f"{ENV}IPTABLES") or "auto",
+        help="iptables backend: nft, legacy or auto: the one holding Docker's DOCKER-USER "
+        "chain (default auto)",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="apply the rules and exit")
+    mode.add_argument("--remove", action="store_true", help="remove this guard's rules and exit")
+    mode.add_argument(
+        "--check", action="store_true", help="exit 1 unless all the rules are in place"
+    )
+    mode.add_argument(
+        "--print", action="store_true", help="print the rules (iptables-restore input) and exit"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    switch = os.environ.get("HUBDIST_NETGUARD", "on").strip().lower()
+    try:
+        if switch not in ("on", "off"):
+            raise NetguardError(f"HUBDIST_NETGUARD={switch!r}: use on (the default) or off")
+        if switch == "off" and args.check:
+            return 0  # healthy: doing what it was told
+        if args.remove or switch == "off":
+            # the chain names depend on the name only: no other option is needed
+            Iptables(args.iptables).remove(args.name)
+            if args.remove:
+                return 0
+            log("HUBDIST_NETGUARD=off: rules removed; users' servers are NOT isolated")
+            wait_for_stop()
+            return 0
+        if args.interval <= 0:
+            raise NetguardError(f"--interval {args.interval}: use a number of seconds above 0")
+        guard = guard_from_args(args)
+        if args.print:
+            print(restore_script(guard, list(jumps_for(guard.name))), end="")
+            return 0
+        ipt = Iptables(args.iptables)
+        if args.check:
+            intact = ipt.intact(guard)
+            print("rules in place" if intact else "rules missing", file=sys.stderr)
+            return 0 if intact else 1
+        if args.once:
+            ipt.apply(guard)
+            return 0
+        guard_until_stopped(ipt, guard, args.interval)
+        return 0
+    except NetguardError as e:
+        print(f"hubdist netguard: {e}", file=sys.stderr)
+        return 2
