@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 
+from ..e2e.deployment import login
 from ..hubrig import docker, user_container
 
 
@@ -19,7 +21,17 @@ def test_killed_container_is_noticed_without_polling_and_can_start_again(make_hu
         time.sleep(0.2)
     assert "stopped (exit code 137)" in hub.log_tail(200)
 
-    hub.spawn(username)  # and the user can start again
+    # the user's home page offers the start button again, and it works
+    session, answer = login(hub.url, username, "any")  # the dummy authenticator takes any
+    assert answer.status_code == 200, answer.text[:300]
+    home = session.get(f"{hub.url}/hub/home", timeout=10).text
+    assert 'id="stop"' not in home and re.search(r"Start\s+My Server", home), home[-2000:]
+    start = re.search(r'id="start"[^>]*href="([^"]+)"', home, re.S).group(1)
+    session.get(f"{hub.url}{start}", timeout=30)  # what the button does: /hub/spawn/USER
+    deadline = time.monotonic() + 120
+    while not (hub.server_model(username) or {}).get("ready"):
+        assert time.monotonic() < deadline, f"no server after the start button:\n{hub.log_tail()}"
+        time.sleep(0.3)
     assert hub.user_get(username, "api/status").status_code == 200
     hub.stop_server(username)
 
