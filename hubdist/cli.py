@@ -156,6 +156,9 @@ def make_parser() -> argparse.ArgumentParser:
     commands.add_parser("start", help="the hub container's entry point: secrets, then jupyterhub")
     commands.add_parser("proxy", help="run configurable-http-proxy, restarting it if it dies")
     commands.add_parser(
+        "prepull", help="keep the single-user image pulled on every swarm node (a global service)"
+    )
+    commands.add_parser(
         "netguard",
         help="isolate users' servers on the network with iptables rules (needs NET_ADMIN)",
     )
@@ -184,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         from hubdist import proxy, start
 
         return {"start": start, "proxy": proxy}[argv[0]].main(argv[1:])
+    if argv and argv[0] == "prepull":
+        from hubdist import prepull
+
+        return prepull.main(argv[1:])
     if argv and argv[0] == "netguard":
         from hubdist import netguard
 

@@ -503,3 +503,28 @@ class Engine:
             return None
         return (node.get("Status") or {}).get("Addr")
 
+    # -- the whole swarm, for one shared view (hubdist.swarmview) ---------------------------
+
+    async def swarm_tasks(self, labels: dict[str, str]) -> list[dict]:
+        """Every task of every service carrying these labels, in one call."""
+        filters = {"label": [f"{k}={v}" if v else k for k, v in labels.items()]}
+        return await self._run("tasks", filters=filters)
+
+    async def swarm_nodes(self) -> list[dict]:
+        return await self._run("nodes")
+
+    async def inspect_node(self, node_id: str) -> dict | None:
+        try:
+            return await self._run("inspect_node", node_id)
+        except NotFound:
+            return None
+
+    async def create_global_service(self, spec: dict) -> str:
+        """Like create_service, one task on every node (``mode: global``), restarted always."""
+        spec = {**spec, "extra": {**(spec.get("extra") or {}), "mode": "global"}}
+        spec["task"] = {"restart_policy": {"Condition": "any", "Delay": 5 * 10**9}}
+        return await self.create_service(spec)
+
+    async def list_services(self, labels: dict[str, str]) -> list[dict]:
+        filters = {"label": [f"{k}={v}" if v else k for k, v in labels.items()]}
+        return await self._run("services", filters=filters)

@@ -10,10 +10,13 @@ restart condition "none" so that a user's shutdown stays a shutdown.
 from __future__ import annotations
 
 import asyncio
+import time
 
-from traitlets import Dict, Float, List, Unicode, default
+from jupyterhub.traitlets import Callable
+from traitlets import Bool, Dict, Float, List, Unicode, Union, default
 
 from ..engine import EngineError
+from ..swarmview import NODE_LOST, ServerState, SwarmView
 from . import readiness
 from .base import SpawnFailed
 from .docker import DockerSpawner
@@ -62,12 +65,16 @@ class SwarmSpawner(DockerSpawner):
         config=True,
         help="""Extra docker.types.EndpointSpec arguments. Default: {}.""",
     )
-    placement_constraints = List(
-        Unicode(),
+    placement_constraints = Union(
+        [Callable(), List(Unicode())],
+        default_value=[],
         config=True,
-        help="""Swarm placement constraints, e.g. ["node.labels.gpu == true"]. Templates are
-        allowed ({username}, ...). A constraint no node satisfies fails the spawn at once.
-        Default: [].""",
+        help="""Swarm placement constraints, e.g. ["node.role == worker",
+        "node.labels.hubdist.size == large"]. Templates are allowed ({username}, ...). Or a
+        callable spawner -> list (may be async), to choose per user or per profile, e.g.
+        lambda s: ["node.labels.gpu == true"] if s.user_options.get("gpu") else [].
+        A constraint no node satisfies fails the spawn at once. Default: [] (the
+        scheduler chooses, managers included).""",
     )
     placement_preferences = List(
         config=True,
@@ -89,6 +96,24 @@ class SwarmSpawner(DockerSpawner):
         config=True,
         help="""Seconds between checks of the task's state while starting. Default: 0.25.""",
     )
+    swarm_check_interval = Float(
+        1.0,
+        config=True,
+        help="""Seconds between the listings of all users' tasks and the swarm's nodes that
+        every poll reads (hubdist.swarmview): a server whose task ends or whose machine
+        goes down is marked stopped within about this long after Swarm notices. Swarm
+        notices a lost machine after a few missed heartbeats (docker swarm update
+        --dispatcher-heartbeat; default 5 s). Shared by all servers of a hub. Default: 1.""",
+    )
+    pin_to_node = Bool(
+        False,
+        config=True,
+        help="""Start each user's server on the node it first ran on, so that a named volume
+        (local to each node) keeps the user's files across stop and start. The node is
+        kept in the server's state; if that node is down the spawn fails saying so, and if
+        it left the swarm the pin is dropped (the next start goes to any node, with an
+        empty volume). Not needed with a volume_driver that spans nodes. Default: False.""",
+    )
 
     @default("pull_policy")
     def _pull_policy_default(self) -> str:
@@ -102,23 +127,78 @@ class SwarmSpawner(DockerSpawner):
     def _use_internal_ip_default(self) -> bool:
         return True
 
+    pinned_node = Unicode("", help="Id of the node this user's server is pinned to (state).")
+
+    @property
+    def swarm_view(self) -> SwarmView:
+        return SwarmView.of(self.engine, self.swarm_check_interval)
+
     # -- JupyterHub's contract --------------------------------------------------------------
 
     async def stop(self, now: bool = False) -> None:
+        if self.object_id:
+            self.swarm_view.unwatch(self.object_id)  # our own stop is no loss to report
         await self.engine.remove_service(self.object_id or self.object_name)
         self.forget_object()
         self.clear_state()
 
     async def poll(self):
-        if not self.object_id:
+        """From the shared swarm view: no API call per server (one for a service the last
+        listing did not have yet)."""
+        if not self.object_id and not (self.server and await self._adopt_unrecorded()):
             return 0
-        task = await self._current_task()
-        if task is None:
-            return 0
-        state = task["Status"]["State"]
-        if state in TASK_FAILED:
-            return (task["Status"].get("ContainerStatus") or {}).get("ExitCode", 1) or 1
+        state = await self.swarm_view.get(self.object_id)
+        if state is None:
+            task = await self._current_task()
+            if task is None:
+                return 0
+            state = ServerState(self.object_id, task["ID"], task["Status"]["State"])
+        if state.end_reason():
+            self._remember_why(state)
+            return state.exit_code or 1
+        self.swarm_view.watch(self.object_id, self._ended)
         return None
+
+    async def _adopt_unrecorded(self) -> bool:
+        """A service whose start the hub never saw finish (see DockerSpawner's): kept if
+        its task runs (the hub's start-up check then asks the server), else removed here,
+        because JupyterHub stops only servers that poll as running."""
+        info = await self.engine.inspect_service(self.object_name)
+        if info is None:
+            return False
+        labels = (info.get("Spec") or {}).get("Labels") or {}
+        if any(labels.get(key) != value for key, value in self.labels.items()):
+            return False  # someone else's service of that name
+        self.object_id, self._saved_name = info["ID"], self.object_name
+        task = await self._current_task()
+        if task is None or task["Status"]["State"] != "running":
+            await self.engine.remove_service(self.object_id)
+            self.forget_object()
+            return False
+        self.log.info("Found service %s, started before the hub restarted", self.object_name)
+        return True
+
+    def _ended(self, state: ServerState) -> None:
+        """The server stopped without us: tell the hub now, not at its next poll."""
+        self._remember_why(state)
+        why = state.end_reason()
+        self.log.warning("Server %s of %s stopped: %s", self.object_name, self._log_name, why)
+        asyncio.ensure_future(self.poll_and_notify())
+
+    def _remember_why(self, state: ServerState) -> None:
+        """Told to the user at the next start; a server that exited cleanly needs no reason."""
+        if state.state != "complete" or state.exit_code or state.node_state in NODE_LOST:
+            self._stop_reason = f"Your last server stopped because {state.end_reason()}."
+
+    def get_state(self) -> dict:
+        state = super().get_state()
+        if self.pinned_node:  # survives stop: it says where the user's files are
+            state["pinned_node"] = self.pinned_node
+        return state
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        self.pinned_node = state.get("pinned_node", "")
 
     async def get_url(self) -> str:
         task = await self._current_task()
@@ -139,6 +219,10 @@ class SwarmSpawner(DockerSpawner):
     # -- start ------------------------------------------------------------------------------
 
     async def _start(self):
+        if self._stop_reason:  # why the last server stopped, told on this start
+            self.emit_progress(1, self._stop_reason)
+            self._stop_reason = ""
+        await self.swarm_view.ensure_started()
         image = self.choose_image()
         await self.resolve_limits()
         image_info = await self.ensure_image(image)
@@ -156,7 +240,10 @@ class SwarmSpawner(DockerSpawner):
             raise SpawnFailed(f"Swarm refused service {self.object_name}: {exc}") from exc
         self._saved_name = self.object_name
         try:
-            task = await self._wait_for_running_task()
+            task = await self._wait_for_running_task(image)
+            if self.pin_to_node and not self.pinned_node:
+                self.pinned_node = task["NodeID"]
+            self.swarm_view.watch(self.object_id, self._ended)
             candidates = await self._task_endpoints(task)
             self.emit_progress(85, "Waiting for the server to answer")
             return await self.wait_until_answering(candidates, self._fail_if_task_ended)
@@ -166,7 +253,6 @@ class SwarmSpawner(DockerSpawner):
             raise
 
     async def _service_spec(self, image: str, image_info: dict | None) -> dict:
-        namespace = self.template_namespace()
         container = {
             "image": image,
             "env": self.get_env(),
@@ -191,7 +277,7 @@ class SwarmSpawner(DockerSpawner):
             "cpu_reservation": int(self.cpu_guarantee * 1e9) if self.cpu_guarantee else None,
         }
         placement = {
-            "constraints": [c.format(**namespace) for c in self.placement_constraints] or None,
+            "constraints": await self._constraints() or None,
             "preferences": self.placement_preferences or None,
         }
         endpoint = None
@@ -263,6 +349,31 @@ class SwarmSpawner(DockerSpawner):
             mounts.append(mount)
         return mounts + render_mounts(self.mounts, self.format_volume_name, self)
 
+    async def _constraints(self) -> list[str]:
+        namespace = self.template_namespace()
+        constraints = await self.resolve(self.placement_constraints) or []
+        constraints = [c.format(**namespace) for c in constraints]
+        if self.pin_to_node and self.pinned_node:
+            await self._check_pinned_node()
+            constraints.append(f"node.id == {self.pinned_node}")
+        return constraints
+
+    async def _check_pinned_node(self) -> None:
+        """Fail with the reason when the user's node cannot take the server."""
+        node = await self.engine.inspect_node(self.pinned_node)
+        problem = pinned_node_problem(self.pinned_node, node)
+        if node is None:
+            self.pinned_node = ""  # its files went with it: the next start goes anywhere
+        if problem:
+            raise SpawnFailed(problem)
+
+    async def _node_name(self, node_id: str) -> str:
+        name = self.swarm_view.nodes.get(node_id)
+        if not name:
+            node = await self.engine.inspect_node(node_id) or {}
+            name = (node.get("Description") or {}).get("Hostname") or node_id
+        return name
+
     async def _current_task(self) -> dict | None:
         try:
             tasks = await self.engine.service_tasks(self.object_id)
@@ -270,14 +381,29 @@ class SwarmSpawner(DockerSpawner):
             return None
         return tasks[0] if tasks else None
 
-    async def _wait_for_running_task(self) -> dict:
+    async def _wait_for_running_task(self, image: str) -> dict:
         """Follow the task until it runs; fail at once when Swarm gives up on it."""
+        preparing_since = None
         while True:
             task = await self._current_task()
             if task is not None:
                 status = task["Status"]
                 state = status["State"]
-                if state in TASK_PROGRESS:
+                if state == "preparing" and task.get("NodeID"):
+                    # the node pulls the image now if it lacks it: Swarm tells no bytes,
+                    # so the user sees where and for how long
+                    preparing_since = preparing_since or time.monotonic()
+                    waited = time.monotonic() - preparing_since
+                    node = await self._node_name(task["NodeID"])
+                    self.emit_progress(
+                        TASK_PROGRESS[state][0],
+                        f"Pulling {image} on node {node} if it lacks it ({waited:.0f} s)",
+                    )
+                elif state in ("assigned", "accepted", "running") and task.get("NodeID"):
+                    node = await self._node_name(task["NodeID"])
+                    where = "Running on" if state == "running" else "Assigned to"
+                    self.emit_progress(TASK_PROGRESS[state][0], f"{where} node {node}")
+                elif state in TASK_PROGRESS:
                     self.emit_progress(*TASK_PROGRESS[state])
                 if state == "running":
                     return task
@@ -320,3 +446,25 @@ class SwarmSpawner(DockerSpawner):
         # host mode publishes on the node that runs the task
         host = await self.engine.node_address(task["NodeID"]) or self.host_ip
         return [(host, p["PublishedPort"]) for p in published]
+
+
+def pinned_node_problem(node_id: str, node: dict | None) -> str:
+    """Why a server pinned to ``node_id`` (inspected as ``node``) cannot start there; ""."""
+    if node is None:
+        return (
+            f"Your server is pinned to node {node_id} (SwarmSpawner.pin_to_node), where "
+            "your files were, and that node has left the swarm. Start again to get a "
+            "server on another node, with an empty work folder."
+        )
+    name = (node.get("Description") or {}).get("Hostname") or node_id
+    state = (node.get("Status") or {}).get("State")
+    availability = (node.get("Spec") or {}).get("Availability")
+    if state == "ready" and availability == "active":
+        return ""
+    condition = state if state != "ready" else f"set to {availability} by an admin"
+    return (
+        f"Your server is pinned to node {name} (SwarmSpawner.pin_to_node), where your "
+        f"files are, and that node is {condition}. Try again when it is back; an admin "
+        "who removes it from the swarm (docker node rm) lets your server start "
+        "elsewhere, without those files."
+    )

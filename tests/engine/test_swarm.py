@@ -6,6 +6,8 @@ host-mode published port option; the task-IP mode is exercised by the stack depl
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from hubdist import names
@@ -37,7 +39,8 @@ def test_service_spawn_reach_and_stop(swarm_hub, username):
     )
     events = hub.spawn(username)
     messages = [e["message"] for e in events]
-    assert "Creating service" in messages and "Running" in messages, messages
+    assert "Creating service" in messages, messages
+    assert any(m.startswith("Running on node ") for m in messages), messages
     assert hub.user_get(username, "api/status").status_code == 200
 
     spec = inspect("service", service_name(username))["Spec"]["TaskTemplate"]
@@ -95,3 +98,19 @@ def test_a_server_that_exits_fails_the_spawn_with_its_exit_code(swarm_hub, usern
     message = hub.spawn_failure(username)
     assert "exit code 7" in message, message
     assert docker("service", "ls", "-q", "--filter", f"name={service_name(username)}").stdout == ""
+
+
+def test_a_server_that_dies_is_marked_stopped_within_seconds_with_the_reason(swarm_hub, username):
+    hub = swarm_hub(
+        'c.Spawner.cmd = ["sh", "-c", "python3 -m http.server 8888 & sleep 15; exit 3"]\n'
+    )
+    hub.spawn(username)
+
+    # one listing a second for all servers (hubdist.swarmview), not the hub's 30 s poll
+    deadline = time.monotonic() + 25
+    while hub.server_model(username) is not None:
+        assert time.monotonic() < deadline, "the hub did not notice the server died"
+        time.sleep(0.5)
+
+    # the reason the user is shown at the next start (tests/multinode shows that page)
+    assert "stopped: its task ended (failed with exit code 3)" in hub.log_tail(200)

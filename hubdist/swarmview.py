@@ -1,0 +1,184 @@
+"""One shared view of every user's Swarm service, refreshed by one listing every second.
+
+The swarm counterpart of :mod:`hubdist.view`. Asking the manager about each server on each
+poll costs one API call per server, and finds a server on a lost machine only at the hub's
+next poll (30 s) or later. Here one filtered listing of the tasks of ALL managed services
+plus one listing of the nodes, every ``interval`` seconds, feeds every spawner's ``poll()``
+(no API call per server). A server whose task ends, whose service disappears, or whose
+node goes down is reported to its spawner at once, with the reason.
+
+Swarm's event stream is not used: it has no task events (API 1.41), its node events would
+gain at most a second, and a listing each second is cheap for a manager (it answers from
+memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .engine import Engine
+
+log = logging.getLogger("hubdist.swarmview")
+
+MANAGED = {"org.jupyter.hubdist.managed": "true"}
+TASK_ENDED = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
+NODE_LOST = {"down", "unknown", "disconnected"}
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """What Swarm says about one user's service, as of the last listing."""
+
+    service_id: str
+    task_id: str = ""
+    state: str = ""  # the newest task's state (new ... running, failed, ...)
+    node_id: str = ""
+    node_name: str = ""
+    node_state: str = ""  # ready, down, unknown, disconnected
+    exit_code: int | None = None
+    error: str = ""
+    desired_state: str = ""
+
+    @property
+    def running(self) -> bool:
+        return not self.end_reason()
+
+    def end_reason(self) -> str:
+        """Why the server is gone (user-facing), or "" while it runs or starts."""
+        if self.node_state in NODE_LOST:
+            return f"the machine it ran on ({self.node_name or self.node_id}) stopped answering"
+        if self.state in TASK_ENDED:
+            detail = f" with exit code {self.exit_code}" if self.exit_code else ""
+            why = f": {self.error}" if self.error else ""
+            return f"its task ended ({self.state}{detail}){why}"
+        if self.desired_state in ("shutdown", "remove") and self.state:
+            return "Swarm shut its task down"
+        if not self.task_id:
+            return "its service is gone"
+        return ""
+
+
+def summarize(tasks: list[dict], nodes: list[dict]) -> dict[str, ServerState]:
+    """The newest task of each service, with its node's name and health."""
+    node_info = {
+        node["ID"]: (
+            (node.get("Description") or {}).get("Hostname", ""),
+            (node.get("Status") or {}).get("State", ""),
+        )
+        for node in nodes
+    }
+    newest: dict[str, dict] = {}
+    for task in tasks:
+        service = task.get("ServiceID", "")
+        if service not in newest or task.get("CreatedAt", "") > newest[service].get(
+            "CreatedAt", ""
+        ):
+            newest[service] = task
+    states = {}
+    for service, task in newest.items():
+        status = task.get("Status") or {}
+        node_id = task.get("NodeID", "")
+        node_name, node_state = node_info.get(node_id, ("", ""))
+        states[service] = ServerState(
+            service_id=service,
+            task_id=task.get("ID", ""),
+            state=status.get("State", ""),
+            node_id=node_id,
+            node_name=node_name,
+            node_state=node_state if node_id else "",
+            exit_code=(status.get("ContainerStatus") or {}).get("ExitCode"),
+            error=status.get("Err", ""),
+            desired_state=task.get("DesiredState", ""),
+        )
+    return states
+
+
+def ended(old: dict[str, ServerState], new: dict[str, ServerState]) -> list[ServerState]:
+    """Servers that ran in ``old`` and no longer do in ``new`` (a gone service included)."""
+    gone = []
+    for service, before in old.items():
+        if not before.running or before.state != "running":
+            continue
+        after = new.get(service, ServerState(service))
+        if not after.running:
+            gone.append(after)
+    return gone
+
+
+EndListener = Callable[[ServerState], None]
+
+
+class SwarmView:
+    """Every managed service's state as last listed; shared by all spawners of a hub."""
+
+    _views: dict[int, SwarmView] = {}
+
+    def __init__(self, engine: Engine, interval: float = 1.0):
+        self.engine = engine
+        self.interval = interval
+        self.nodes: dict[str, str] = {}  # node id -> host name
+        self._states: dict[str, ServerState] = {}
+        self._listeners: dict[str, EndListener] = {}
+        self._primed: asyncio.Future | None = None  # the first listing
+        self._runner: asyncio.Future | None = None  # the listings after it
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.listings = 0  # for tests and benchmarks
+
+    @classmethod
+    def of(cls, engine: Engine, interval: float = 1.0) -> SwarmView:
+        view = cls._views.get(id(engine))
+        if view is None:
+            view = cls._views[id(engine)] = cls(engine, interval)
+        return view
+
+    async def ensure_started(self) -> None:
+        """Make the first listing (again, if it failed) and keep listing; idempotent."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop, self._primed, self._runner = loop, None, None
+        if self._primed is None or (
+            self._primed.done() and (self._primed.cancelled() or self._primed.exception())
+        ):
+            self._primed = asyncio.ensure_future(self._refresh())
+        if self._runner is None:
+            self._runner = asyncio.ensure_future(self._forever())
+        await asyncio.shield(self._primed)
+
+    async def get(self, service_id: str) -> ServerState | None:
+        """The service's state, or None if the last listing did not have it."""
+        await self.ensure_started()
+        return self._states.get(service_id)
+
+    def watch(self, service_id: str, on_end: EndListener) -> None:
+        """Call ``on_end`` (in the event loop) when the service's server stops running."""
+        self._listeners[service_id] = on_end
+
+    def unwatch(self, service_id: str) -> None:
+        self._listeners.pop(service_id, None)
+
+    async def _forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self._refresh()
+            except Exception as exc:  # the manager may be restarting; keep the last view
+                log.warning("listing swarm tasks failed (%s); keeping the last view", exc)
+
+    async def _refresh(self) -> None:
+        tasks, nodes = await asyncio.gather(
+            self.engine.swarm_tasks(MANAGED), self.engine.swarm_nodes()
+        )
+        self.listings += 1
+        self.nodes = {n["ID"]: (n.get("Description") or {}).get("Hostname", "") for n in nodes}
+        new = summarize(tasks, nodes)
+        old, self._states = self._states, new
+        for state in ended(old, new):
+            listener = self._listeners.pop(state.service_id, None)
+            if listener is not None:
+                try:
+                    listener(state)
+                except Exception:
+                    log.exception("end listener for service %s failed", state.service_id)

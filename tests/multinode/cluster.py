@@ -1,0 +1,349 @@
+"""A swarm of engine-in-container nodes running the shipped docker-stack.yml.
+
+The manager runs the hub and the proxy (the stack's own placement) and a registry that
+serves the single-user image to the workers; the workers start empty, so a user's first
+server on one pulls the image there. The hub is configured only through a config.d file,
+as an admin would (CONFIG below): user names stand in for profiles in choosing a node.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from hubdist import names
+
+from ..e2e.deployment import (
+    BUILD_TIMEOUT,
+    Deployment,
+    api,
+    http_session,
+    isolated_env,
+    login,
+    wait_until,
+)
+from ..e2e.test_stack import SECRETS, STACK_FILE
+from ..hubrig import BASE_IMAGE, docker
+from ..nodes import EngineNode, make_network, remove_network
+
+STUB_DIR = Path(__file__).resolve().parent / "stub"
+HTTP_PORT = 8000  # the proxy's, published in host mode on the manager
+
+# What an admin writes in config.d. A callable constraint chooses per user (here by name,
+# as a profile would by its options); a pre-spawn hook pins some users to their node.
+CONFIG = """
+def placement(spawner):
+    name = spawner.user.name
+    if name.startswith("big-"):
+        return ["node.labels.hubdist.size == large"]
+    if name.startswith("on-"):  # on-NODE-...: the test picks the node
+        return ["node.hostname == {stack}-" + name.split("-")[1]]
+    return ["node.role == worker"]
+
+c.SwarmSpawner.placement_constraints = placement
+
+def pin_some(spawner):
+    spawner.pin_to_node = spawner.user.name.startswith("pin-")
+
+c.Spawner.pre_spawn_hook = pin_some
+c.SwarmSpawner.stop_timeout = 2
+"""
+
+
+@dataclass
+class Cluster:
+    stack: str  # the stack's name; also its network, the users' services' prefix, ...
+    network: str
+    manager: EngineNode
+    workers: list[EngineNode]
+    registry: str = ""
+    image: str = ""  # the single-user image, as the nodes pull it from the registry
+    password: str = ""
+    extra_nodes: list[EngineNode] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.manager.ip}:{HTTP_PORT}"
+
+    @property
+    def engine_args(self) -> list[str]:
+        return ["--insecure-registry", f"{self.stack}-manager:5000"]
+
+    # -- building it ---------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, stack: str, workdir: Path) -> Cluster:
+        network = make_network(stack)
+        args = ["--insecure-registry", f"{stack}-manager:5000"]
+        cluster = cls(stack, network, EngineNode.start(f"{stack}-manager", network, args), [])
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                hub_image = pool.submit(cluster._load_hub_image, workdir)  # meanwhile:
+                for name in ("w1", "w2"):
+                    cluster.workers.append(EngineNode.start(f"{stack}-{name}", network, args))
+                cluster._form_swarm()
+                cluster._serve_image()
+                hub_image.result()
+            cluster._deploy(workdir)
+        except BaseException:
+            cluster.remove()
+            raise
+        return cluster
+
+    def _form_swarm(self) -> None:
+        # a 1 s heartbeat: Swarm declares a silent node down in seconds (default 5 s)
+        self.manager.docker(
+            "swarm", "init", "--advertise-addr", self.manager.ip, "--dispatcher-heartbeat", "1s"
+        )
+        for worker in self.workers:
+            self.join(worker)
+        self.manager.docker("node", "update", "--label-add", "hubdist.size=large", self.w2.name)
+
+    def join(self, node: EngineNode) -> None:
+        token = self.manager.docker("swarm", "join-token", "-q", "worker").stdout.strip()
+        node.docker("swarm", "join", "--token", token, f"{self.manager.ip}:2377")
+
+    def add_node(self, name: str) -> EngineNode:
+        """A new, empty worker joins the swarm (removed again by remove_node)."""
+        node = EngineNode.start(f"{self.stack}-{name}", self.network, self.engine_args)
+        self.extra_nodes.append(node)
+        self.join(node)
+        return node
+
+    def remove_node(self, node: EngineNode) -> None:
+        node.remove()
+        self.extra_nodes.remove(node)
+        self.manager.docker("node", "rm", "--force", node.name, check=False)
+
+    def _serve_image(self) -> None:
+        """The stub single-user image goes to the manager's registry, not to the workers."""
+        local = f"{self.stack}-stub:1"
+        docker("build", "-q", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", local, str(STUB_DIR))
+        try:
+            self.manager.load_image(local)
+        finally:
+            docker("image", "rm", local, check=False)
+        self.registry = self.manager.start_registry()
+        self.image = f"{self.registry}/stub:1"
+        self.manager.docker("tag", local, self.image)
+        self.manager.docker("push", self.image)
+        # w1 and w2 are machines in use for a while: they have it (new ones pull it)
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda node: node.docker("pull", "-q", self.image), self.workers))
+
+    def _load_hub_image(self, workdir: Path) -> None:
+        """The hub image of this checkout, built here and copied to the manager only."""
+        hub_image = f"hubdist/hub:{self.stack}"
+        env = isolated_env(self.stack, HTTP_PORT, workdir)
+        build = Deployment(self.stack, self.url, env).compose("build", "hub", timeout=BUILD_TIMEOUT)
+        assert build.returncode == 0, f"building the hub image failed:\n{build.stderr[-3000:]}"
+        try:
+            self.manager.load_flat(hub_image, hub_image)
+        finally:
+            docker("image", "rm", hub_image, check=False)
+
+    def _deploy(self, workdir: Path) -> None:
+        """docker stack deploy of the shipped stack file, run on the manager."""
+        config_dir = workdir / "config.d"
+        config_dir.mkdir()
+        config = textwrap.dedent(CONFIG).format(stack=self.stack)
+        (config_dir / "50-multinode.py").write_text(config)
+        self.manager.copy_in(STACK_FILE, "/stack/docker-stack.yml")
+        self.manager.copy_in(config_dir, "/stack/config.d")
+        for secret in SECRETS:
+            self.manager.docker(
+                "secret", "create", f"{self.stack}-{secret}", "-", input=secrets.token_hex(32)
+            )
+        settings = {
+            "HUBDIST_TAG": self.stack,
+            "HUBDIST_NETWORK": self.stack,
+            "HUBDIST_PREFIX": self.stack,
+            "HUBDIST_CONFIG_DIR": "/stack/config.d",
+            "HUBDIST_HTTP_PORT": str(HTTP_PORT),
+            "HUBDIST_SINGLEUSER_IMAGE": self.image,
+        }
+        self.manager.docker(
+            "stack", "deploy", "-c", "/stack/docker-stack.yml", "--resolve-image", "never",
+            self.stack, env=settings,
+        )  # fmt: skip
+        self.wait_healthy()
+        found = wait_until(
+            lambda: "trial password: " in self.hub_logs() and self.hub_logs(),
+            "the trial password in the hub's log",
+        )
+        self.password = found.split("trial password: ", 1)[1].split()[0]
+
+    def wait_healthy(self, timeout: float = 240) -> None:
+        def healthy() -> bool:
+            try:
+                return http_session().get(f"{self.url}/hub/health", timeout=5).status_code == 200
+            except requests.RequestException:
+                return False
+
+        try:
+            wait_until(healthy, "the hub to answer through the proxy", timeout=timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.hub_logs()[-3000:]}") from None
+
+    def remove(self) -> None:
+        """Remove every node (all they ran goes with them) and the network."""
+        with ThreadPoolExecutor(4) as pool:  # deleting vfs layers takes a while per node
+            list(pool.map(EngineNode.remove, [self.manager, *self.workers, *self.extra_nodes]))
+        remove_network(self.network)
+
+    # -- looking at it ---------------------------------------------------------------------
+
+    @property
+    def w1(self) -> EngineNode:
+        return self.workers[0]
+
+    @property
+    def w2(self) -> EngineNode:
+        return self.workers[1]
+
+    def hub_logs(self) -> str:
+        logs = self.manager.docker("service", "logs", "--raw", f"{self.stack}_hub", check=False)
+        return logs.stdout + logs.stderr
+
+    def hub_exec(self, *args: str):
+        """Run a command in the hub's container (where an admin runs hubdist commands)."""
+        label = f"label=com.docker.swarm.service.name={self.stack}_hub"
+        container = self.manager.docker("ps", "-q", "--filter", label).stdout.split()[0]
+        return self.manager.docker("exec", container, *args)
+
+    def service(self, user: str) -> str:
+        """The user's service: the default name template, {prefix}-{username}, escaped."""
+        return names.object_name(f"{self.stack}-{names.escape(user)}")
+
+    def tasks(self, service: str) -> list[dict]:
+        """The service's tasks as `docker service ps` shows them (Node is the host name)."""
+        listed = self.manager.docker(
+            "service", "ps", "--no-trunc", "--format", "{{json .}}", service, check=False
+        )
+        return [json.loads(line) for line in listed.stdout.splitlines()]
+
+    def constraints(self, service: str) -> list[str]:
+        spec = self.manager.docker("service", "inspect", "-f", "{{json .Spec}}", service).stdout
+        return json.loads(spec)["TaskTemplate"]["Placement"].get("Constraints", [])
+
+    def node_state(self, node: EngineNode) -> str:
+        """ready, down, ...: what the manager thinks of the node."""
+        inspect = ["node", "inspect", "-f", "{{.Status.State}}", node.name]
+        return self.manager.docker(*inspect, check=False).stdout.strip()
+
+    def running_task_or_none(self, service: str) -> str | None:
+        running = [t for t in self.tasks(service) if t["CurrentState"].startswith("Running")]
+        return running[0]["ID"] if len(running) == 1 else None
+
+    def running_task(self, service: str) -> dict:
+        running = [t for t in self.tasks(service) if t["CurrentState"].startswith("Running")]
+        assert len(running) == 1, f"{service}: {self.tasks(service)}"
+        return running[0]
+
+    def user_containers(self, node: EngineNode, user: str) -> list[str]:
+        """The user's server containers on that node (running or not)."""
+        listed = node.docker(
+            "ps", "-a", "-q", "--filter", f"label=org.jupyter.hubdist.user={user}", check=False
+        )
+        return listed.stdout.split()
+
+
+class User:
+    """A person using the hub: logs in through the form, spawns through the REST API."""
+
+    def __init__(self, cluster: Cluster, name: str):
+        self.cluster = cluster
+        self.name = name
+        self.session, response = login(cluster.url, name, cluster.password)
+        assert response.status_code == 200, response.text[:500]
+
+    @property
+    def service(self) -> str:
+        return self.cluster.service(self.name)
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        return api(self.session, self.cluster.url, method, path, **kwargs)
+
+    def start(self) -> list[dict]:
+        """Start the server and follow its progress to the end; returns the events.
+
+        The request waits up to 10 s for a spawn (JupyterHub's slow_spawn_timeout), and the
+        progress stream replays a spawn's events only while it is pending: it is opened
+        meanwhile, as the spawn page does.
+        """
+        response, events = self._spawn()
+        assert response.status_code in (201, 202), response.text
+        return events
+
+    def start_failure(self) -> str:
+        """Start a server that must fail; returns what the user is shown."""
+        response, events = self._spawn()
+        if response.status_code >= 400:  # failed within the request
+            return response.json()["message"]
+        failed = [event for event in events if event.get("failed")]
+        assert failed, f"the spawn did not fail: {events}"
+        return failed[-1]["message"]
+
+    def _spawn(self) -> tuple[requests.Response, list[dict]]:
+        with ThreadPoolExecutor(1) as pool:
+            posted = pool.submit(self.api, "POST", f"/users/{self.name}/server")
+            wait_until(
+                lambda: posted.done() or (self.server() or {}).get("pending") == "spawn",
+                "the spawn to be pending",
+                interval=0.1,
+            )
+            events = self.progress()
+            return posted.result(), events
+
+    def progress(self) -> list[dict]:
+        url = f"{self.cluster.url}/hub/api/users/{self.name}/server/progress"
+        events = []
+        with self.session.get(url, stream=True, timeout=300) as stream:
+            for line in stream.iter_lines(decode_unicode=True):
+                if line and line.startswith("data:"):
+                    events.append(json.loads(line[5:]))
+        return events
+
+    def server(self) -> dict | None:
+        """The hub's model of the server (None: the hub says it is not running)."""
+        return self.api("GET", f"/users/{self.name}").json()["servers"].get("")
+
+    def stop(self) -> None:
+        response = self.api("DELETE", f"/users/{self.name}/server")
+        assert response.status_code in (202, 204), response.text
+        wait_until(lambda: self.server() is None, f"{self.name}'s server to stop")
+
+    def get(self, path: str = "") -> requests.Response:
+        """A request to the server through the proxy."""
+        return self.session.get(f"{self.cluster.url}/user/{self.name}/{path}", timeout=15)
+
+    def put(self, path: str, body: str) -> requests.Response:
+        return self.session.put(
+            f"{self.cluster.url}/user/{self.name}/{path}", data=body, timeout=15
+        )
+
+
+def start_server(cluster: Cluster, name: str) -> tuple[User, list[dict]]:
+    """Log in as ``name``, start the server, and check it answers through the proxy."""
+    user = User(cluster, name)
+    events = user.start()
+    model = user.server()
+    assert model and model["ready"], f"spawn failed: {events}\n{cluster.hub_logs()[-3000:]}"
+    answer = user.get()
+    assert answer.status_code == 200 and answer.json()["user"] == name, answer.text[:300]
+    return user, events
+
+
+def messages(events: list[dict]) -> list[str]:
+    return [event["message"] for event in events]
+
+
+def since(started: float) -> str:
+    return f"{time.monotonic() - started:.1f} s"

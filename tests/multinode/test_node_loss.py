@@ -1,0 +1,42 @@
+"""A machine with a running server hangs: the hub marks the server stopped within seconds
+(not at its 30 s poll), tells the user why at the next start, which lands on a healthy
+machine, and when the machine comes back its old server is removed, not run twice."""
+
+from __future__ import annotations
+
+import time
+
+from ..hubrig import docker
+from .cluster import messages, since, start_server, wait_until
+
+HUB_POLL_INTERVAL = 30  # JupyterHub's Spawner.poll_interval: the wait must end well before
+
+
+def test_a_lost_machine_stops_its_servers_at_once_and_the_next_start_goes_elsewhere(cluster):
+    user, _ = start_server(cluster, "eve")
+    service = cluster.service("eve")
+    lost = next(n for n in cluster.workers if n.name == cluster.running_task(service)["Node"])
+
+    docker("pause", lost.name)  # the machine hangs: no heartbeats, no answers
+    try:
+        paused = time.monotonic()
+        wait_until(lambda: user.server() is None, "the hub to mark the server stopped", 25)
+        print(f"the hub marked the server stopped {since(paused)} after the machine hung")
+
+        again, events = start_server(cluster, "eve")
+        why = f"Your last server stopped because the machine it ran on ({lost.name}) stopped "
+        assert why + "answering." in messages(events), messages(events)
+        now_on = cluster.running_task(service)["Node"]
+        assert now_on not in (lost.name, cluster.manager.name)
+    finally:
+        docker("unpause", lost.name)
+
+    # the shared swarm view noticed (a poll would not log this)
+    noticed = f"stopped: the machine it ran on ({lost.name}) stopped answering"
+    wait_until(lambda: noticed in cluster.hub_logs(), "the hub to log what happened", 30)
+
+    # back: Swarm tells the machine its old task is gone; one server runs, the new one
+    wait_until(lambda: not cluster.user_containers(lost, "eve"), "the old container to go", 90)
+    assert [t["Node"] for t in cluster.tasks(service)] == [now_on]
+    assert again.get().status_code == 200
+    again.stop()

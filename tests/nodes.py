@@ -1,0 +1,248 @@
+"""Machines for multi-node tests: containers that each run their own Docker engine.
+
+A node is a docker-in-docker container on a bridge network of its own, started with the
+flags this kind of VM needs (ENVIRONMENT.md: no --privileged, vfs storage). Its engine
+keeps its data in a named volume, not in RAM, and every object is named after the test
+run's PREFIX, so tests/conftest.py removes leftovers of a crashed run.
+
+    network = make_network(f"{PREFIX}-net")
+    node = EngineNode.start(f"{PREFIX}-node1", network)
+    node.load_image("hubdist/base:bookworm")
+    node.docker("run", "--rm", "hubdist/base:bookworm", "true")
+    node.restart_engine(["--debug"])
+    node.remove(); remove_network(network)
+
+``python -m tests.nodes`` builds the node image if it is missing (tests/run does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from .hubrig import BASE_IMAGE, docker
+
+NODE_DIR = Path(__file__).resolve().parent / "nodes"
+
+# what this VM needs for an engine in a container (--privileged fails here)
+RUN_FLAGS = (
+    "--cap-add=ALL", "--cap-drop=SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    # without it every task on a worker is rejected ("failed to disable IPv6 on br0")
+    "-e", "DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1",
+    "--init",  # reaps the engine's orphaned shims
+)  # fmt: skip
+# overlay2 cannot sit on the outer engine's overlay2; vfs copies layers but works anywhere
+ENGINE_FLAGS = ("--storage-driver=vfs",)
+ENGINE_START_TIMEOUT = 90
+REGISTRY_CONFIG = "/etc/docker/registry/test-registry.yml"  # tests/nodes/registry.yml
+
+
+class NodeError(AssertionError):
+    pass
+
+
+def node_image(base: str = BASE_IMAGE) -> str:
+    """The node image's tag: named after its sources and base, so edits make a new one."""
+    digest = hashlib.sha256(base.encode())
+    for path in sorted(NODE_DIR.iterdir()):
+        digest.update(path.name.encode() + path.read_bytes())
+    return f"hubdist/test-node:{digest.hexdigest()[:12]}"
+
+
+def build_node_image(base: str = BASE_IMAGE) -> str:
+    """Build the node image unless it is there; returns its tag."""
+    tag = node_image(base)
+    if docker("image", "inspect", tag, check=False).returncode != 0:
+        build = ["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={base}", "-t", tag]
+        built = subprocess.run([*build, str(NODE_DIR)], capture_output=True, text=True)
+        if built.returncode:
+            raise NodeError(f"building the node image failed:\n{built.stdout}{built.stderr}")
+    return tag
+
+
+def make_network(name: str) -> str:
+    """A bridge network for nodes, with an explicit subnet so a node cut off from it can be
+    connected again at the same address (``docker network connect --ip`` needs that)."""
+    docker("network", "create", name)  # the engine picks a subnet free on this host...
+    subnet = docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", name)
+    docker("network", "rm", name)
+    docker("network", "create", "--subnet", subnet.stdout.strip(), name)  # ...kept explicit
+    return name
+
+
+def remove_network(name: str) -> None:
+    docker("network", "rm", name, check=False)
+
+
+class EngineNode:
+    """One machine: a container whose own Docker engine is reached with ``docker()``."""
+
+    def __init__(self, name: str, network: str, dockerd_args: Iterable[str] = ()):
+        self.name = name
+        self.network = network
+        self.dockerd_args = [*ENGINE_FLAGS, *dockerd_args]
+        self._ip = ""
+
+    @property
+    def volume(self) -> str:
+        return f"{self.name}-docker"  # the engine's /var/lib/docker
+
+    @classmethod
+    def start(
+        cls,
+        name: str,
+        network: str,
+        dockerd_args: Iterable[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> EngineNode:
+        """Run the node and wait until its engine answers."""
+        node = cls(name, network, dockerd_args)
+        env_flags = [f"-e={key}={value}" for key, value in (env or {}).items()]
+        docker(
+            "run", "-d", "--name", name, "--hostname", name, "--network", network,
+            *RUN_FLAGS, *env_flags, "-v", f"{node.volume}:/var/lib/docker",
+            node_image(), *node.dockerd_args,
+        )  # fmt: skip
+        try:
+            node.wait_until_answering()
+        except NodeError:
+            node.remove()
+            raise
+        return node
+
+    @property
+    def ip(self) -> str:
+        """The node's address on its network (what other nodes and the host reach)."""
+        if not self._ip:
+            networks = self.inspect()["NetworkSettings"]["Networks"]
+            self._ip = networks[self.network]["IPAddress"]
+        return self._ip
+
+    def inspect(self) -> dict:
+        return json.loads(docker("inspect", self.name).stdout)[0]
+
+    def cut_off(self) -> None:
+        """Take the node off its network (a partition): it runs on, and nobody reaches it."""
+        address = self.ip  # kept, to come back at the same address
+        docker("network", "disconnect", self.network, self.name)
+        self._ip = address
+
+    def reconnect(self) -> None:
+        docker("network", "connect", "--ip", self.ip, self.network, self.name)
+
+    # -- the node's engine -----------------------------------------------------------------
+
+    def docker(
+        self,
+        *args: str,
+        check: bool = True,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess:
+        """The docker CLI inside the node, talking to the node's engine."""
+        flags = ["-i"] if input is not None else []
+        flags += [f"-e={key}={value}" for key, value in (env or {}).items()]
+        cmd = ["docker", "exec", *flags, self.name, "docker", *args]
+        result = subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=timeout)
+        if check and result.returncode:
+            raise NodeError(
+                f"`docker {' '.join(args)}` on {self.name} exited {result.returncode}:\n"
+                f"{result.stderr}{result.stdout}"
+            )
+        return result
+
+    def load_image(self, image: str) -> None:
+        """Copy an image from this machine's engine into the node's (`docker save | load`)."""
+        self._pipe(["docker", "save", image], ["docker", "load", "-q"])
+
+    def load_flat(self, image: str, tag: str) -> None:
+        """Copy an image as ONE layer, keeping its command and environment.
+
+        The node's vfs storage keeps a full copy of the file system per layer, so a big image
+        of many layers costs gigabytes and minutes; flattened it costs its size once. Lost on
+        the way: the image's HEALTHCHECK and labels (docker import cannot set them).
+        """
+        config = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
+        changes = [f"ENV {item}" for item in config.get("Env") or []]
+        for key in ("Entrypoint", "Cmd"):
+            if config.get(key):
+                changes.append(f"{key.upper()} {json.dumps(config[key])}")
+        for key in ("WorkingDir", "User"):
+            if config.get(key):
+                changes.append(f"{'WORKDIR' if key == 'WorkingDir' else 'USER'} {config[key]}")
+        flags = [arg for change in changes for arg in ("-c", change)]
+        created = docker("create", image, "true").stdout.strip()
+        try:
+            self._pipe(["docker", "export", created], ["docker", "import", *flags, "-", tag])
+        finally:
+            docker("rm", "-f", created, check=False)
+
+    def _pipe(self, host_cmd: list[str], node_cmd: list[str]) -> None:
+        sender = subprocess.Popen(host_cmd, stdout=subprocess.PIPE)
+        receiver = subprocess.run(
+            ["docker", "exec", "-i", self.name, *node_cmd],
+            stdin=sender.stdout,
+            capture_output=True,
+            text=True,
+        )
+        sender.stdout.close()
+        if sender.wait() or receiver.returncode:
+            raise NodeError(f"{' '.join(host_cmd)} | {' '.join(node_cmd)}: {receiver.stderr}")
+
+    def copy_in(self, source: Path, target: str) -> None:
+        """Copy a file or folder of this machine to ``target`` in the node."""
+        docker("exec", self.name, "mkdir", "-p", str(Path(target).parent))
+        docker("cp", str(source), f"{self.name}:{target}")
+
+    def start_registry(self) -> str:
+        """Serve a registry on this node's port 5000; returns its address for image names.
+
+        Nodes reach it by the node's name (Docker's DNS on the nodes' network); it is not
+        127.0.0.0/8 for them, so start them with ``--insecure-registry`` for that address.
+        """
+        docker("exec", "-d", self.name, "docker-registry", "serve", REGISTRY_CONFIG)
+        probe = "import urllib.request as r; r.urlopen('http://127.0.0.1:5000/v2/', timeout=2)"
+        deadline = time.monotonic() + 30
+        while docker("exec", self.name, "python3", "-c", probe, check=False).returncode:
+            if time.monotonic() > deadline:
+                raise NodeError(f"the registry on {self.name} did not answer in 30 s")
+            time.sleep(0.3)
+        return f"{self.name}:5000"
+
+    def wait_until_answering(self, timeout: float = ENGINE_START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.docker("info", check=False, timeout=30).returncode == 0:
+                return
+            time.sleep(0.5)
+        log = docker("exec", self.name, "tail", "-n", "30", "/var/log/dockerd.log", check=False)
+        raise NodeError(f"the engine in {self.name} did not answer in {timeout} s:\n{log.stdout}")
+
+    def restart_engine(self, dockerd_args: Iterable[str] = ()) -> None:
+        """Stop the node's dockerd (SIGTERM to its PID) and start it again with the node's
+        arguments plus ``dockerd_args`` (e.g. ["--live-restore"]); return once it answers.
+        The node itself (its network address, its volume) stays as it is."""
+        pid = "/var/run/docker.pid"  # dockerd removes it when it has stopped
+        stop = f"kill -TERM $(cat {pid}); while [ -e {pid} ]; do sleep 0.2; done"
+        docker("exec", self.name, "sh", "-c", stop)
+        args = " ".join([*self.dockerd_args, *dockerd_args])
+        start = f"exec dockerd {args} >>/var/log/dockerd.log 2>&1"
+        docker("exec", "-d", self.name, "sh", "-c", start)
+        self.wait_until_answering()
+
+    def remove(self) -> None:
+        """Remove the node and its engine's data; nothing of it is left."""
+        docker("rm", "-f", self.name, check=False)
+        docker("volume", "rm", "-f", self.volume, check=False)
+
+
+if __name__ == "__main__":
+    print(build_node_image(sys.argv[1] if len(sys.argv) > 1 else BASE_IMAGE))
