@@ -7,7 +7,10 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from hubdist.spawners.base import LABEL
+
 from ..hubrig import docker, inspect, user_container
+from .test_swarm import SWARM, service_name
 
 
 def test_killed_proxy_is_back_with_routes_and_servers_untouched(make_hub, username):
@@ -58,13 +61,19 @@ def test_spawn_storm_beyond_the_limit_gets_try_again_and_nothing_sticks(make_hub
         hub.stop_server(user)
 
 
-def _containers(prefix: str) -> dict[str, str]:
-    """The hub's users' containers: {name: user}."""
+def _containers(users: list[str]) -> set[str]:
+    """The users whose server container exists (running or not)."""
     listing = docker(
-        "ps", "-a", "--filter", f"name={prefix}-", "--format",
-        '{{.Names}} {{.Label "org.jupyter.hubdist.user"}}',
-    ).stdout.split("\n")  # fmt: skip
-    return dict(line.split(" ", 1) for line in listing if line.strip())
+        "ps", "-a", "--filter", f"label={LABEL}.managed=true", "--format",
+        f'{{{{.Label "{LABEL}.user"}}}}',
+    ).stdout.split()  # fmt: skip
+    return set(listing) & set(users)
+
+
+def _services(users: list[str]) -> set[str]:
+    """The users whose server service exists."""
+    listing = docker("service", "ls", "--format", "{{.Name}}").stdout.split()
+    return {user for user in users if service_name(user) in listing}
 
 
 def _wait_until_settled(hub, users: list[str], timeout: float = 120) -> dict:
@@ -78,16 +87,20 @@ def _wait_until_settled(hub, users: list[str], timeout: float = 120) -> dict:
         time.sleep(0.5)
 
 
-def test_hub_killed_mid_spawn_storm_leaves_no_orphan_and_everyone_starts_again(make_hub, username):
-    # servers that take a few seconds to answer, so the storm is still in flight at the kill
-    hub = make_hub('c.Spawner.cmd = ["sh", "-c", "sleep 6; exec python3 -m http.server 8888"]\n')
-    users = [f"{username[:20]}-{i}" for i in range(6)]
+# servers that take a few seconds to answer, so the storm is still in flight at the kill
+SLOW_SERVER = 'c.Spawner.cmd = ["sh", "-c", "sleep 6; exec python3 -m http.server 8888"]\n'
+
+
+def _kill_the_hub_mid_storm(hub, users: list[str], objects) -> None:
+    """Start every user's server at once, SIGKILL the hub while spawns are in flight, start
+    it again; then: nothing pending, no object without a server, everyone can start again,
+    and stopping removes everything."""
     with ThreadPoolExecutor(len(users)) as pool:
         answers = list(pool.map(hub.request_spawn, users))
     assert all(a.status_code in (201, 202) for a in answers), [a.text for a in answers]
     deadline = time.monotonic() + 60
-    while len(_containers(hub.prefix)) < 3:
-        assert time.monotonic() < deadline, "the storm made no containers"
+    while len(objects(users)) < len(users) // 2:
+        assert time.monotonic() < deadline, "the storm made no containers or services"
         time.sleep(0.2)
     pending = [u for u in users if (hub.server_model(u) or {}).get("pending") == "spawn"]
     assert pending, "the drill must interrupt spawns in flight"
@@ -97,9 +110,8 @@ def test_hub_killed_mid_spawn_storm_leaves_no_orphan_and_everyone_starts_again(m
 
     models = _wait_until_settled(hub, users)
     running = {user for user, model in models.items() if model and model["ready"]}
-    ours = {name: user for name, user in _containers(hub.prefix).items() if user in users}
-    orphans = {name for name, user in ours.items() if user not in running}
-    assert not orphans, f"containers no server owns after the restart: {orphans}"
+    orphans = objects(users) - running
+    assert not orphans, f"left without a server after the restart: {orphans}"
     for user in users:  # everyone can use a server again: the kept ones, or a new start
         if user not in running:
             hub.spawn(user)
@@ -107,7 +119,17 @@ def test_hub_killed_mid_spawn_storm_leaves_no_orphan_and_everyone_starts_again(m
         assert answer.headers.get("Server", "").startswith("SimpleHTTP"), (user, answer.text)
     for user in users:
         hub.stop_server(user)
-    assert not set(_containers(hub.prefix).values()) & set(users), "all removed on stop"
+    assert not objects(users), "stopping removed everything"
+
+
+def test_hub_killed_mid_spawn_storm_leaves_no_orphan_and_everyone_starts_again(make_hub, username):
+    hub = make_hub(SLOW_SERVER)
+    _kill_the_hub_mid_storm(hub, [f"{username[:20]}-{i}" for i in range(6)], _containers)
+
+
+def test_hub_killed_mid_swarm_spawn_storm_leaves_no_orphan_service(swarm, make_hub, username):
+    hub = make_hub(SWARM + SLOW_SERVER)
+    _kill_the_hub_mid_storm(hub, [f"{username[:20]}-{i}" for i in range(4)], _services)
 
 
 def test_hub_killed_while_servers_run_finds_them_again_untouched(make_hub, username):
