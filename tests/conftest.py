@@ -37,6 +37,9 @@ def _remove_test_objects() -> None:
     volumes = docker("volume", "ls", "-q", "--filter", f"name={PREFIX}", check=False)
     if volumes.stdout.split():
         docker("volume", "rm", "-f", *volumes.stdout.split(), check=False)
+    networks = docker("network", "ls", "-q", "--filter", f"name={PREFIX}", check=False)
+    if networks.stdout.split():
+        docker("network", "rm", *networks.stdout.split(), check=False)
 
 
 @pytest.fixture
