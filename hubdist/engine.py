@@ -65,6 +65,11 @@ def _translate(exc: Exception) -> EngineError:
     return EngineError(str(exc))
 
 
+def _label_filter(labels: dict[str, str]) -> dict[str, list[str]]:
+    """The engine's filter for objects carrying these labels ("" matches any value)."""
+    return {"label": [f"{k}={v}" if v else k for k, v in labels.items()]}
+
+
 def _stale_connection(exc: Exception) -> bool:
     """A kept-alive connection the engine closed before answering (it restarted since).
 
@@ -319,7 +324,7 @@ class Engine:
 
     async def list_containers(self, labels: dict[str, str] | None = None) -> list[dict]:
         """All containers (running or not), optionally only those with these labels."""
-        filters = {"label": [f"{k}={v}" if v else k for k, v in labels.items()]} if labels else {}
+        filters = _label_filter(labels) if labels else {}
         return await self._run("containers", all=True, filters=filters)
 
     # -- the event stream -----------------------------------------------------------------
@@ -507,7 +512,7 @@ class Engine:
 
     async def swarm_tasks(self, labels: dict[str, str]) -> list[dict]:
         """Every task of every service carrying these labels, in one call."""
-        filters = {"label": [f"{k}={v}" if v else k for k, v in labels.items()]}
+        filters = _label_filter(labels)
         return await self._run("tasks", filters=filters)
 
     async def swarm_nodes(self) -> list[dict]:
@@ -526,5 +531,5 @@ class Engine:
         return await self.create_service(spec)
 
     async def list_services(self, labels: dict[str, str]) -> list[dict]:
-        filters = {"label": [f"{k}={v}" if v else k for k, v in labels.items()]}
+        filters = _label_filter(labels)
         return await self._run("services", filters=filters)

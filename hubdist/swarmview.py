@@ -61,11 +61,16 @@ class ServerState:
         return ""
 
 
+def hostname(node: dict) -> str:
+    """A node's host name as Swarm reports it ("" if it reports none)."""
+    return (node.get("Description") or {}).get("Hostname", "")
+
+
 def summarize(tasks: list[dict], nodes: list[dict]) -> dict[str, ServerState]:
     """The newest task of each service, with its node's name and health."""
     node_info = {
         node["ID"]: (
-            (node.get("Description") or {}).get("Hostname", ""),
+            hostname(node),
             (node.get("Status") or {}).get("State", ""),
         )
         for node in nodes
@@ -172,7 +177,7 @@ class SwarmView:
             self.engine.swarm_tasks(MANAGED), self.engine.swarm_nodes()
         )
         self.listings += 1
-        self.nodes = {n["ID"]: (n.get("Description") or {}).get("Hostname", "") for n in nodes}
+        self.nodes = {node["ID"]: hostname(node) for node in nodes}
         new = summarize(tasks, nodes)
         old, self._states = self._states, new
         for state in ended(old, new):

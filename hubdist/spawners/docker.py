@@ -73,6 +73,9 @@ class DockerSpawner(Hardening, ContainerSpawner):
     async def start(self):
         channel = self.progress_channel
         channel.reset()
+        if self._stop_reason:  # why the last server stopped, told on this start
+            self.emit_progress(1, self._stop_reason)
+            self._stop_reason = ""
         try:
             return await self._start()
         finally:
@@ -104,7 +107,8 @@ class DockerSpawner(Hardening, ContainerSpawner):
     async def delete_forever(self) -> None:
         """The user (or this named server) was deleted: remove what was made for them."""
         info = await self.engine.inspect_container(self.object_id or self.object_name)
-        if info is not None and self._made_for_us(info):  # a kept (remove = False) container
+        # a kept (remove = False) container
+        if info is not None and self._labelled_ours(info["Config"].get("Labels")):
             await self.engine.remove_container(info["Id"])
             self.view.forget(info["Id"])
         self.forget_object()
@@ -157,9 +161,6 @@ class DockerSpawner(Hardening, ContainerSpawner):
     _stop_reason = ""
 
     async def _start(self):
-        if self._stop_reason:  # why the last server died, told on the next start
-            self.emit_progress(1, self._stop_reason)
-            self._stop_reason = ""
         await self.view.ensure_started()  # following events before our container exists
         image = self.choose_image()
         await self.resolve_limits()
@@ -227,7 +228,7 @@ class DockerSpawner(Hardening, ContainerSpawner):
         answers, and its stop remove it if not: no orphan outlives a hub restart.
         """
         info = await self.engine.inspect_container(self.object_name)
-        if info is None or not self._made_for_us(info):
+        if info is None or not self._labelled_ours(info["Config"].get("Labels")):
             return False
         if self.remove and not info["State"].get("Running"):
             # made but never started: JupyterHub stops only servers that poll as running,
@@ -240,10 +241,10 @@ class DockerSpawner(Hardening, ContainerSpawner):
         self._recover_token(info)
         return True
 
-    def _made_for_us(self, info: dict) -> bool:
-        """Labelled as this server's (never someone else's container of the same name)."""
-        labels = info["Config"].get("Labels") or {}
-        return all(labels.get(key) == value for key, value in self.labels.items())
+    def _labelled_ours(self, labels: dict | None) -> bool:
+        """An object (container, service) labelled as this server's, never someone else's
+        object of the same name."""
+        return all((labels or {}).get(key) == value for key, value in self.labels.items())
 
     def _recover_token(self, info: dict) -> None:
         """A reused container keeps the API token it was created with."""

@@ -16,7 +16,7 @@ from jupyterhub.traitlets import Callable
 from traitlets import Bool, Dict, Float, List, Unicode, Union, default
 
 from ..engine import EngineError
-from ..swarmview import NODE_LOST, ServerState, SwarmView
+from ..swarmview import NODE_LOST, TASK_ENDED, ServerState, SwarmView, hostname
 from . import readiness
 from .base import SpawnFailed
 from .docker import DockerSpawner
@@ -34,7 +34,6 @@ TASK_PROGRESS = {
     "starting": (78, "Starting"),
     "running": (80, "Running"),
 }
-TASK_FAILED = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
 
 
 class SwarmSpawner(DockerSpawner):
@@ -166,8 +165,7 @@ class SwarmSpawner(DockerSpawner):
         info = await self.engine.inspect_service(self.object_name)
         if info is None:
             return False
-        labels = (info.get("Spec") or {}).get("Labels") or {}
-        if any(labels.get(key) != value for key, value in self.labels.items()):
+        if not self._labelled_ours((info.get("Spec") or {}).get("Labels")):
             return False  # someone else's service of that name
         self.object_id, self._saved_name = info["ID"], self.object_name
         task = await self._current_task()
@@ -219,9 +217,6 @@ class SwarmSpawner(DockerSpawner):
     # -- start ------------------------------------------------------------------------------
 
     async def _start(self):
-        if self._stop_reason:  # why the last server stopped, told on this start
-            self.emit_progress(1, self._stop_reason)
-            self._stop_reason = ""
         await self.swarm_view.ensure_started()
         image = self.choose_image()
         await self.resolve_limits()
@@ -371,7 +366,7 @@ class SwarmSpawner(DockerSpawner):
         name = self.swarm_view.nodes.get(node_id)
         if not name:
             node = await self.engine.inspect_node(node_id) or {}
-            name = (node.get("Description") or {}).get("Hostname") or node_id
+            name = hostname(node) or node_id
         return name
 
     async def _current_task(self) -> dict | None:
@@ -415,7 +410,7 @@ class SwarmSpawner(DockerSpawner):
         state = status["State"]
         reason = status.get("Err") or status.get("Message") or ""
         # a pending task with an error is one no node can take (constraints, resources)
-        if state in TASK_FAILED or (state == "pending" and status.get("Err")):
+        if state in TASK_ENDED or (state == "pending" and status.get("Err")):
             code = (status.get("ContainerStatus") or {}).get("ExitCode")
             detail = f" (exit code {code})" if state in ("failed", "complete") and code else ""
             raise SpawnFailed(
@@ -456,7 +451,7 @@ def pinned_node_problem(node_id: str, node: dict | None) -> str:
             "your files were, and that node has left the swarm. Start again to get a "
             "server on another node, with an empty work folder."
         )
-    name = (node.get("Description") or {}).get("Hostname") or node_id
+    name = hostname(node) or node_id
     state = (node.get("Status") or {}).get("State")
     availability = (node.get("Spec") or {}).get("Availability")
     if state == "ready" and availability == "active":
