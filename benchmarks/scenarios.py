@@ -131,16 +131,23 @@ async def s2(ctx: Context) -> None:
                 continue
             log(f"S2 rep {rep + 1}: {n} trivial spawns, {arm}")
             async with hub_session(ctx, f"s2r{rep}", arm, TRIVIAL_IMAGE) as (hub, client, prefix):
-                names = users(n)
-                await client.create_users(names)
-                cpu0, t0, t0_wall = cpu_seconds(hub.pid), time.monotonic(), time.time()
-                account = CpuAccount(ctx.engine, prefix, hub.pids())
-                storm = await client.spawn_all(names, limit=SPAWN_LIMIT)
-                data = storm_summary(storm, ctx, t0, await account.result())
-                data.update(await ctx.engine.start_times(prefix, t0_wall))
-                data["hub_cpu_s"] = cpu_seconds(hub.pid) - cpu0
+                storm, data = await measured_storm(ctx, hub, client, prefix, n)
                 ctx.record("S2", arm, data)
                 log(f"  wall {fmt(storm.wall)} s, p50 {fmt(data['p50'])}, failed {data['failed']}")
+
+
+async def measured_storm(ctx: Context, hub, client, prefix: str, n: int):
+    """n users spawning at once on ``hub``: the storm, and its summary with the CPU the
+    machine and the hub used and when the engine started each container."""
+    names = users(n)
+    await client.create_users(names)
+    cpu0, t0, t0_wall = cpu_seconds(hub.pid), time.monotonic(), time.time()
+    account = CpuAccount(ctx.engine, prefix, hub.pids())
+    storm = await client.spawn_all(names, limit=SPAWN_LIMIT)
+    data = storm_summary(storm, ctx, t0, await account.result())
+    data.update(await ctx.engine.start_times(prefix, t0_wall))
+    data["hub_cpu_s"] = cpu_seconds(hub.pid) - cpu0
+    return storm, data
 
 
 # -- S1 and S3a: 20 JupyterLab servers started at once, then stopped at once ---------------
@@ -161,14 +168,7 @@ async def s1_s3a(ctx: Context) -> None:
                 continue
             log(f"S1 rep {rep + 1}: {n} JupyterLab spawns, {arm}")
             async with hub_session(ctx, f"s1r{rep}", arm, LAB_IMAGE) as (hub, client, prefix):
-                names = users(n)
-                await client.create_users(names)
-                cpu0, t0, t0_wall = cpu_seconds(hub.pid), time.monotonic(), time.time()
-                account = CpuAccount(ctx.engine, prefix, hub.pids())
-                storm = await client.spawn_all(names, limit=SPAWN_LIMIT)
-                data = storm_summary(storm, ctx, t0, await account.result())
-                data.update(await ctx.engine.start_times(prefix, t0_wall))
-                data["hub_cpu_s"] = cpu_seconds(hub.pid) - cpu0
+                storm, data = await measured_storm(ctx, hub, client, prefix, n)
                 ctx.record("S1", arm, data)
                 log(
                     f"  wall {fmt(storm.wall)} s, p50 {fmt(data['p50'])}, "
