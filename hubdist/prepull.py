@@ -62,12 +62,10 @@ async def ensure(
     for image in images:
         spec = service_spec(prefix, image, constraints)
         existing = await engine.inspect_service(spec["name"])
-        if existing is not None and not refresh:
-            made.append(spec["name"])
-            continue
-        if existing is not None:
+        if existing is not None and refresh:
             await engine.remove_service(spec["name"])
-        await engine.create_global_service(spec)
+        if existing is None or refresh:
+            await engine.create_global_service(spec)
         made.append(spec["name"])
     return made
 
