@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from ..hubrig import PREFIX, docker, free_port
+from ..hubrig import PREFIX, docker, free_port, task_logs
 from .deployment import (
     BUILD_TIMEOUT,
     MANAGED_LABEL,
@@ -54,8 +54,7 @@ class Stack:
         )
 
     def logs(self, service: str = "hub") -> str:
-        logs = docker("service", "logs", "--raw", f"{self.name}_{service}", check=False)
-        return logs.stdout + logs.stderr
+        return task_logs(f"{self.name}_{service}")
 
     def service(self, name: str) -> dict:
         return json.loads(docker("service", "inspect", name).stdout)[0]

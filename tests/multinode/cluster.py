@@ -30,7 +30,7 @@ from ..e2e.deployment import (
     wait_until,
 )
 from ..e2e.test_stack import SECRETS, STACK_FILE
-from ..hubrig import BASE_IMAGE, docker
+from ..hubrig import BASE_IMAGE, docker, task_logs
 from ..nodes import EngineNode, make_network, remove_network
 
 STUB_DIR = Path(__file__).resolve().parent / "stub"
@@ -209,8 +209,7 @@ class Cluster:
         return self.workers[1]
 
     def hub_logs(self) -> str:
-        logs = self.manager.docker("service", "logs", "--raw", f"{self.stack}_hub", check=False)
-        return logs.stdout + logs.stderr
+        return task_logs(f"{self.stack}_hub", self.manager.docker)
 
     def hub_exec(self, *args: str):
         """Run a command in the hub's container (where an admin runs hubdist commands)."""
