@@ -36,7 +36,7 @@ VENV_REQUIREMENTS = [
     "requests",
 ]
 
-LAB_IMAGE = os.environ.get("HUBDIST_TEST_IMAGE", "hubdist/singleuser:latest")
+LAB_IMAGE = os.environ.get("HUBDIST_TEST_IMAGE", "hubdist/singleuser:test")
 BASE_IMAGE = os.environ.get("HUBDIST_BASE_IMAGE", "hubdist/base:bookworm")
 TRIVIAL_IMAGE = "hubdist-bench-trivial:1"
 STUBBORN_IMAGE = "hubdist-bench-stubborn:1"

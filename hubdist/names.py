@@ -16,6 +16,11 @@ import string
 
 import escapism
 
+#: Prefix of the labels on everything hubdist makes in Docker.
+LABEL = "org.jupyter.hubdist"
+#: The label every user's container and service carries: one filter finds them all.
+MANAGED = {f"{LABEL}.managed": "true"}
+
 #: Longest name that is still one DNS label (containers and services are found by name).
 DNS_LABEL_MAX = 63
 

@@ -24,7 +24,7 @@ import sys
 from . import names
 from .engine import Engine, EngineError
 
-LABEL = "org.jupyter.hubdist.prepull"
+LABEL = f"{names.LABEL}.prepull"
 # waits, and leaves at once on SIGTERM; any image with a POSIX shell can run it
 IDLE_COMMAND = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]
 

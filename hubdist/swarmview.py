@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .engine import Engine
+from .names import MANAGED
 
 log = logging.getLogger("hubdist.swarmview")
 
-MANAGED = {"org.jupyter.hubdist.managed": "true"}
 TASK_ENDED = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
 NODE_LOST = {"down", "unknown", "disconnected"}
 

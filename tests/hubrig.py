@@ -23,7 +23,7 @@ import requests
 from hubdist import names
 
 TOKEN = "hubdist-test-token-0123456789abcdef"
-TEST_IMAGE = os.environ.get("HUBDIST_TEST_IMAGE", "hubdist/singleuser:latest")
+TEST_IMAGE = os.environ.get("HUBDIST_TEST_IMAGE", "hubdist/singleuser:test")
 BASE_IMAGE = os.environ.get("HUBDIST_BASE_IMAGE", "hubdist/base:bookworm")
 #: every object a test run creates starts with this, so the run can remove them all
 PREFIX = f"hubdist-test-{secrets.token_hex(3)}"

@@ -43,8 +43,6 @@ from . import readiness
 from .progress import ProgressChannel
 from .templating import own_volume_names, render, volume_binds
 
-LABEL = "org.jupyter.hubdist"
-
 
 class SpawnFailed(Exception):
     """A spawn failed for a reason the user should read (shown on the spawn page)."""
@@ -449,9 +447,9 @@ class ContainerSpawner(Spawner):
     def labels(self) -> dict[str, str]:
         """Labels on every object, so the hub can find all it manages with one query."""
         return {
-            f"{LABEL}.managed": "true",
-            f"{LABEL}.user": self.user.name,
-            f"{LABEL}.server": self.name or "",
+            **names.MANAGED,
+            f"{names.LABEL}.user": self.user.name,
+            f"{names.LABEL}.server": self.name or "",
         }
 
     async def resolve(self, value: Any) -> Any:

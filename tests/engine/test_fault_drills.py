@@ -7,7 +7,7 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from hubdist.spawners.base import LABEL
+from hubdist.names import LABEL
 
 from ..hubrig import docker, inspect, user_container
 from .test_swarm import SWARM, service_name
