@@ -64,123 +64,86 @@ def others_row(results: dict, scenario: str, sub: str | None = None) -> Row:
 
 
 def build_rows(results: dict, n: dict) -> list[Row]:
-    rows: list[Row] = []
     R = results
     hd, ds = "hubdist", "dockerspawner"
 
     def both(scenario, key, sub=None):
         return pick(R, scenario, hd, key, sub), pick(R, scenario, ds, key, sub)
 
+    def compared(scenario, key, figure, sub=None, digits=1, unit="", target="", met=None):
+        """One figure for both spawners and their ratio; met(a, b) judges the target."""
+        a, b = both(scenario, key, sub)
+        judged = verdict(met(a, b) if a is not None else None) if met else ""
+        cells = f(a, digits, unit), f(b, digits, unit)
+        return Row(scenario, figure, *cells, "" if unit else ratio(a, b), target, judged)
+
+    def floor(scenario, figure, key="wall", sub=None, digits=1, unit=""):
+        """The same figure without any hub (one value, shown for both)."""
+        fl = pick(R, scenario, "floor", key, sub)
+        return [] if fl is None else [Row(scenario, figure, *[f(fl, digits, unit)] * 2)]
+
+    def started_last(scenario):
+        fl = pick(R, scenario, "floor", "started_last")
+        return compared(
+            scenario,
+            "started_last",
+            f"… the engine had started the last container after (s; floor {f(fl)})",
+        )
+
+    def floor_of_spawns(scenario):
+        return floor(
+            scenario,
+            f"floor, no hub (same for both): the same {n[scenario]} containers made and "
+            "started at once through the Docker API, wall until all answer (s)",
+        )
+
+    rows: list[Row] = []
     if "S1" in R:
+        rows.append(
+            compared("S1", "wall", f"{n['S1']} JupyterLab spawns at once: wall until all ready (s)")
+        )
+        rows += [compared("S1", q, f"… {q} time to ready (s)") for q in ("p50", "p95")]
+        rows += [others_row(R, "S1"), started_last("S1"), *floor_of_spawns("S1")]
         a, b = both("S1", "wall")
-        rows.append(
-            Row(
-                "S1",
-                f"{n['S1']} JupyterLab spawns at once: wall until all ready (s)",
-                f(a),
-                f(b),
-                ratio(a, b),
-            )
-        )
-        for q in ("p50", "p95"):
-            a, b = both("S1", q)
-            rows.append(Row("S1", f"… {q} time to ready (s)", f(a), f(b), ratio(a, b)))
-        rows.append(others_row(R, "S1"))
-        a, b = both("S1", "started_last")
-        fl = pick(R, "S1", "floor", "started_last")
-        rows.append(
-            Row(
-                "S1",
-                f"… the engine had started the last container after (s; floor {f(fl)})",
-                f(a),
-                f(b),
-                ratio(a, b),
-            )
-        )
         fl = pick(R, "S1", "floor", "wall")
-        rows.append(
-            Row(
-                "S1",
-                f"floor, no hub (same for both): the same {n['S1']} containers made and "
-                "started at once through the Docker API, wall until all answer (s)",
-                f(fl),
-                f(fl),
-            )
-        )
-        a, b = both("S1", "wall")
         ok = a / fl <= 1.1 if a is not None and fl else None
         rows.append(
             Row("S1", "wall ÷ floor", ratio(a, fl), ratio(b, fl), "", "hubdist ≤ 1.1×", verdict(ok))
         )
     if "S2" in R:
-        a, b = both("S2", "wall")
-        ok = a / b <= 0.3 if a is not None and b else None
         rows.append(
-            Row(
+            compared(
                 "S2",
+                "wall",
                 f"{n['S2']} trivial spawns at once: wall until all ready (s)",
-                f(a),
-                f(b),
-                ratio(a, b),
-                "≤ 0.3×",
-                verdict(ok),
+                target="≤ 0.3×",
+                met=lambda a, b: a / b <= 0.3 if b else None,
             )
         )
-        a, b = both("S2", "p50")
-        rows.append(Row("S2", "… p50 time to ready (s)", f(a), f(b), ratio(a, b)))
-        a, b = both("S2", "started_last")
-        fl = pick(R, "S2", "floor", "started_last")
-        rows.append(
-            Row(
-                "S2",
-                f"… the engine had started the last container after (s; floor {f(fl)})",
-                f(a),
-                f(b),
-                ratio(a, b),
-            )
-        )
+        rows += [compared("S2", "p50", "… p50 time to ready (s)"), started_last("S2")]
+        rows += floor_of_spawns("S2")
         fl = pick(R, "S2", "floor", "wall")
         if fl is not None:
-            rows.append(
-                Row(
-                    "S2",
-                    f"floor, no hub (same for both): the same {n['S2']} containers made and "
-                    "started at once through the Docker API, wall until all answer (s)",
-                    f(fl),
-                    f(fl),
-                )
-            )
             a, b = both("S2", "wall")
             rows.append(Row("S2", "… spawn wall ÷ floor", ratio(a, fl), ratio(b, fl)))
-        a, b = both("S2", "hub_cpu_s")
-        rows.append(Row("S2", "… hub CPU time for the whole storm (s)", f(a), f(b), ratio(a, b)))
+        rows.append(compared("S2", "hub_cpu_s", "… hub CPU time for the whole storm (s)"))
         rows.append(others_row(R, "S2"))
     if "S3a" in R:
-        a, b = both("S3a", "wall")
-        ok = a / b <= 0.15 if a is not None and b else None
         rows.append(
-            Row(
+            compared(
                 "S3a",
+                "wall",
                 f"stopping {n['S3a']} JupyterLab servers at once: wall until all "
                 "are stopped and their containers removed (s)",
-                f(a),
-                f(b),
-                ratio(a, b),
-                "≤ 0.15×",
-                verdict(ok),
+                target="≤ 0.15×",
+                met=lambda a, b: a / b <= 0.15 if b else None,
             )
         )
-        fl = pick(R, "S3a", "floor", "wall")
-        if fl is not None:
-            rows.append(
-                Row(
-                    "S3a",
-                    f"floor, no hub (same for both): the S1 floor's {n['S3a']} containers "
-                    "stopped and removed at once through the Docker API (s)",
-                    f(fl),
-                    f(fl),
-                )
-            )
+        rows += floor(
+            "S3a",
+            f"floor, no hub (same for both): the S1 floor's {n['S3a']} containers "
+            "stopped and removed at once through the Docker API (s)",
+        )
     if "S3b" in R:
         a, b = both("S3b", "wall")
 
@@ -206,65 +169,45 @@ def build_rows(results: dict, n: dict) -> list[Row]:
                 verdict(ok),
             )
         )
-        fl = pick(R, "S3b", "floor", "wall")
-        if fl is not None:
-            rows.append(
-                Row(
-                    "S3b",
-                    f"floor, no hub (same for both): {n['S3b']} such containers stopped and "
-                    "removed at once through the Docker API (s)",
-                    f(fl),
-                    f(fl),
-                )
-            )
-    if "S4" in R:
-        a, b = both("S4", "p50", "alone")
-        rows.append(
-            Row(
-                "S4",
-                "5 JupyterLab spawns, median time to ready, alone (s)",
-                f(a),
-                f(b),
-                ratio(a, b),
-            )
+        rows += floor(
+            "S3b",
+            f"floor, no hub (same for both): {n['S3b']} such containers stopped and "
+            "removed at once through the Docker API (s)",
         )
-        a, b = both("S4", "p50", "during")
+    if "S4" in R:
         rows.append(
-            Row(
+            compared("S4", "p50", "5 JupyterLab spawns, median time to ready, alone (s)", "alone")
+        )
+        rows.append(
+            compared(
                 "S4",
+                "p50",
                 f"… while another user's spawn pulls a 400 MB layer at "
                 f"{PULL_RATE / 1e6:.0f} MB/s (s)",
-                f(a),
-                f(b),
-                ratio(a, b),
+                "during",
             )
         )
-        a, b = both("S4", "ratio")
         rows.append(
-            Row(
+            compared(
                 "S4",
+                "ratio",
                 "… slowdown (during ÷ alone)",
-                f(a, 2, "×"),
-                f(b, 2, "×"),
-                "",
-                "hubdist ≤ 1.15×",
-                verdict(a <= 1.15 if a is not None else None),
+                digits=2,
+                unit="×",
+                target="hubdist ≤ 1.15×",
+                met=lambda a, b: a <= 1.15,
             )
         )
-        fl = pick(R, "S4", "floor", "ratio")
-        if fl is not None:
-            fa = pick(R, "S4", "floor", "p50", "alone")
-            fd = pick(R, "S4", "floor", "p50", "during")
-            rows.append(
-                Row(
-                    "S4",
-                    "floor, no hub (same for both): the 5 containers started through the "
-                    f"Docker API, median alone {f(fa)} s, during `docker pull` {f(fd)} s: "
-                    "slowdown",
-                    f(fl, 2, "×"),
-                    f(fl, 2, "×"),
-                )
-            )
+        fa = pick(R, "S4", "floor", "p50", "alone")
+        fd = pick(R, "S4", "floor", "p50", "during")
+        rows += floor(
+            "S4",
+            "floor, no hub (same for both): the 5 containers started through the "
+            f"Docker API, median alone {f(fa)} s, during `docker pull` {f(fd)} s: slowdown",
+            "ratio",
+            digits=2,
+            unit="×",
+        )
         rows.append(others_row(R, "S4", "alone"))
         rows.append(others_row(R, "S4", "during"))
         cells = []
@@ -293,78 +236,57 @@ def build_rows(results: dict, n: dict) -> list[Row]:
                 *cells,
             )
         )
-        a, b = both("S4", "puller_seconds")
-        rows.append(
-            Row("S4", "… the pulling user's own time to ready (s)", f(a), f(b), ratio(a, b))
-        )
+        rows.append(compared("S4", "puller_seconds", "… the pulling user's own time to ready (s)"))
     if "S5" in R:
-        a10, b10 = both("S5", "calls_per_interval_10")
-        a50, b50 = both("S5", "calls_per_interval_50")
+        a10 = pick(R, "S5", hd, "calls_per_interval_10")
         small = pick(R, "S5", hd, "n_small") or pick(R, "S5", ds, "n_small")
         total = pick(R, "S5", hd, "n_total") or pick(R, "S5", ds, "n_total")
         rows.append(
-            Row(
+            compared(
                 "S5",
+                "calls_per_interval_10",
                 f"Docker API calls per poll interval ({POLL_INTERVAL} s), {small} running servers",
-                f(a10),
-                f(b10),
-                ratio(a10, b10),
             )
         )
-        ok = a50 <= a10 + 1 if a50 is not None and a10 is not None else None
         rows.append(
-            Row(
+            compared(
                 "S5",
+                "calls_per_interval_50",
                 f"… {total} running servers",
-                f(a50),
-                f(b50),
-                ratio(a50, b50),
-                "hubdist constant (≤ the 10-server figure + 1)",
-                verdict(ok),
+                target="hubdist constant (≤ the 10-server figure + 1)",
+                met=lambda a, b: a <= a10 + 1 if a10 is not None else None,
             )
         )
-        a, b = both("S5", "calls_per_spawn_50")
         rows.append(
-            Row("S5", "Docker API calls per spawn (trivial server)", f(a), f(b), ratio(a, b))
+            compared("S5", "calls_per_spawn_50", "Docker API calls per spawn (trivial server)")
         )
     if "S6" in R:
         total = pick(R, "S6", hd, "n") or pick(R, "S6", ds, "n")
-        a, b = both("S6", "api_after")
-        rows.append(
-            Row(
+        under_2s = {"target": "hubdist < 2 s", "met": lambda a, b: a < 2}
+        rows += [
+            compared(
                 "S6",
+                "api_after",
                 f"hub restart with {total} running servers: /hub/api answers "
                 "after (s from process start)",
-                f(a),
-                f(b),
-                ratio(a, b),
-            )
-        )
-        a, b = both("S6", "all_verified_after")
-        rows.append(
-            Row(
+            ),
+            compared(
                 "S6",
+                "all_verified_after",
                 "… every server ready in the API and answering through the proxy after (s)",
-                f(a),
-                f(b),
-                ratio(a, b),
-            )
-        )
+            ),
+        ]
         e1, e2 = both("S6", "empty_start")
         rows.append(
             Row("S6", "… the same hub's first start, no servers: /hub/api after (s)", f(e1), f(e2))
         )
-        a, b = both("S6", "reconcile")
         rows.append(
-            Row(
+            compared(
                 "S6",
+                "reconcile",
                 "… reconcile: from the restarted hub's first log line (its code imported) "
                 "until every server is verified (s)",
-                f(a),
-                f(b),
-                ratio(a, b),
-                "hubdist < 2 s",
-                verdict(a < 2 if a is not None else None),
+                **under_2s,
             )
         )
         e1, e2 = both("S6", "empty_start_after_imports")
@@ -404,18 +326,12 @@ def build_rows(results: dict, n: dict) -> list[Row]:
         )
     if "S7" in R:
         total = pick(R, "S5", hd, "n_total") or 50
-        a, b = both("S7", "rss_50")
         rows.append(
-            Row(
-                "S7",
-                f"hub resident memory with {total} running servers (MB)",
-                f(a, 0),
-                f(b, 0),
-                ratio(a, b),
+            compared(
+                "S7", "rss_50", f"hub resident memory with {total} running servers (MB)", digits=0
             )
         )
-        a, b = both("S7", "rss_0")
-        rows.append(Row("S7", "… with no servers (MB)", f(a, 0), f(b, 0), ratio(a, b)))
+        rows.append(compared("S7", "rss_0", "… with no servers (MB)", digits=0))
     order = ["S2", "S3a", "S3b", "S5", "S6", "S7", "S1", "S4"]
     return sorted(rows, key=lambda r: order.index(r.scenario))
 
