@@ -29,9 +29,22 @@ from pathlib import Path
 CHUNK = 64 * 1024
 
 
+@contextlib.contextmanager
+def _eof_when_done(writer: asyncio.StreamWriter):
+    """A copy ends quietly on a dropped connection; either way the other side then sees EOF."""
+    try:
+        yield
+    except (ConnectionError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            if writer.can_write_eof():
+                writer.write_eof()
+
+
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, before=None):
     """Copy until EOF; ``before(n)`` is awaited before each chunk of n bytes is written."""
-    try:
+    with _eof_when_done(writer):
         while True:
             data = await reader.read(CHUNK)
             if not data:
@@ -40,12 +53,6 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, befo
                 await before(len(data))
             writer.write(data)
             await writer.drain()
-    except (ConnectionError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        with contextlib.suppress(Exception):
-            if writer.can_write_eof():
-                writer.write_eof()
 
 
 def _close(*writers: asyncio.StreamWriter) -> None:
@@ -69,7 +76,7 @@ async def _forward_requests(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log: RequestLog
 ) -> None:
     """Client -> engine: forward request by request, logging each request line."""
-    try:
+    with _eof_when_done(writer):
         while True:
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -103,12 +110,6 @@ async def _forward_requests(
             if "upgrade" in headers.get("connection", "").lower() or "upgrade" in headers:
                 await _pipe(reader, writer)  # hijacked stream (attach, exec): raw from here
                 return
-    except (ConnectionError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        with contextlib.suppress(Exception):
-            if writer.can_write_eof():
-                writer.write_eof()
 
 
 async def _forward_chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
