@@ -134,9 +134,11 @@ class SwarmView:
 
     @classmethod
     def of(cls, engine: Engine, interval: float = 1.0) -> SwarmView:
+        """The engine's one view; asked for with several intervals, it lists at the shortest."""
         view = cls._views.get(id(engine))
         if view is None:
             view = cls._views[id(engine)] = cls(engine, interval)
+        view.interval = min(view.interval, interval)
         return view
 
     async def ensure_started(self) -> None:

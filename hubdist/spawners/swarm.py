@@ -102,7 +102,8 @@ class SwarmSpawner(DockerSpawner):
         every poll reads (hubdist.swarmview): a server whose task ends or whose machine
         goes down is marked stopped within about this long after Swarm notices. Swarm
         notices a lost machine after a few missed heartbeats (docker swarm update
-        --dispatcher-heartbeat; default 5 s). Shared by all servers of a hub. Default: 1.""",
+        --dispatcher-heartbeat; default 5 s). One listing serves all servers of a hub: where
+        servers are given different values (a profile), the shortest applies. Default: 1.""",
     )
     pin_to_node = Bool(
         False,

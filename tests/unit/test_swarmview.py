@@ -1,6 +1,6 @@
 """The shared swarm view's reading of task and node listings (hubdist.swarmview)."""
 
-from hubdist.swarmview import ServerState, ended, summarize
+from hubdist.swarmview import ServerState, SwarmView, ended, summarize
 
 NODES = [
     {"ID": "n1", "Description": {"Hostname": "worker-1"}, "Status": {"State": "ready"}},
@@ -79,3 +79,11 @@ def test_a_service_whose_node_went_down_is_reported():
         node_state="down",
         desired_state="running",
     )
+
+
+def test_one_view_per_engine_listing_at_the_shortest_interval_asked_for():
+    engine = object()  # the view only keeps it until it lists
+    first = SwarmView.of(engine, 2.0)
+    assert SwarmView.of(engine, 0.5) is first
+    assert SwarmView.of(engine, 1.0).interval == 0.5
+    assert SwarmView.of(object(), 3.0) is not first
