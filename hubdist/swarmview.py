@@ -53,7 +53,8 @@ class ServerState:
         if self.state in TASK_ENDED:
             detail = f" with exit code {self.exit_code}" if self.exit_code else ""
             why = f": {self.error}" if self.error else ""
-            return f"its task ended ({self.state}{detail}){why}"
+            where = f" on {self.node_name}" if self.node_name else ""
+            return f"its task{where} ended ({self.state}{detail}){why}"
         if self.desired_state in ("shutdown", "remove") and self.state:
             return "Swarm shut its task down"
         if not self.task_id:

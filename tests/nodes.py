@@ -227,12 +227,20 @@ class EngineNode:
         raise NodeError(f"the engine in {self.name} did not answer in {timeout} s:\n{log.stdout}")
 
     def restart_engine(self, dockerd_args: Iterable[str] = ()) -> None:
-        """Stop the node's dockerd (SIGTERM to its PID) and start it again with the node's
-        arguments plus ``dockerd_args`` (e.g. ["--live-restore"]); return once it answers.
-        The node itself (its network address, its volume) stays as it is."""
+        """Stop the node's dockerd and start it again with the node's arguments plus
+        ``dockerd_args`` (e.g. ["--live-restore"]); return once it answers. The node itself
+        (its network address, its volume) stays as it is."""
+        self.stop_engine()
+        self.start_engine(dockerd_args)
+
+    def stop_engine(self) -> None:
+        """Shut the node's dockerd down as the machine's shutdown does (SIGTERM to its PID:
+        it stops its containers, then exits); return once it has."""
         pid = "/var/run/docker.pid"  # dockerd removes it when it has stopped
         stop = f"kill -TERM $(cat {pid}); while [ -e {pid} ]; do sleep 0.2; done"
         docker("exec", self.name, "sh", "-c", stop)
+
+    def start_engine(self, dockerd_args: Iterable[str] = ()) -> None:
         args = " ".join([*self.dockerd_args, *dockerd_args])
         start = f"exec dockerd {args} >>/var/log/dockerd.log 2>&1"
         docker("exec", "-d", self.name, "sh", "-c", start)

@@ -113,4 +113,5 @@ def test_a_server_that_dies_is_marked_stopped_within_seconds_with_the_reason(swa
         time.sleep(0.5)
 
     # the reason the user is shown at the next start (tests/multinode shows that page)
-    assert "stopped: its task ended (failed with exit code 3)" in hub.log_tail(200)
+    node = docker("info", "--format", "{{.Name}}").stdout.strip()  # the machine it ran on
+    assert f"stopped: its task on {node} ended (failed with exit code 3)" in hub.log_tail(200)

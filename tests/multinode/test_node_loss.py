@@ -40,3 +40,31 @@ def test_a_lost_machine_stops_its_servers_at_once_and_the_next_start_goes_elsewh
     assert [t["Node"] for t in cluster.tasks(service)] == [now_on]
     assert again.get().status_code == 200
     again.stop()
+
+
+def test_a_machine_that_shuts_down_stops_its_servers_and_the_user_is_told_where(cluster):
+    user, _ = start_server(cluster, "fay")
+    service = cluster.service("fay")
+    lost = next(n for n in cluster.workers if n.name == cluster.running_task(service)["Node"])
+
+    stopped = time.monotonic()
+    lost.stop_engine()  # the machine shuts down: its engine stops the containers, then exits
+    try:
+        wait_until(lambda: user.server() is None, "the hub to mark the server stopped", 25)
+        print(f"the hub marked the server stopped {since(stopped)} after the machine shut down")
+
+        again, events = start_server(cluster, "fay")
+        shown = "\n".join(messages(events))
+        assert "Your last server stopped because" in shown and lost.name in shown, shown
+        print(next(line for line in shown.splitlines() if "Your last server" in line))
+        now_on = cluster.running_task(service)["Node"]
+        assert now_on not in (lost.name, cluster.manager.name)
+    finally:
+        lost.start_engine()
+
+    # back up: its stopped container is not started again next to the new server
+    wait_until(lambda: cluster.node_state(lost) == "ready", "the machine to rejoin", 90)
+    wait_until(lambda: not cluster.user_containers(lost, "fay"), "the old container to go", 90)
+    assert [t["Node"] for t in cluster.tasks(service)] == [now_on]
+    assert again.get().status_code == 200
+    again.stop()

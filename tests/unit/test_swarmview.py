@@ -40,7 +40,9 @@ def test_a_task_on_a_node_that_is_down_has_ended_saying_which_machine():
 def test_a_failed_task_ends_with_its_exit_code_and_swarms_error():
     failed = task("s1", "failed", Err="task: non-zero exit (3)", ContainerStatus={"ExitCode": 3})
     state = summarize([failed], NODES)["s1"]
-    assert state.end_reason() == "its task ended (failed with exit code 3): task: non-zero exit (3)"
+    assert state.end_reason() == (
+        "its task on worker-1 ended (failed with exit code 3): task: non-zero exit (3)"
+    )
 
 
 def test_a_running_task_swarm_wants_shut_down_has_ended():
