@@ -1,6 +1,7 @@
 """Named volumes live on one machine: with pin_to_node a user's server starts again where
 it first ran, so the user's files are there after stop and start; while that machine is
-cut off, the user is told so."""
+cut off, the user is told so; once it has left the swarm for good, the user is told that
+too and the next start goes elsewhere."""
 
 from __future__ import annotations
 
@@ -40,3 +41,29 @@ def test_a_pinned_user_whose_machine_is_down_is_told_so_and_starts_there_once_it
     user, _ = start_server(cluster, "pin-hal")
     assert cluster.running_task(user.service)["Node"] == home.name
     user.stop()
+
+
+def test_a_pinned_user_whose_machine_left_the_swarm_is_told_so_and_then_starts_elsewhere(cluster):
+    node = cluster.add_node("w5")
+    try:
+        set_availability(cluster, cluster.workers, "drain")  # so the first start lands on w5
+        try:
+            user, _ = start_server(cluster, "pin-ida")
+        finally:
+            set_availability(cluster, cluster.workers, "active")
+        assert cluster.running_task(user.service)["Node"] == node.name
+        user.stop()
+    finally:
+        cluster.remove_node(node)  # the machine is gone, and an admin removed it (node rm)
+
+    failure = user.start_failure()
+    assert "pinned to node" in failure and "has left the swarm" in failure, failure
+
+    user, _ = start_server(cluster, "pin-ida")
+    assert cluster.running_task(user.service)["Node"] in {w.name for w in cluster.workers}
+    user.stop()
+
+
+def set_availability(cluster, nodes, availability: str) -> None:
+    for node in nodes:
+        cluster.manager.docker("node", "update", "--availability", availability, node.name)
