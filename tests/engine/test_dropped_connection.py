@@ -1,0 +1,106 @@
+"""An engine that closes a kept-alive connection without answering (what a restarted or
+overloaded dockerd does to the connections pooled before) costs the hub nothing: the call
+goes again on a new connection, once.
+
+The engine is the real one, reached through a relay this test runs in front of its socket;
+the relay drops the connection the next request arrives on, before the engine sees it. The
+same drop fails a plain docker client: that is what the hub would otherwise show a user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+
+from hubdist.engine import Engine
+
+ENGINE_SOCKET = "/var/run/docker.sock"
+
+
+class DroppingRelay:
+    """Unix socket relay to the engine; ``drop_next()`` makes it close the connection the
+    next request comes on, without passing that request on."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.dropped = 0
+        self._drop = threading.Event()
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(str(path))
+        self._server.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def drop_next(self) -> None:
+        self._drop.set()
+
+    def close(self) -> None:
+        self._server.close()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self._server.accept()
+                upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                upstream.connect(ENGINE_SOCKET)
+                threading.Thread(
+                    target=self._requests, args=(client, upstream), daemon=True
+                ).start()
+                threading.Thread(target=self._copy, args=(upstream, client), daemon=True).start()
+
+    def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                if self._drop.is_set():
+                    self._drop.clear()
+                    self.dropped += 1
+                    break  # closed with the request unanswered
+                upstream.sendall(data)
+        for sock in (client, upstream):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    @staticmethod
+    def _copy(source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+
+
+@pytest.fixture
+def relay(engine_ready, tmp_path):
+    made = DroppingRelay(tmp_path / "engine.sock")
+    yield made
+    made.close()
+
+
+def test_a_call_on_a_connection_the_engine_dropped_is_sent_again_and_succeeds(relay):
+    engine = Engine(client_kwargs={"base_url": f"unix://{relay.path}"})
+
+    async def two_calls() -> tuple[list, list]:
+        first = await engine.list_containers()  # leaves a kept-alive connection in the pool
+        relay.drop_next()
+        second = await engine.list_containers()
+        return first, second
+
+    first, second = asyncio.run(two_calls())
+
+    assert relay.dropped == 1
+    assert isinstance(first, list) and isinstance(second, list)  # answered, not an error
+
+
+def test_without_the_retry_the_same_drop_fails_the_call(relay):
+    client = docker.APIClient(base_url=f"unix://{relay.path}", version="auto")
+    client.containers(all=True)
+    relay.drop_next()
+
+    with pytest.raises(requests.exceptions.ConnectionError, match="Connection aborted"):
+        client.containers(all=True)
+    assert relay.dropped == 1
