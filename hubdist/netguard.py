@@ -26,6 +26,7 @@ import hashlib
 import ipaddress
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -38,7 +39,7 @@ IPv4Network = ipaddress.IPv4Network
 
 #: Blocked destinations, each with the reason; allowed ones (--allow) are let through first.
 BLOCKED_BY_DEFAULT: dict[str, str] = {
-    "169.254.0.0/16": "link-local: the cloud metadata address (the machine's credentials)",
+    "169.254.0.0/16": "link-local: the cloud metadata address (credentials of the machine)",
     "10.0.0.0/8": "private network (RFC 1918): databases, engines, the LAN behind the host",
     "172.16.0.0/12": "private network (RFC 1918): other Docker networks, services, the LAN",
     "192.168.0.0/16": "private network (RFC 1918): the LAN behind the host",
@@ -197,6 +198,16 @@ def rules(guard: Guard) -> dict[str, list[list[str]]]:
     return {fwd_chain: forward, in_chain: to_host}
 
 
+def signature(rule: list[str]) -> tuple[str, str]:
+    """A rule's comment and target: what tells our rules apart, as written or as listed by
+    ``iptables -S`` (which reorders a rule's options)."""
+
+    def after(flag: str) -> str:  # iptables -S escapes quotes inside a comment: \\'
+        return rule[rule.index(flag) + 1].replace("\\", "") if flag in rule[:-1] else ""
+
+    return after("--comment"), after("-j")
+
+
 def quote(arg: str) -> str:
     return f'"{arg}"' if re.search(r"[\s\"']", arg) else arg
 
@@ -269,10 +280,13 @@ class Iptables:
         ]
 
     def intact(self, guard: Guard) -> bool:
-        """Both chains hold all their rules and both jumps are there."""
+        """Both chains hold exactly their rules, in order, and both jumps are there."""
         for chain, chain_rules in rules(guard).items():
             listed = self.run("-S", chain, check=False)
-            if listed.returncode != 0 or len(listed.stdout.splitlines()) != len(chain_rules) + 1:
+            if listed.returncode != 0:
+                return False
+            found = [signature(shlex.split(line)) for line in listed.stdout.splitlines()[1:]]
+            if found != [signature(rule) for rule in chain_rules]:
                 return False
         return not self.missing_jumps(guard)
 

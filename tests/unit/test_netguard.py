@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import shlex
 
 import pytest
 
@@ -226,3 +227,18 @@ def test_every_option_can_come_from_its_variable_and_the_command_line_adds_to_li
         "10.50.0.0/16",
         "10.60.0.1/32:5432/tcp",
     ]
+
+
+def test_a_rule_is_recognised_as_iptables_lists_it_and_a_changed_one_is_not():
+    forward = netguard.rules(guard())["HUBDIST-hubdist-FWD"]
+    metadata = next(rule for rule in forward if "169.254.0.0/16" in rule)
+    listed = (  # what `iptables -S` prints for it: options reordered, the comment quoted
+        '-A HUBDIST-hubdist-FWD -d 169.254.0.0/16 -m comment --comment "hubdist netguard: '
+        'link-local: the cloud metadata address (credentials of the machine)" '
+        "-j REJECT --reject-with icmp-admin-prohibited"
+    )
+    assert netguard.signature(shlex.split(listed)) == netguard.signature(metadata)
+    replaced = "-A HUBDIST-hubdist-FWD -d 169.254.0.0/16 -j RETURN"
+    assert netguard.signature(shlex.split(replaced)) != netguard.signature(metadata)
+    escaped = """-A X -m comment --comment "a user\\'s rule" -j RETURN"""
+    assert netguard.signature(shlex.split(escaped)) == ("a user's rule", "RETURN")
