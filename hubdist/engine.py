@@ -380,6 +380,10 @@ class Engine:
     async def start_container(self, container_id: str) -> None:
         await self._run("start", container_id)
 
+    async def put_archive(self, container_id: str, path: str, data: bytes) -> None:
+        """Unpack a tar into a container's file system at ``path`` (it may be stopped)."""
+        await self._run("put_archive", container_id, path, data)
+
     async def stop_container(self, container_id: str, grace: float) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds. A container already gone is fine."""
         try:

@@ -76,6 +76,8 @@ IGNORED_OPTIONS = {
         for name in ("tls", "tls_verify", "tls_ca", "tls_cert", "tls_key", "tls_assert_hostname")
     },
     "hub_ip_connect": "set JupyterHub.hub_connect_ip instead",
+    "certs_volume_name": "internal-SSL certificates are copied into the server's container",
+    "move_certs_image": "internal-SSL certificates are copied without a helper container",
 }
 
 
@@ -375,6 +377,17 @@ class ContainerSpawner(Spawner):
     tls_key = AnyTrait(config=True, help="Ignored; use tls_config.")
     tls_assert_hostname = AnyTrait(config=True, help="Ignored; use tls_config.")
     hub_ip_connect = Unicode(config=True, help="Ignored; use JupyterHub.hub_connect_ip.")
+    certs_volume_name = Unicode(
+        "{prefix}ssl-{username}",
+        config=True,
+        help="""Ignored: with internal_ssl the certificates are copied into the server's own
+        container at /certs, not into a volume. Default: {prefix}ssl-{username}.""",
+    )
+    move_certs_image = Unicode(
+        "busybox:1.30.1",
+        config=True,
+        help="Ignored: no helper container copies certificates. Default: busybox:1.30.1.",
+    )
 
     @observe(*IGNORED_OPTIONS)
     def _ignored_option_set(self, change) -> None:
@@ -567,13 +580,17 @@ class ContainerSpawner(Spawner):
         the spawn at once with its reason instead of after http_timeout. Several candidates
         occur when the engine publishes one port per address family.
         """
-        if self.internal_ssl:
-            return candidates[0]  # the hub's own TLS check follows; this probe is plain HTTP
         path = f"{self.server.base_url}api" if self.server else "/"
+
+        async def answers(host: str, port: int) -> bool:
+            if self.internal_ssl:  # the hub's own check with its client certificate follows
+                return await readiness.answers_tls(host, port)
+            return await readiness.answers_http(host, port, path)
+
         next_check = 0.0
         while True:
             for host, port in candidates:
-                if await readiness.answers_http(host, port, path):
+                if await answers(host, port):
                     return host, port
             if time.monotonic() >= next_check:
                 await fail_if_gone()

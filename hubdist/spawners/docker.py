@@ -9,6 +9,7 @@ from traitlets import Bool, Dict, Float, List, Union
 
 from ..engine import EngineError
 from ..view import ContainerState, ContainerView
+from . import certs
 from .base import ContainerSpawner, SpawnFailed
 from .hardening import DockerSocketRefused, Hardening, starts_as_root
 from .templating import deep_merge, render_mounts
@@ -156,9 +157,16 @@ class DockerSpawner(Hardening, ContainerSpawner):
         if self.remove:
             self.forget_object()
 
+    async def move_certs(self, paths: dict[str, str]) -> dict[str, str]:
+        """Internal SSL: keep the hub's files for this start; they are copied into the
+        container between its creation and its start (see hubdist.spawners.certs)."""
+        self._certs = certs.archive(paths)
+        return certs.container_paths(paths)
+
     # -- the steps of a start ---------------------------------------------------------------
 
     _stop_reason = ""
+    _certs = b""
 
     async def _start(self):
         await self.view.ensure_started()  # following events before our container exists
@@ -173,6 +181,8 @@ class DockerSpawner(Hardening, ContainerSpawner):
         self.object_id = container_id
         self._saved_name = self.object_name
         try:
+            if self._certs:
+                await self._copy_certs()
             return await self._run_container()
         except BaseException:
             if created:  # a container that never worked is not worth keeping (its logs are
@@ -180,6 +190,16 @@ class DockerSpawner(Hardening, ContainerSpawner):
                 await self.engine.remove_container(container_id)
                 self.forget_object()
             raise
+
+    async def _copy_certs(self) -> None:
+        try:
+            await self.engine.put_archive(self.object_id, "/", self._certs)
+        except EngineError as exc:
+            raise SpawnFailed(
+                f"Could not copy the internal-SSL certificates into {self.object_name} at "
+                f"{certs.CERTS_DIR} (is its file system read-only?): {exc}"
+            ) from exc
+        self._certs = b""
 
     async def _run_container(self) -> tuple[str, int]:
         self.emit_progress(70, "Starting container")

@@ -1,4 +1,4 @@
-"""Is a server answering HTTP yet?
+"""Is a server answering HTTP (or, with internal SSL, TLS) yet?
 
 A TCP connect is not enough: Docker's userland proxy accepts connections on a published
 port before anything listens in the container. One HTTP request that gets any HTTP status
@@ -8,6 +8,7 @@ line back is proof that the server itself is up (JupyterHub then does its own ch
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 
 async def answers_http(host: str, port: int, path: str = "/", timeout: float = 2.0) -> bool:
@@ -29,3 +30,27 @@ async def answers_http(host: str, port: int, path: str = "/", timeout: float = 2
             await writer.wait_closed()
         except OSError:
             pass
+
+
+async def answers_tls(host: str, port: int, timeout: float = 2.0) -> bool:
+    """For internal SSL, where a plain request gets no status line: a TLS handshake that
+    completes, or that the server ends with a TLS alert (it wants the hub's client
+    certificate), shows a server listening. Docker's proxy with nothing behind it just
+    closes the connection."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # only asking whether something speaks TLS here
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=context), timeout
+        )
+    except ssl.SSLError as exc:
+        return not isinstance(exc, ssl.SSLEOFError)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except (OSError, ssl.SSLError):
+        pass
+    return True

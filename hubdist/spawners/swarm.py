@@ -189,6 +189,12 @@ class SwarmSpawner(DockerSpawner):
         if state.state != "complete" or state.exit_code or state.node_state in NODE_LOST:
             self._stop_reason = f"Your last server stopped because {state.end_reason()}."
 
+    async def move_certs(self, paths: dict[str, str]) -> dict[str, str]:
+        raise SpawnFailed(
+            "SwarmSpawner cannot give servers internal-SSL certificates yet: set "
+            "JupyterHub.internal_ssl = False, or use DockerSpawner on one machine"
+        )
+
     def get_state(self) -> dict:
         state = super().get_state()
         if self.pinned_node:  # survives stop: it says where the user's files are
