@@ -467,6 +467,10 @@ class Engine:
         def build_and_create():
             container = dict(spec["container"])
             container["mounts"] = [_mount(m) for m in container.get("mounts") or []]
+            if container.get("secrets"):  # SecretReference kwargs
+                container["secrets"] = [
+                    docker.types.SecretReference(**ref) for ref in container["secrets"]
+                ]
             task = {
                 "container_spec": docker.types.ContainerSpec(**container),
                 "resources": docker.types.Resources(**spec["resources"]),
@@ -498,6 +502,18 @@ class Engine:
         """The service's tasks, newest first."""
         tasks = await self._run("tasks", filters={"service": service})
         return sorted(tasks, key=lambda t: t.get("CreatedAt", ""), reverse=True)
+
+    async def create_secret(self, name: str, data: bytes, labels: dict[str, str]) -> str:
+        result = await self._run("create_secret", name, data, labels=labels)
+        return result["ID"]
+
+    async def remove_secrets(self, labels: dict[str, str]) -> None:
+        """Remove every secret carrying these labels (one a service still uses stays)."""
+        for secret in await self._run("secrets", filters=_label_filter(labels)):
+            try:
+                await self._run("remove_secret", secret["ID"])
+            except EngineError as exc:  # gone already, or in use: removed with its service
+                log.info("Secret %s kept: %s", secret["Spec"]["Name"], exc)
 
     async def remove_service(self, name_or_id: str) -> None:
         try:

@@ -15,9 +15,10 @@ import time
 from jupyterhub.traitlets import Callable
 from traitlets import Bool, Dict, Float, List, Unicode, Union, default
 
+from .. import names
 from ..engine import EngineError
 from ..swarmview import NODE_LOST, TASK_ENDED, ServerState, SwarmView, hostname
-from . import readiness
+from . import certs, readiness
 from .base import SpawnFailed
 from .docker import DockerSpawner
 from .hardening import DockerSocketRefused, starts_as_root
@@ -139,6 +140,7 @@ class SwarmSpawner(DockerSpawner):
         if self.object_id:
             self.swarm_view.unwatch(self.object_id)  # our own stop is no loss to report
         await self.engine.remove_service(self.object_id or self.object_name)
+        await self._remove_certs()
         self.forget_object()
         self.clear_state()
 
@@ -190,10 +192,31 @@ class SwarmSpawner(DockerSpawner):
             self._stop_reason = f"Your last server stopped because {state.end_reason()}."
 
     async def move_certs(self, paths: dict[str, str]) -> dict[str, str]:
-        raise SpawnFailed(
-            "SwarmSpawner cannot give servers internal-SSL certificates yet: set "
-            "JupyterHub.internal_ssl = False, or use DockerSpawner on one machine"
-        )
+        """Internal SSL: the hub's files become Docker secrets of this start's service."""
+        await self.engine.remove_secrets(self._certs_labels)  # a crashed hub's leftovers
+        self._secret_refs = []
+        for name, filename, data in certs.secrets(paths, self.object_name):
+            secret_id = await self.engine.create_secret(name, data, self._certs_labels)
+            self._secret_refs.append(
+                {
+                    "secret_id": secret_id,
+                    "secret_name": name,
+                    "filename": filename,
+                    "mode": 0o444,  # the server runs as the image's user, whoever that is
+                }
+            )
+        return certs.secret_paths(paths)
+
+    _secret_refs: list[dict] = []  # this start's certificates (SecretReference kwargs)
+
+    @property
+    def _certs_labels(self) -> dict[str, str]:
+        return {**self.labels, f"{names.LABEL}.certs": "true"}
+
+    async def _remove_certs(self) -> None:
+        self._secret_refs = []
+        if self.internal_ssl:
+            await self.engine.remove_secrets(self._certs_labels)
 
     def get_state(self) -> dict:
         state = super().get_state()
@@ -251,6 +274,7 @@ class SwarmSpawner(DockerSpawner):
             return await self.wait_until_answering(candidates, self._fail_if_task_ended)
         except BaseException:
             await self.engine.remove_service(self.object_id)
+            await self._remove_certs()
             self.forget_object()
             raise
 
@@ -271,6 +295,8 @@ class SwarmSpawner(DockerSpawner):
         args = await self._swarm_args(image, image_info)
         if args:
             container["args"] = args
+        if self._secret_refs:
+            container["secrets"] = self._secret_refs
         container = deep_merge(container, await self.rendered_extra(self.extra_container_spec))
         resources = {
             "mem_limit": self._mem_limit or None,

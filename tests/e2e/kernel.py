@@ -49,9 +49,12 @@ class KernelSocket:
 
     def close(self) -> None:
         if not self._loop.is_closed():
-            self._ws.close()
-            self._loop.run_until_complete(asyncio.sleep(0))
+            self._loop.run_until_complete(self._close())  # tornado writes on the running loop
             self._loop.close()
+
+    async def _close(self) -> None:
+        self._ws.close()
+        await asyncio.sleep(0)
 
     def __enter__(self) -> KernelSocket:
         return self

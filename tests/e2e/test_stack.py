@@ -85,12 +85,19 @@ class Stack:
         users = self._names("service", "ls", "--filter", f"label={MANAGED_LABEL}")
         if users:
             docker("service", "rm", *users, check=False)
+            # their containers leave the stack's network only when stopped: a stack rm before
+            # that fails to remove the network, for good (as docs/swarm.md tells admins)
+            wait_until(
+                lambda: not self._names("ps", "-a", "--filter", f"label={MANAGED_LABEL}"),
+                "users' containers to go",
+            )
         removed = docker("stack", "rm", self.name, check=False)
         # stack rm returns before the tasks' containers and the network are gone
         try:
             wait_until(
                 lambda: not (self._names("ps", "-a") or self._names("network", "ls")),
-                "the stack's containers and network to go",
+                f"the stack's containers and network to go (stack rm said: {removed.stderr})",
+                timeout=120,
             )
         finally:
             volumes = self._names("volume", "ls")

@@ -1,18 +1,15 @@
-"""JupyterHub's internal SSL with DockerSpawner: the hub, the proxy and the user's server
-talk mutual TLS, with the certificates the hub made for that server copied into its
-container at /certs (dockerspawner's place) and no helper container or volume.
+"""JupyterHub's internal SSL: the hub, the proxy and the user's server talk mutual TLS.
+DockerSpawner copies the certificates the hub made for a server into its container at
+/certs (dockerspawner's place), with no helper container or volume; SwarmSpawner gives
+them to the service as Docker secrets, removed with it.
 """
 
 from __future__ import annotations
 
-import asyncio
-
 import requests
 
-from hubdist.spawners.base import SpawnFailed
-from hubdist.spawners.swarm import SwarmSpawner
-
 from ..hubrig import bridge_gateway, docker, inspect, user_container
+from .test_swarm import SWARM, service_name
 
 INTERNAL_SSL = f"""
 c.JupyterHub.internal_ssl = True
@@ -60,10 +57,20 @@ def test_a_read_only_container_fails_the_spawn_saying_why(make_hub, username):
     assert "read-only" in failure, failure
 
 
-def test_swarmspawner_refuses_internal_ssl_saying_what_to_do():
-    try:
-        asyncio.run(SwarmSpawner().move_certs({"keyfile": "/x/k", "certfile": "/x/c"}))
-    except SpawnFailed as exc:
-        assert "internal_ssl = False" in str(exc)
-    else:
-        raise AssertionError("SwarmSpawner accepted internal SSL it cannot deliver")
+def test_a_swarm_service_works_over_mutual_tls_with_its_certificates_as_secrets(
+    swarm, make_hub, username
+):
+    hub = make_hub(SWARM + INTERNAL_SSL)
+    hub.spawn(username)
+
+    answer = hub.user_get(username, "api/status")
+    assert answer.status_code == 200, answer.text[:300]
+    spec = inspect("service", service_name(username))["Spec"]["TaskTemplate"]["ContainerSpec"]
+    env = dict(item.split("=", 1) for item in spec["Env"])
+    files = {f"/run/secrets/{secret['File']['Name']}" for secret in spec["Secrets"]}
+    for key in ("JUPYTERHUB_SSL_KEYFILE", "JUPYTERHUB_SSL_CERTFILE", "JUPYTERHUB_SSL_CLIENT_CA"):
+        assert env[key] in files, (key, env[key], files)
+
+    hub.stop_server(username)
+    left = docker("secret", "ls", "-q", "--filter", f"label=org.jupyter.hubdist.user={username}")
+    assert left.stdout.split() == []  # the certificates go with the service
