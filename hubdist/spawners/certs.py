@@ -21,9 +21,9 @@ CERTS_DIR = "/certs"  # where dockerspawner puts them: images and configs may ex
 SECRETS_DIR = "/run/secrets"  # where Swarm mounts a service's secrets
 
 
-def container_paths(paths: dict[str, str]) -> dict[str, str]:
-    """The same files as the server sees them: CERTS_DIR/<file name>."""
-    return {key: f"{CERTS_DIR}/{Path(path).name}" for key, path in paths.items()}
+def paths_in(folder: str, paths: dict[str, str]) -> dict[str, str]:
+    """The same files as the server sees them: <folder>/<file name>."""
+    return {key: f"{folder}/{Path(path).name}" for key, path in paths.items()}
 
 
 def archive(paths: dict[str, str]) -> bytes:
@@ -54,7 +54,3 @@ def secrets(paths: dict[str, str], owner: str) -> list[tuple[str, str, bytes]]:
         digest = hashlib.sha256(owner.encode() + b"\0" + data).hexdigest()[:40]
         made.append((f"hubdist-ssl-{digest}", Path(path).name, data))
     return made
-
-
-def secret_paths(paths: dict[str, str]) -> dict[str, str]:
-    return {key: f"{SECRETS_DIR}/{Path(path).name}" for key, path in paths.items()}

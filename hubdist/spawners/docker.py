@@ -161,7 +161,7 @@ class DockerSpawner(Hardening, ContainerSpawner):
         """Internal SSL: keep the hub's files for this start; they are copied into the
         container between its creation and its start (see hubdist.spawners.certs)."""
         self._certs = certs.archive(paths)
-        return certs.container_paths(paths)
+        return certs.paths_in(certs.CERTS_DIR, paths)
 
     # -- the steps of a start ---------------------------------------------------------------
 

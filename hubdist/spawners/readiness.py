@@ -25,11 +25,7 @@ async def answers_http(host: str, port: int, path: str = "/", timeout: float = 2
     except (OSError, asyncio.TimeoutError, UnicodeEncodeError):
         return False
     finally:
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except OSError:
-            pass
+        await _close(writer)
 
 
 async def answers_tls(host: str, port: int, timeout: float = 2.0) -> bool:
@@ -48,9 +44,13 @@ async def answers_tls(host: str, port: int, timeout: float = 2.0) -> bool:
         return not isinstance(exc, ssl.SSLEOFError)
     except (OSError, asyncio.TimeoutError):
         return False
+    await _close(writer)
+    return True
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
     writer.close()
     try:
         await writer.wait_closed()
-    except (OSError, ssl.SSLError):
+    except OSError:  # ssl.SSLError included: the peer may hang up first
         pass
-    return True

@@ -205,7 +205,7 @@ class SwarmSpawner(DockerSpawner):
                     "mode": 0o444,  # the server runs as the image's user, whoever that is
                 }
             )
-        return certs.secret_paths(paths)
+        return certs.paths_in(certs.SECRETS_DIR, paths)
 
     _secret_refs: list[dict] = []  # this start's certificates (SecretReference kwargs)
 

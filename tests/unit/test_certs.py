@@ -20,7 +20,7 @@ def test_the_files_land_in_certs_readable_by_the_servers_user(tmp_path):
         ("certs/user.crt", "0o644"),
         ("certs/user.key", "0o644"),
     ]
-    assert certs.container_paths(paths) == {
+    assert certs.paths_in(certs.CERTS_DIR, paths) == {
         "keyfile": "/certs/user.key",
         "certfile": "/certs/user.crt",
         "cafile": "/certs/ca.crt",
