@@ -404,6 +404,17 @@ class Engine:
             if exc.status != 409:  # 409: removal already in progress (auto_remove)
                 raise
 
+    async def inspect_volume(self, name: str) -> dict | None:
+        try:
+            return await self._run("inspect_volume", name)
+        except NotFound:
+            return None
+
+    async def create_volume(self, name: str, labels: dict[str, str]) -> dict:
+        """Create a local named volume; one that exists already is returned as it is (its
+        labels unchanged: the engine cannot relabel a volume)."""
+        return await self._run("create_volume", name, labels=labels)
+
     async def remove_volume(self, name: str) -> bool:
         """Remove a named volume: True if removed, False if there was none.
 

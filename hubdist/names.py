@@ -3,8 +3,17 @@
 Escaping follows dockerspawner 12+ so that existing deployments find their containers and
 volumes again: every byte outside ``[a-z0-9]`` becomes ``-`` and two hex digits. Two things
 differ on purpose: server names keep their case before escaping ("Foo" and "foo" are two
-servers, so they get two containers), and a name longer than a DNS label is shortened with a
-stable hash suffix so that it is still unique and still resolvable on a Docker network.
+servers, so they get two containers), and a name too long for its kind is shortened with a
+stable hash suffix so that it is still unique (and, for containers and services, still
+resolvable on a Docker network).
+
+Why no two users can ever share a name (the property tests check it for every scheme):
+escaping is one-to-one, a name shorter than its limit is used as it is, and a shortened name
+is always exactly ``limit`` characters long. So a shortened name never equals a name that was
+not shortened, whatever characters a user chooses, and two shortened names are equal only if
+their heads and the first 64 bits of the SHA-256 of their full names are. (Shortening to a
+shorter length with a 40-bit hash, as hubdist 0.1 did, let a user pick a short name that
+escaped to another user's shortened one.)
 """
 
 from __future__ import annotations
@@ -23,6 +32,10 @@ MANAGED = {f"{LABEL}.managed": "true"}
 
 #: Longest name that is still one DNS label (containers and services are found by name).
 DNS_LABEL_MAX = 63
+#: Longest volume name the engine accepts (a directory name under /var/lib/docker/volumes).
+VOLUME_NAME_MAX = 255
+#: Hex digits of the hash that ends a shortened name (64 bits: no second preimage is found).
+HASH_DIGITS = 16
 
 _SAFE = set(string.ascii_lowercase + string.digits)
 _LEGACY_SAFE = set(string.ascii_letters + string.digits + "-")
@@ -46,15 +59,27 @@ def image_slug(image: str) -> str:
 
 
 def bounded(name: str, limit: int = DNS_LABEL_MAX) -> str:
-    """Shorten ``name`` to ``limit`` characters, keeping it unique with a hash suffix.
+    """``name`` if it is shorter than ``limit``, else ``HEAD-HASH`` exactly ``limit`` long.
 
-    Names within the limit come back unchanged, so short names match dockerspawner's.
+    Names shorter than the limit come back unchanged, so short names match dockerspawner's
+    (and volume names, bounded at the engine's 255, match every earlier release's).
     """
-    if len(name) <= limit:
+    if len(name) < limit:
         return name
-    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
-    head = name[: limit - len(digest) - 1].rstrip("-_.")
-    return f"{head}-{digest}"
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:HASH_DIGITS]
+    return f"{name[: limit - HASH_DIGITS - 1]}-{digest}"
+
+
+def was_shortened(name: str, limit: int = DNS_LABEL_MAX) -> bool:
+    """True for a name :func:`bounded` would shorten: objects found by such a name are
+    trusted only by their labels (see hubdist.spawners.ownership)."""
+    return len(name) >= limit
+
+
+def volume_name(rendered: str) -> str:
+    """A rendered named-volume source, bounded at the engine's limit (nothing else changes:
+    volumes that exist keep their names)."""
+    return bounded(rendered, VOLUME_NAME_MAX)
 
 
 def object_name(rendered: str, limit: int = DNS_LABEL_MAX) -> str:
@@ -67,10 +92,9 @@ def object_name(rendered: str, limit: int = DNS_LABEL_MAX) -> str:
     name = rendered
     if not _DOCKER_NAME.match(name):
         name = "x" + escapism.escape(name, safe=_REPAIR_SAFE, escape_char="-")
-    name = bounded(name, limit)
-    if name.endswith("-"):
-        name = bounded(name + "x", limit)
-    return name
+    if name.endswith("-"):  # a DNS label must not end with "-" (a shortened name ends in hex)
+        name += "x"
+    return bounded(name, limit)
 
 
 class UnsafePathError(ValueError):

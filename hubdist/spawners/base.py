@@ -39,9 +39,9 @@ from traitlets import (
 from .. import names
 from ..engine import Engine, EngineError, PullProgress
 from . import options as image_options
-from . import readiness
+from . import ownership, readiness
 from .progress import ProgressChannel
-from .templating import own_volume_names, render, volume_binds
+from .templating import own_volume_names, render, volume_binds, volume_owners
 
 
 class SpawnFailed(Exception):
@@ -79,6 +79,10 @@ IGNORED_OPTIONS = {
     "certs_volume_name": "internal-SSL certificates are copied into the server's container",
     "move_certs_image": "internal-SSL certificates are copied without a helper container",
 }
+
+
+#: (engine, prefix, deployment) whose claim this hub process has checked
+_claimed: set[tuple[int, str, str]] = set()
 
 
 class ContainerSpawner(Spawner):
@@ -139,12 +143,26 @@ class ContainerSpawner(Spawner):
         help="""Prefix of container names ({prefix} in name_template). Default: "jupyter".""",
     )
 
+    deployment = Unicode(
+        config=True,
+        help="""Name of this hub's deployment, written into a label on every container,
+        service and volume it makes. An object labelled for another deployment is never
+        reused, stopped, removed or mounted, and a second deployment that uses the same
+        prefix on one engine is refused (it would share users' containers and volumes).
+        Default: the environment variable HUBDIST_DEPLOYMENT (the hubdist compose file sets
+        the compose project name), else the prefix.""",
+    )
+
+    @default("deployment")
+    def _deployment_default(self) -> str:
+        return os.environ.get("HUBDIST_DEPLOYMENT") or self.prefix
+
     name_template = Unicode(
         config=True,
         help="""Name of the container (or service). Default: "{prefix}-{username}", and
         "{prefix}-{username}--{servername}" for named servers. Placeholders: {prefix},
         {username} (escaped), {raw_username}, {servername} (escaped), {raw_servername},
-        {imagename}. Names longer than 63 characters are shortened with a hash suffix.""",
+        {imagename}. A name of 63 characters or more is shortened to 63 with a hash suffix.""",
     )
 
     @default("name_template")
@@ -426,8 +444,27 @@ class ContainerSpawner(Spawner):
     def object_name(self) -> str:
         if self._saved_name:
             return self._saved_name
-        rendered = self.name_template.format(**self.template_namespace())
-        return names.object_name(rendered)
+        return names.object_name(self._rendered_name)
+
+    @property
+    def _rendered_name(self) -> str:
+        return self.name_template.format(**self.template_namespace())
+
+    def not_ours(self, info_labels: dict | None, *, recorded: bool) -> str:
+        """Why an object found by id (``recorded``: the hub's state names it) or else by
+        this server's name is not this server's to touch; "" if it is."""
+        exact = not recorded and names.object_name(self._rendered_name) == self._rendered_name
+        return ownership.foreign(info_labels, self.labels, recorded=recorded, exact=exact)
+
+    def refuse_foreign(self, kind: str, name: str, why: str) -> None:
+        """Fail the spawn over an object that is someone else's, touching nothing."""
+        self.log.error("Not touching %s %s wanted by %s: %s", kind, name, self._log_name, why)
+        raise SpawnFailed(
+            f"Your server cannot start: the Docker {kind} name {name!r} is taken by an "
+            f"object that is not this server's ({why}). Nothing was changed. An "
+            "administrator can give servers distinct names (DockerSpawner.name_template, "
+            "prefix, or the volume templates) or remove the object if it is stale."
+        )
 
     container_name = object_name
 
@@ -458,12 +495,50 @@ class ContainerSpawner(Spawner):
 
     @property
     def labels(self) -> dict[str, str]:
-        """Labels on every object, so the hub can find all it manages with one query."""
-        return {
-            **names.MANAGED,
-            f"{names.LABEL}.user": self.user.name,
-            f"{names.LABEL}.server": self.name or "",
-        }
+        """Labels on every object, so the hub can find all it manages with one query and
+        never mistake another user's, server's or deployment's object for this one."""
+        return ownership.labels(self.user.name, self.name or "", self.deployment)
+
+    def volume_labels(self, names_server: bool) -> dict[str, str]:
+        """Labels of a volume of this user (of this server too if its template names it)."""
+        server = (self.name or "") if names_server else None
+        return ownership.labels(self.user.name, server, self.deployment)
+
+    @property
+    def volume_owners(self) -> dict[str, tuple[bool, bool]]:
+        """Named volumes -> (names the user, names the server); see templating."""
+        return volume_owners(
+            self.volumes, self.read_only_volumes, self.mounts, self.format_volume_name, self
+        )
+
+    def labelled_mounts(self, mounts: list[dict]) -> list[dict]:
+        """Volume mounts of this user's volumes with their labels, which the engine (or a
+        Swarm node) gives the volume when it creates it."""
+        owners = self.volume_owners
+        labelled = []
+        for mount in mounts:
+            names_user, names_server = owners.get(mount.get("source"), (False, False))
+            if mount.get("type", "volume") == "volume" and names_user and "labels" not in mount:
+                mount = {**mount, "labels": self.volume_labels(names_server)}
+            labelled.append(mount)
+        return labelled
+
+    async def claim_prefix(self) -> None:
+        """Refuse to share a name prefix with another deployment on this engine (once per
+        hub process and prefix)."""
+        key = (id(self.engine), self.prefix, self.deployment)
+        if key in _claimed:
+            return
+        name = ownership.claim_volume(self.prefix)
+        labels = {ownership.CLAIM: "true", ownership.DEPLOYMENT: self.deployment}
+        found = await self.engine.inspect_volume(name)
+        if found is None:
+            found = await self.engine.create_volume(name, labels)
+        conflict = ownership.claim_conflict(found.get("Labels"), self.prefix, self.deployment)
+        if conflict:
+            self.log.error("%s", conflict)
+            raise SpawnFailed(conflict)
+        _claimed.add(key)
 
     async def resolve(self, value: Any) -> Any:
         """A config value that may be a callable (sync or async) taking the spawner."""

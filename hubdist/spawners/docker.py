@@ -7,9 +7,10 @@ import asyncio
 from jupyterhub.traitlets import Callable
 from traitlets import Bool, Dict, Float, List, Union
 
+from .. import names
 from ..engine import EngineError
 from ..view import ContainerState, ContainerView
-from . import certs
+from . import certs, ownership
 from .base import ContainerSpawner, SpawnFailed
 from .hardening import DockerSocketRefused, Hardening, starts_as_root
 from .templating import deep_merge, render_mounts
@@ -107,15 +108,20 @@ class DockerSpawner(Hardening, ContainerSpawner):
 
     async def delete_forever(self) -> None:
         """The user (or this named server) was deleted: remove what was made for them."""
+        recorded = bool(self.object_id)
         info = await self.engine.inspect_container(self.object_id or self.object_name)
         # a kept (remove = False) container
-        if info is not None and self._labelled_ours(info["Config"].get("Labels")):
+        if info is not None and not self.not_ours(info["Config"].get("Labels"), recorded=recorded):
             await self.engine.remove_container(info["Id"])
             self.view.forget(info["Id"])
         self.forget_object()
         if not self.delete_volumes:
             return
         for volume in self.own_volumes:
+            why = await self._foreign_volume(volume)
+            if why:
+                self.log.warning("Kept volume %s of %s: %s", volume, self._log_name, why)
+                continue
             try:
                 if await self.engine.remove_volume(volume):
                     self.log.info("Deleted volume %s of %s", volume, self._log_name)
@@ -170,6 +176,7 @@ class DockerSpawner(Hardening, ContainerSpawner):
 
     async def _start(self):
         await self.view.ensure_started()  # following events before our container exists
+        await self.claim_prefix()
         image = self.choose_image()
         await self.resolve_limits()
         image_info = await self.ensure_image(image)
@@ -177,6 +184,7 @@ class DockerSpawner(Hardening, ContainerSpawner):
         created = container_id is None
         if created:
             self.emit_progress(60, "Creating container")
+            await self._prepare_volumes()
             container_id = await self._create(image, image_info)
         self.object_id = container_id
         self._saved_name = self.object_name
@@ -222,10 +230,19 @@ class DockerSpawner(Hardening, ContainerSpawner):
         return address
 
     async def _reusable_container(self, image: str) -> str | None:
-        """An existing container to start again, or None after removing one not to reuse."""
+        """An existing container to start again, or None after removing one not to reuse.
+
+        One found by name (not by the id in the hub's state) must be labelled as this
+        server's: another user's container of the same name is neither reused (its API
+        token would be taken over) nor removed.
+        """
+        recorded = bool(self.object_id)
         info = await self.engine.inspect_container(self.object_id or self.object_name)
         if info is None:
             return None
+        why = self.not_ours(info["Config"].get("Labels"), recorded=recorded)
+        if why:
+            self.refuse_foreign("container", info["Name"].lstrip("/"), why)
         if info["State"].get("Running"):
             self.log.info("Container %s is already running; reusing it", self.object_name)
             self._recover_token(info)
@@ -248,7 +265,7 @@ class DockerSpawner(Hardening, ContainerSpawner):
         answers, and its stop remove it if not: no orphan outlives a hub restart.
         """
         info = await self.engine.inspect_container(self.object_name)
-        if info is None or not self._labelled_ours(info["Config"].get("Labels")):
+        if info is None or self.not_ours(info["Config"].get("Labels"), recorded=False):
             return False
         if self.remove and not info["State"].get("Running"):
             # made but never started: JupyterHub stops only servers that poll as running,
@@ -261,10 +278,33 @@ class DockerSpawner(Hardening, ContainerSpawner):
         self._recover_token(info)
         return True
 
-    def _labelled_ours(self, labels: dict | None) -> bool:
-        """An object (container, service) labelled as this server's, never someone else's
-        object of the same name."""
-        return all((labels or {}).get(key) == value for key, value in self.labels.items())
+    async def _prepare_volumes(self) -> None:
+        """Create this server's named volumes, labelled, before the container mounts them
+        (the engine would make them unlabelled); refuse one that is someone else's."""
+        binds = self.volume_binds  # `mounts` are labelled in the mount (they may have a driver)
+        for name, (names_user, names_server) in self.volume_owners.items():
+            if not names_user:
+                continue  # shared by everyone: the admin's to make and to mind
+            why = await self._foreign_volume(name)
+            if why:
+                self.refuse_foreign("volume", name, why)
+            if why is None and name in binds:
+                await self.engine.create_volume(name, self.volume_labels(names_server))
+                self.log.info("Created volume %s for %s", name, self._log_name)
+
+    async def _foreign_volume(self, name: str) -> str | None:
+        """Why volume ``name`` is not this user's; "" if it is; None if it does not exist.
+
+        An unlabelled volume (made by the engine on first mount, before hubdist labelled
+        volumes) is the user's when its name is exactly what the template renders.
+        """
+        info = await self.engine.inspect_volume(name)
+        if info is None:
+            return None
+        names_server = self.volume_owners.get(name, (True, False))[1]
+        ours = self.volume_labels(names_server)
+        exact = not names.was_shortened(name, names.VOLUME_NAME_MAX)
+        return ownership.foreign(info.get("Labels"), ours, recorded=False, exact=exact)
 
     def _recover_token(self, info: dict) -> None:
         """A reused container keeps the API token it was created with."""
@@ -324,7 +364,9 @@ class DockerSpawner(Hardening, ContainerSpawner):
         config: dict = {
             "binds": binds,
             "links": self.links,
-            "mounts": render_mounts(self.mounts, self.format_volume_name, self),
+            "mounts": self.labelled_mounts(
+                render_mounts(self.mounts, self.format_volume_name, self)
+            ),
         }
         if not self.use_internal_ip:
             config["port_bindings"] = {self.port: (self.host_ip,)}

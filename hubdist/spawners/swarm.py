@@ -139,7 +139,9 @@ class SwarmSpawner(DockerSpawner):
     async def stop(self, now: bool = False) -> None:
         if self.object_id:
             self.swarm_view.unwatch(self.object_id)  # our own stop is no loss to report
-        await self.engine.remove_service(self.object_id or self.object_name)
+            await self.engine.remove_service(self.object_id)
+        elif why := await self._remove_leftover_service():
+            self.log.warning("Not removing service %s: %s", self.object_name, why)
         await self._remove_certs()
         self.forget_object()
         self.clear_state()
@@ -168,7 +170,7 @@ class SwarmSpawner(DockerSpawner):
         info = await self.engine.inspect_service(self.object_name)
         if info is None:
             return False
-        if not self._labelled_ours((info.get("Spec") or {}).get("Labels")):
+        if self.not_ours((info.get("Spec") or {}).get("Labels"), recorded=False):
             return False  # someone else's service of that name
         self.object_id, self._saved_name = info["ID"], self.object_name
         task = await self._current_task()
@@ -248,6 +250,7 @@ class SwarmSpawner(DockerSpawner):
 
     async def _start(self):
         await self.swarm_view.ensure_started()
+        await self.claim_prefix()
         image = self.choose_image()
         await self.resolve_limits()
         image_info = await self.ensure_image(image)
@@ -256,7 +259,8 @@ class SwarmSpawner(DockerSpawner):
                 "SwarmSpawner needs network_name (an attachable overlay network the hub is on) "
                 "or use_internal_ip = False (reach servers at a host-mode published port)"
             )
-        await self.engine.remove_service(self.object_name)  # a leftover from a crashed hub
+        if why := await self._remove_leftover_service():
+            self.refuse_foreign("service", self.object_name, why)
         self.emit_progress(58, "Creating service")
         spec = await self._service_spec(image, image_info)
         try:
@@ -277,6 +281,17 @@ class SwarmSpawner(DockerSpawner):
             await self._remove_certs()
             self.forget_object()
             raise
+
+    async def _remove_leftover_service(self) -> str:
+        """Remove this server's service left by a crashed hub, found by name. A service of
+        that name that is not this server's stays as it is: returns why ("" otherwise)."""
+        info = await self.engine.inspect_service(self.object_name)
+        if info is None:
+            return ""
+        why = self.not_ours((info.get("Spec") or {}).get("Labels"), recorded=False)
+        if not why:
+            await self.engine.remove_service(info["ID"])
+        return why
 
     async def _service_spec(self, image: str, image_info: dict | None) -> dict:
         container = {
@@ -375,7 +390,8 @@ class SwarmSpawner(DockerSpawner):
                     "options": self.volume_driver_options or None,
                 }
             mounts.append(mount)
-        return mounts + render_mounts(self.mounts, self.format_volume_name, self)
+        rendered = render_mounts(self.mounts, self.format_volume_name, self)
+        return self.labelled_mounts(mounts + rendered)
 
     async def _constraints(self) -> list[str]:
         namespace = self.template_namespace()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..names import check_host_path
+from ..names import check_host_path, volume_name
 
 
 def render(obj: Any, namespace: Mapping[str, str]) -> Any:
@@ -65,8 +65,7 @@ def volume_binds(
             if force_ro:
                 entry["mode"] = "ro"
             entry["bind"] = format_name(entry["bind"], spawner)
-            host = check_host_path(source, format_name(source, spawner))
-            binds[host] = entry
+            binds[_source(source, format_name, spawner)] = entry
     return binds
 
 
@@ -77,12 +76,33 @@ def render_mounts(mounts: list[dict], format_name: FormatVolume, spawner: Any) -
         item = {k: format_name(v, spawner) if isinstance(v, str) else v for k, v in mount.items()}
         if item.get("type", "volume") == "bind" and "source" in item:
             check_host_path(mount["source"], item["source"])
+        elif item.get("type", "volume") == "volume" and isinstance(item.get("source"), str):
+            item["source"] = volume_name(item["source"])
         rendered.append(item)
     return rendered
 
 
+def _source(template: str, format_name: FormatVolume, spawner: Any) -> str:
+    """A bind's source: a host path checked to stay in its directory, or a volume name
+    bounded at the engine's limit."""
+    rendered = format_name(template, spawner)
+    if template.startswith("/"):
+        return check_host_path(template, rendered)
+    return volume_name(rendered)
+
+
 USER_FIELDS = ("{username}", "{raw_username}", "{safe_username}")
 SERVER_FIELDS = ("{servername}", "{raw_servername}")
+
+
+def _volume_templates(volumes: Mapping[str, Any], read_only_volumes, mounts) -> list[str]:
+    """Every named-volume source template (host paths left out)."""
+    templates = [*volumes, *read_only_volumes] + [
+        m["source"]
+        for m in mounts
+        if m.get("type", "volume") == "volume" and isinstance(m.get("source"), str)
+    ]
+    return [t for t in templates if not t.startswith("/")]
 
 
 def own_volume_names(
@@ -99,16 +119,31 @@ def own_volume_names(
     to delete, and a template that names neither is shared.
     """
     fields = SERVER_FIELDS if spawner.name else USER_FIELDS + SERVER_FIELDS
-    templates = [*volumes, *read_only_volumes] + [
-        m["source"]
-        for m in mounts
-        if m.get("type", "volume") == "volume" and isinstance(m.get("source"), str)
-    ]
     owned = []
-    for template in templates:
-        if template.startswith("/") or not any(f in template for f in fields):
+    for template in _volume_templates(volumes, read_only_volumes, mounts):
+        if not any(f in template for f in fields):
             continue
-        name = format_name(template, spawner)
+        name = volume_name(format_name(template, spawner))
         if name not in owned:
             owned.append(name)
     return owned
+
+
+def volume_owners(
+    volumes: Mapping[str, Any],
+    read_only_volumes: Mapping[str, Any],
+    mounts: list[dict],
+    format_name: FormatVolume,
+    spawner: Any,
+) -> dict[str, tuple[bool, bool]]:
+    """Each named volume of this server: (names the user, names the server), read from its
+    template. A volume that names the user is the user's (labelled and checked as such);
+    one that names neither is shared by everyone."""
+    owners: dict[str, tuple[bool, bool]] = {}
+    for template in _volume_templates(volumes, read_only_volumes, mounts):
+        name = volume_name(format_name(template, spawner))
+        user = any(f in template for f in USER_FIELDS)
+        server = any(f in template for f in SERVER_FIELDS)
+        before = owners.get(name, (False, False))
+        owners[name] = (before[0] or user, before[1] or server)
+    return owners

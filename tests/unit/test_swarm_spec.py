@@ -29,9 +29,15 @@ def test_named_volumes_mount_as_volumes_and_host_paths_as_binds():
         "type": "volume",
         "read_only": False,
         "driver_config": {"name": "nfs-driver", "options": {"share": "users"}},
+        # the node that creates the volume labels it as alice's (no server: all hers share it)
+        "labels": {
+            "org.jupyter.hubdist.managed": "true",
+            "org.jupyter.hubdist.user": "alice",
+            "org.jupyter.hubdist.deployment": "jupyter",
+        },
     }
     assert mounts["/data"]["type"] == "bind" and "driver_config" not in mounts["/data"]
-    assert mounts["/datasets"]["read_only"] is True
+    assert mounts["/datasets"]["read_only"] is True and "labels" not in mounts["/datasets"]
 
 
 async def test_spec_has_limits_placement_and_no_restart():
