@@ -9,7 +9,7 @@ from traitlets import Bool, Dict, Float, List, Union
 
 from .. import names
 from ..engine import EngineError
-from ..view import ContainerState, ContainerView
+from ..engine.containers import ContainerState, ContainerView
 from . import certs, ownership
 from .base import ContainerSpawner, SpawnFailed
 from .hardening import DockerSocketRefused, Hardening, starts_as_root

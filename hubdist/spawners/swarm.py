@@ -17,7 +17,7 @@ from traitlets import Bool, Dict, Float, List, Unicode, Union, default
 
 from .. import names
 from ..engine import EngineError
-from ..swarmview import NODE_LOST, TASK_ENDED, ServerState, SwarmView, hostname
+from ..engine.swarm import NODE_LOST, TASK_ENDED, ServerState, SwarmView, hostname
 from . import certs, readiness
 from .base import SpawnFailed
 from .docker import DockerSpawner
@@ -100,7 +100,7 @@ class SwarmSpawner(DockerSpawner):
         1.0,
         config=True,
         help="""Seconds between the listings of all users' tasks and the swarm's nodes that
-        every poll reads (hubdist.swarmview): a server whose task ends or whose machine
+        every poll reads (hubdist.engine.swarm): a server whose task ends or whose machine
         goes down is marked stopped within about this long after Swarm notices. Swarm
         notices a lost machine after a few missed heartbeats (docker swarm update
         --dispatcher-heartbeat; default 5 s). One listing serves all servers of a hub: where

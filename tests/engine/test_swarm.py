@@ -106,7 +106,7 @@ def test_a_server_that_dies_is_marked_stopped_within_seconds_with_the_reason(swa
     )
     hub.spawn(username)
 
-    # one listing a second for all servers (hubdist.swarmview), not the hub's 30 s poll
+    # one listing a second for all servers (hubdist.engine.swarm), not the hub's 30 s poll
     deadline = time.monotonic() + 25
     while hub.server_model(username) is not None:
         assert time.monotonic() < deadline, "the hub did not notice the server died"

@@ -1,6 +1,6 @@
-"""The shared swarm view's reading of task and node listings (hubdist.swarmview)."""
+"""The shared swarm view's reading of task and node listings (hubdist.engine.swarm)."""
 
-from hubdist.swarmview import ServerState, SwarmView, ended, summarize
+from hubdist.engine.swarm import ServerState, SwarmView, ended, summarize
 
 NODES = [
     {"ID": "n1", "Description": {"Hostname": "worker-1"}, "Status": {"State": "ready"}},

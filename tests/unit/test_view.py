@@ -2,7 +2,7 @@
 
 import asyncio
 
-from hubdist.view import ContainerState, ContainerView
+from hubdist.engine.containers import ContainerState, ContainerView
 
 
 class ListingEngine:
@@ -42,7 +42,7 @@ def test_a_listing_heals_a_missed_death():
     view.note(ContainerState("abc", "c1", running=True))
     deaths = []
     view.watch("abc", deaths.append)
-    asyncio.run(view._resync())
+    asyncio.run(view._refresh())
     assert deaths and deaths[0].exit_code == 3
     assert view._by_id["abc"].running is False
 
@@ -52,7 +52,7 @@ def test_a_listing_reports_a_vanished_container():
     view.note(ContainerState("gone", "c2", running=True))
     deaths = []
     view.watch("gone", deaths.append)
-    asyncio.run(view._resync())
+    asyncio.run(view._refresh())
     assert [d.id for d in deaths] == ["gone"] and "gone" not in view._by_id
 
 

@@ -1,11 +1,11 @@
 """One shared view of every user's Swarm service, refreshed by one listing every second.
 
-The swarm counterpart of :mod:`hubdist.view`. Asking the manager about each server on each
-poll costs one API call per server, and finds a server on a lost machine only at the hub's
-next poll (30 s) or later. Here one filtered listing of the tasks of ALL managed services
-plus one listing of the nodes, every ``interval`` seconds, feeds every spawner's ``poll()``
-(no API call per server). A server whose task ends, whose service disappears, or whose
-node goes down is reported to its spawner at once, with the reason.
+The swarm counterpart of :mod:`hubdist.engine.containers`. Asking the manager about each
+server on each poll costs one API call per server, and finds a server on a lost machine
+only at the hub's next poll (30 s) or later. Here one filtered listing of the tasks of ALL
+managed services plus one listing of the nodes, every ``interval`` seconds, feeds every
+spawner's ``poll()`` (no API call per server). A server whose task ends, whose service
+disappears, or whose node goes down is reported to its spawner at once, with the reason.
 
 Swarm's event stream is not used: it has no task events (API 1.41), its node events would
 gain at most a second, and a listing each second is cheap for a manager (it answers from
@@ -15,14 +15,12 @@ memory).
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .engine import Engine
-from .names import MANAGED
-
-log = logging.getLogger("hubdist.swarmview")
+from ..names import MANAGED
+from .client import Engine
+from .watch import View
 
 TASK_ENDED = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
 NODE_LOST = {"down", "unknown", "disconnected"}
@@ -117,63 +115,26 @@ def ended(old: dict[str, ServerState], new: dict[str, ServerState]) -> list[Serv
 EndListener = Callable[[ServerState], None]
 
 
-class SwarmView:
+class SwarmView(View[ServerState]):
     """Every managed service's state as last listed; shared by all spawners of a hub."""
 
-    _views: dict[int, SwarmView] = {}
-
     def __init__(self, engine: Engine, interval: float = 1.0):
-        self.engine = engine
+        super().__init__(engine)
         self.interval = interval
         self.nodes: dict[str, str] = {}  # node id -> host name
         self._states: dict[str, ServerState] = {}
-        self._listeners: dict[str, EndListener] = {}
-        self._primed: asyncio.Future | None = None  # the first listing
-        self._runner: asyncio.Future | None = None  # the listings after it
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.listings = 0  # for tests and benchmarks
 
     @classmethod
     def of(cls, engine: Engine, interval: float = 1.0) -> SwarmView:
         """The engine's one view; asked for with several intervals, it lists at the shortest."""
-        view = cls._views.get(id(engine))
-        if view is None:
-            view = cls._views[id(engine)] = cls(engine, interval)
+        view = super().of(engine, interval=interval)
         view.interval = min(view.interval, interval)
         return view
-
-    async def ensure_started(self) -> None:
-        """Make the first listing (again, if it failed) and keep listing; idempotent."""
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            self._loop, self._primed, self._runner = loop, None, None
-        if self._primed is None or (
-            self._primed.done() and (self._primed.cancelled() or self._primed.exception())
-        ):
-            self._primed = asyncio.ensure_future(self._refresh())
-        if self._runner is None:
-            self._runner = asyncio.ensure_future(self._forever())
-        await asyncio.shield(self._primed)
 
     async def get(self, service_id: str) -> ServerState | None:
         """The service's state, or None if the last listing did not have it."""
         await self.ensure_started()
         return self._states.get(service_id)
-
-    def watch(self, service_id: str, on_end: EndListener) -> None:
-        """Call ``on_end`` (in the event loop) when the service's server stops running."""
-        self._listeners[service_id] = on_end
-
-    def unwatch(self, service_id: str) -> None:
-        self._listeners.pop(service_id, None)
-
-    async def _forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self._refresh()
-            except Exception as exc:  # the manager may be restarting; keep the last view
-                log.warning("listing swarm tasks failed (%s); keeping the last view", exc)
 
     async def _refresh(self) -> None:
         tasks, nodes = await asyncio.gather(
@@ -184,9 +145,4 @@ class SwarmView:
         new = summarize(tasks, nodes)
         old, self._states = self._states, new
         for state in ended(old, new):
-            listener = self._listeners.pop(state.service_id, None)
-            if listener is not None:
-                try:
-                    listener(state)
-                except Exception:
-                    log.exception("end listener for service %s failed", state.service_id)
+            self._tell(state.service_id, state, once=True)

@@ -11,14 +11,12 @@ a second instead of at its next poll.
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .engine import Engine
-
-log = logging.getLogger("hubdist.view")
+from .client import Engine, EventFeed
+from .watch import View
 
 _EXIT = re.compile(r"Exited \((-?\d+)\)")
 
@@ -35,27 +33,14 @@ class ContainerState:
 DeathListener = Callable[[ContainerState], None]
 
 
-class ContainerView:
+class ContainerView(View[ContainerState]):
     """The engine's containers as last seen; shared by every spawner of a hub."""
 
-    _views: dict[int, ContainerView] = {}
-
     def __init__(self, engine: Engine, resync_interval: float = 60.0):
-        self.engine = engine
-        self.resync_interval = resync_interval
+        super().__init__(engine)
+        self.interval = resync_interval
         self._by_id: dict[str, ContainerState] = {}
-        self._listeners: dict[str, DeathListener] = {}
-        self._primed: asyncio.Future | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: list[asyncio.Task] = []
-        self.listings = 0  # how many full listings were made (for tests and benchmarks)
-
-    @classmethod
-    def of(cls, engine: Engine) -> ContainerView:
-        view = cls._views.get(id(engine))
-        if view is None:
-            view = cls._views[id(engine)] = cls(engine)
-        return view
+        self._feed: EventFeed | None = None
 
     # -- reading --------------------------------------------------------------------------
 
@@ -75,13 +60,6 @@ class ContainerView:
         state = self._by_id.get(container_id)
         return state is not None and state.running
 
-    def watch(self, container_id: str, on_death: DeathListener) -> None:
-        """Call ``on_death`` (in the event loop) when the container stops or disappears."""
-        self._listeners[container_id] = on_death
-
-    def unwatch(self, container_id: str) -> None:
-        self._listeners.pop(container_id, None)
-
     # -- writing through our own actions ---------------------------------------------------
 
     def note(self, state: ContainerState) -> None:
@@ -94,33 +72,27 @@ class ContainerView:
 
     # -- feeding ----------------------------------------------------------------------------
 
-    async def ensure_started(self) -> None:
-        """Prime the view (one listing) and follow events; idempotent."""
-        if self._primed is None or self._loop is not asyncio.get_running_loop():
-            self._loop = asyncio.get_running_loop()
-            self._primed = asyncio.ensure_future(self._start())
-        await asyncio.shield(self._primed)
+    async def _load(self) -> None:
+        """Follow events first (nothing is missed between the listing and the stream), then
+        list every container."""
+        if self._feed is None:
+            filters = {"type": ["container"]}
+            self._feed = self.engine.watch_events(
+                filters, self._event_from_thread, self._resync_soon
+            )
+        await self._refresh()
 
-    async def _start(self) -> None:
-        filters = {"type": ["container"]}
-        self.engine.watch_events(filters, self._event_from_thread, self._resync_soon)
-        await self._resync()
-        self._tasks.append(asyncio.ensure_future(self._resync_forever()))
-
-    async def _resync_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.resync_interval)
-            try:
-                await self._resync()
-            except Exception:
-                log.exception("listing containers failed; keeping the last view")
+    def _stop_feeds(self) -> None:
+        if self._feed is not None:
+            self._feed.stop()
+            self._feed = None
 
     def _resync_soon(self) -> None:
-        """The event stream reconnected: events may have been missed."""
+        """The event stream (re)opened: events before it may have been missed."""
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._resync()))
+            self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._refresh()))
 
-    async def _resync(self) -> None:
+    async def _refresh(self) -> None:
         listed = await self.engine.list_containers({})
         self.listings += 1
         seen = {}
@@ -167,12 +139,7 @@ class ContainerView:
             self._report_death(state)
 
     def _report_death(self, state: ContainerState) -> None:
-        listener = self._listeners.get(state.id)
-        if listener is not None:
-            try:
-                listener(state)
-            except Exception:
-                log.exception("death listener for %s failed", state.name)
+        self._tell(state.id, state)
 
     async def _inspect(self, container_id: str) -> ContainerState | None:
         info = await self.engine.inspect_container(container_id)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -94,6 +93,24 @@ def _mount(spec: dict | docker.types.Mount) -> docker.types.Mount:
     if isinstance(spec.get("driver_config"), dict):
         spec["driver_config"] = docker.types.DriverConfig(**spec["driver_config"])
     return docker.types.Mount(**spec)
+
+
+@dataclass
+class EventFeed:
+    """A followed event stream (see Engine.watch_events)."""
+
+    stopped: threading.Event = field(default_factory=threading.Event)
+    stream: Any = None
+    thread: threading.Thread | None = None
+
+    def stop(self) -> None:
+        """End the feed: its thread leaves as soon as the open stream is closed."""
+        self.stopped.set()
+        if self.stream is not None:
+            try:
+                self.stream.close()
+            except Exception:  # closing a broken stream may fail; the flag still holds
+                pass
 
 
 @dataclass
@@ -333,31 +350,35 @@ class Engine:
         self,
         filters: dict,
         on_event: Callable[[dict], None],
-        on_reconnect: Callable[[], None],
-    ) -> None:
+        on_open: Callable[[], None],
+    ) -> EventFeed:
         """Follow the engine's event stream in a thread of its own (not the call pool).
 
-        ``on_event`` is called in that thread for every event; after the stream broke and
-        was reopened, ``on_reconnect`` says that events may have been missed.
+        ``on_event`` is called in that thread for every event. ``on_open`` is called each
+        time the stream opens (the first time too, which may be after the caller's first
+        listing, or after the engine came back): events before it may have been missed.
+        The feed's ``stop()`` ends the thread.
         """
+        feed = EventFeed()
 
         def follow() -> None:
             delay = 0.5
-            first = True
-            while True:
+            while not feed.stopped.is_set():
                 try:
-                    stream = self.client.events(decode=True, filters=filters)
-                    if not first:
-                        on_reconnect()
-                    first, delay = False, 0.5
-                    for event in stream:
+                    feed.stream = self.client.events(decode=True, filters=filters)
+                    on_open()
+                    delay = 0.5
+                    for event in feed.stream:
                         on_event(event)
                 except Exception as exc:
-                    log.warning("Docker event stream broke (%s); reopening", exc)
-                time.sleep(delay)
+                    if not feed.stopped.is_set():
+                        log.warning("Docker event stream broke (%s); reopening", exc)
+                feed.stopped.wait(delay)
                 delay = min(delay * 2, 2)  # cheap while the engine is down; soon back
 
-        threading.Thread(target=follow, name="hubdist-events", daemon=True).start()
+        feed.thread = threading.Thread(target=follow, name="hubdist-events", daemon=True)
+        feed.thread.start()
+        return feed
 
     async def create_container(self, create: dict, host_config: dict) -> str:
         """Create a container; ``host_config`` takes docker-py's create_host_config kwargs.
@@ -539,7 +560,7 @@ class Engine:
             return None
         return (node.get("Status") or {}).get("Addr")
 
-    # -- the whole swarm, for one shared view (hubdist.swarmview) ---------------------------
+    # -- the whole swarm, for one shared view (hubdist.engine.swarm) ---------------------------
 
     async def swarm_tasks(self, labels: dict[str, str]) -> list[dict]:
         """Every task of every service carrying these labels, in one call."""
