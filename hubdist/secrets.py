@@ -59,7 +59,6 @@ class Spec:
 COOKIE_SECRET = Spec("JPY_COOKIE_SECRET", "jupyterhub_cookie_secret", "cookie secret", _hex_32)
 PROXY_TOKEN = Spec("CONFIGPROXY_AUTH_TOKEN", "proxy_auth_token", "proxy auth token")
 CRYPT_KEY = Spec("JUPYTERHUB_CRYPT_KEY", "jupyterhub_crypt_key", "auth state crypt key")
-HUB_SECRETS = (COOKIE_SECRET, PROXY_TOKEN, CRYPT_KEY)
 
 
 @dataclass(frozen=True)

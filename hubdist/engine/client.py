@@ -481,12 +481,6 @@ class Engine:
 
     # -- swarm services -----------------------------------------------------------------
 
-    async def swarm_node_id(self) -> str | None:
-        """This engine's node id if it is a swarm manager, else None."""
-        info = await self._run("info")
-        swarm = info.get("Swarm") or {}
-        return swarm.get("NodeID") if swarm.get("ControlAvailable") else None
-
     async def create_service(self, spec: dict) -> str:
         """Create a service from plain dicts (no docker types needed by callers).
 
@@ -553,14 +547,7 @@ class Engine:
         except NotFound:
             pass
 
-    async def node_address(self, node_id: str) -> str | None:
-        try:
-            node = await self._run("inspect_node", node_id)
-        except NotFound:
-            return None
-        return (node.get("Status") or {}).get("Addr")
-
-    # -- the whole swarm, for one shared view (hubdist.engine.swarm) ---------------------------
+    # -- the whole swarm, for one shared view (hubdist.engine.swarm) -------------------------
 
     async def swarm_tasks(self, labels: dict[str, str]) -> list[dict]:
         """Every task of every service carrying these labels, in one call."""

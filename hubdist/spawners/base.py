@@ -416,7 +416,6 @@ class ContainerSpawner(Spawner):
 
     # -- state ---------------------------------------------------------------------------
 
-    object_type = "container"
     object_id = Unicode("", help="Id of the Docker object of this server (state).")
     _saved_name = Unicode("", help="Object name kept in state, so later template changes "
                           "do not lose a running server.")  # fmt: skip

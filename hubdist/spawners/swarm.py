@@ -40,8 +40,6 @@ TASK_PROGRESS = {
 class SwarmSpawner(DockerSpawner):
     """Spawn single-user servers as Docker Swarm services (the hub runs on a manager)."""
 
-    object_type = "service"
-
     extra_resources_spec = Dict(
         config=True,
         help="""Extra docker.types.Resources arguments, e.g. {"generic_resources": {"gpu": 1}}
@@ -488,7 +486,8 @@ class SwarmSpawner(DockerSpawner):
         if not published:
             raise SpawnFailed(f"Task of {self.object_name} publishes no port {self.port}")
         # host mode publishes on the node that runs the task
-        host = await self.engine.node_address(task["NodeID"]) or self.host_ip
+        node = await self.engine.inspect_node(task["NodeID"]) or {}
+        host = (node.get("Status") or {}).get("Addr") or self.host_ip
         return [(host, p["PublishedPort"]) for p in published]
 
 
