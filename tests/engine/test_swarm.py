@@ -12,7 +12,7 @@ import pytest
 
 from hubdist import names
 
-from ..hubrig import PREFIX, docker, exists, inspect
+from ..hubrig import PREFIX, docker, exists, inspect, user_container
 
 SWARM = """
 c.JupyterHub.spawner_class = "hubdist.SwarmSpawner"
@@ -21,7 +21,7 @@ c.SwarmSpawner.use_internal_ip = False
 
 
 def service_name(user: str) -> str:
-    return names.object_name(f"{PREFIX}-{names.escape(user)}")
+    return user_container(user)
 
 
 @pytest.fixture

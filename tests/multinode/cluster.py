@@ -18,8 +18,6 @@ from pathlib import Path
 
 import requests
 
-from hubdist import names
-
 from ..e2e.deployment import (
     BUILD_TIMEOUT,
     Deployment,
@@ -30,7 +28,7 @@ from ..e2e.deployment import (
     wait_until,
 )
 from ..e2e.test_stack import SECRETS, STACK_FILE
-from ..hubrig import BASE_IMAGE, docker, task_logs
+from ..hubrig import BASE_IMAGE, docker, task_logs, user_container
 from ..nodes import EngineNode, make_network, remove_network
 
 STUB_DIR = Path(__file__).resolve().parent / "stub"
@@ -219,7 +217,7 @@ class Cluster:
 
     def service(self, user: str) -> str:
         """The user's service: the default name template, {prefix}-{username}, escaped."""
-        return names.object_name(f"{self.stack}-{names.escape(user)}")
+        return user_container(user, prefix=self.stack)
 
     def tasks(self, service: str) -> list[dict]:
         """The service's tasks as `docker service ps` shows them (Node is the host name)."""
