@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -100,15 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         output = run_dir / "RESULTS.md"
 
+    engine = Engine()
     # leftovers of an earlier, interrupted benchmark (every name starting hubdist-bench- is ours)
-    leftovers = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"name=^/{NAME_PREFIX}"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    if leftovers:
-        log(f"removing {len(leftovers)} containers left by an earlier benchmark run")
-        subprocess.run(["docker", "rm", "-f", *leftovers], capture_output=True)
+    removed = asyncio.run(engine.remove_all(NAME_PREFIX))
+    if removed:
+        log(f"removed {removed} containers left by an earlier benchmark run")
 
     log(f"run {run_id}: {', '.join(runners)}; logs and hub dirs in {run_dir}")
     machine = machine_facts()
@@ -121,7 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     sampler = LoadSampler().start()
-    engine = Engine()
     ctx = scenarios.Context(
         run_id=run_id,
         run_dir=run_dir,
@@ -169,13 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         sampler.stop()
         end_all_children()
-        left = subprocess.run(
-            ["docker", "ps", "-aq", "--filter", f"name=^/{NAME_PREFIX}{run_id}-"],
-            capture_output=True,
-            text=True,
-        ).stdout.split()
-        if left:
-            subprocess.run(["docker", "rm", "-f", *left], capture_output=True)
+        try:  # this run's containers
+            asyncio.run(engine.remove_all(f"{NAME_PREFIX}{run_id}-"))
+        except Exception as exc:  # the results are still to be written
+            log(f"could not remove this run's containers: {exc!r}")
         engine.close()
 
     duration = time.monotonic() - started

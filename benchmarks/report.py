@@ -10,6 +10,7 @@ from .rig import median
 from .scenarios import COVERS, GRACE, POLL_INTERVAL, PULL_RATE, STOP_CAP
 
 NOTES_MARKER = "<!-- Everything below this line is kept when the benchmark rewrites this file. -->"
+HD, DS = "hubdist", "dockerspawner"
 
 
 @dataclass
@@ -50,7 +51,7 @@ def pick(results: dict, scenario: str, arm: str, key: str, sub: str | None = Non
 def others_row(results: dict, scenario: str, sub: str | None = None) -> Row:
     """How much CPU the rest of the machine took while the spawns ran (noise)."""
     cells = []
-    for arm in ("hubdist", "dockerspawner"):
+    for arm in (HD, DS):
         others = pick(results, scenario, arm, "cpu_others_s", sub)
         machine = pick(results, scenario, arm, "cpu_machine_s", sub)
         cells.append(f"{others:.0f} of {machine:.0f}" if others is not None and machine else "-")
@@ -63,277 +64,351 @@ def others_row(results: dict, scenario: str, sub: str | None = None) -> Row:
     )
 
 
-def build_rows(results: dict, n: dict) -> list[Row]:
-    R = results
-    hd, ds = "hubdist", "dockerspawner"
+def both(results: dict, scenario: str, key: str, sub: str | None = None) -> tuple:
+    """One figure's median for hubdist and for dockerspawner."""
+    return pick(results, scenario, HD, key, sub), pick(results, scenario, DS, key, sub)
 
-    def both(scenario, key, sub=None):
-        return pick(R, scenario, hd, key, sub), pick(R, scenario, ds, key, sub)
 
-    def compared(scenario, key, figure, sub=None, digits=1, unit="", target="", met=None):
-        """One figure for both spawners and their ratio; met(a, b) judges the target."""
-        a, b = both(scenario, key, sub)
-        judged = verdict(met(a, b) if a is not None else None) if met else ""
-        cells = f(a, digits, unit), f(b, digits, unit)
-        return Row(scenario, figure, *cells, "" if unit else ratio(a, b), target, judged)
+def compared(
+    results: dict,
+    scenario: str,
+    key: str,
+    figure: str,
+    sub: str | None = None,
+    digits: int = 1,
+    unit: str = "",
+    target: str = "",
+    met=None,
+) -> Row:
+    """One figure for both spawners and their ratio; met(a, b) judges the target."""
+    a, b = both(results, scenario, key, sub)
+    judged = verdict(met(a, b) if a is not None else None) if met else ""
+    cells = f(a, digits, unit), f(b, digits, unit)
+    return Row(scenario, figure, *cells, "" if unit else ratio(a, b), target, judged)
 
-    def floor(scenario, figure, key="wall", sub=None, digits=1, unit=""):
-        """The same figure without any hub (one value, shown for both)."""
-        fl = pick(R, scenario, "floor", key, sub)
-        return [] if fl is None else [Row(scenario, figure, *[f(fl, digits, unit)] * 2)]
 
-    def started_last(scenario):
-        fl = pick(R, scenario, "floor", "started_last")
-        return compared(
-            scenario,
-            "started_last",
-            f"… the engine had started the last container after (s; floor {f(fl)})",
-        )
+def uncompared(results: dict, scenario: str, key: str, figure: str) -> Row:
+    """One figure for both spawners, without a ratio."""
+    return Row(scenario, figure, *(f(value) for value in both(results, scenario, key)))
 
-    def floor_of_spawns(scenario):
-        return floor(
-            scenario,
-            f"floor, no hub (same for both): the same {n[scenario]} containers made and "
-            "started at once through the Docker API, wall until all answer (s)",
-        )
 
-    rows: list[Row] = []
-    if "S1" in R:
-        rows.append(
-            compared("S1", "wall", f"{n['S1']} JupyterLab spawns at once: wall until all ready (s)")
+def floor(
+    results: dict,
+    scenario: str,
+    figure: str,
+    key: str = "wall",
+    sub: str | None = None,
+    digits: int = 1,
+    unit: str = "",
+) -> list[Row]:
+    """The same figure without any hub (one value, shown for both); none if not measured."""
+    fl = pick(results, scenario, "floor", key, sub)
+    return [] if fl is None else [Row(scenario, figure, *[f(fl, digits, unit)] * 2)]
+
+
+def spawn_floor(results: dict, scenario: str, count: int) -> list[Row]:
+    return floor(
+        results,
+        scenario,
+        f"floor, no hub (same for both): the same {count} containers made and "
+        "started at once through the Docker API, wall until all answer (s)",
+    )
+
+
+def started_last(results: dict, scenario: str) -> Row:
+    """When the engine had started the last container, for both spawners and the floor."""
+    fl = pick(results, scenario, "floor", "started_last")
+    return compared(
+        results,
+        scenario,
+        "started_last",
+        f"… the engine had started the last container after (s; floor {f(fl)})",
+    )
+
+
+def walls_over_floor(results: dict, scenario: str) -> list[str]:
+    """Each spawner's spawn wall over the floor's, as ratio cells."""
+    fl = pick(results, scenario, "floor", "wall")
+    return [ratio(wall, fl) for wall in both(results, scenario, "wall")]
+
+
+def alone_and_during(results: dict, arm: str, key: str, digits: int = 1) -> str:
+    """An S4 figure without the pull and during it, as one cell."""
+    alone = pick(results, "S4", arm, key, "alone")
+    during = pick(results, "S4", arm, key, "during")
+    return f"{f(alone, digits)} / {f(during, digits)}"
+
+
+def s1_lab_spawns(results: dict, n: dict) -> list[Row]:
+    rows = [
+        compared(
+            results, "S1", "wall", f"{n['S1']} JupyterLab spawns at once: wall until all ready (s)"
         )
-        rows += [compared("S1", q, f"… {q} time to ready (s)") for q in ("p50", "p95")]
-        rows += [others_row(R, "S1"), started_last("S1"), *floor_of_spawns("S1")]
-        a, b = both("S1", "wall")
-        fl = pick(R, "S1", "floor", "wall")
-        ok = a / fl <= 1.1 if a is not None and fl else None
-        rows.append(
-            Row("S1", "wall ÷ floor", ratio(a, fl), ratio(b, fl), "", "hubdist ≤ 1.1×", verdict(ok))
-        )
-    if "S2" in R:
-        rows.append(
-            compared(
-                "S2",
-                "wall",
-                f"{n['S2']} trivial spawns at once: wall until all ready (s)",
-                target="≤ 0.3×",
-                met=lambda a, b: a / b <= 0.3 if b else None,
-            )
-        )
-        rows += [compared("S2", "p50", "… p50 time to ready (s)"), started_last("S2")]
-        rows += floor_of_spawns("S2")
-        fl = pick(R, "S2", "floor", "wall")
-        if fl is not None:
-            a, b = both("S2", "wall")
-            rows.append(Row("S2", "… spawn wall ÷ floor", ratio(a, fl), ratio(b, fl)))
-        rows.append(compared("S2", "hub_cpu_s", "… hub CPU time for the whole storm (s)"))
-        rows.append(others_row(R, "S2"))
-    if "S3a" in R:
-        rows.append(
-            compared(
-                "S3a",
-                "wall",
-                f"stopping {n['S3a']} JupyterLab servers at once: wall until all "
-                "are stopped and their containers removed (s)",
-                target="≤ 0.15×",
-                met=lambda a, b: a / b <= 0.15 if b else None,
-            )
-        )
-        rows += floor(
+    ]
+    rows += [compared(results, "S1", q, f"… {q} time to ready (s)") for q in ("p50", "p95")]
+    rows += [others_row(results, "S1"), started_last(results, "S1")]
+    rows += spawn_floor(results, "S1", n["S1"])
+    a, fl = pick(results, "S1", HD, "wall"), pick(results, "S1", "floor", "wall")
+    within = a / fl <= 1.1 if a is not None and fl else None
+    cells = walls_over_floor(results, "S1")
+    rows.append(Row("S1", "wall ÷ floor", *cells, "", "hubdist ≤ 1.1×", verdict(within)))
+    return rows
+
+
+def s2_trivial_spawns(results: dict, n: dict) -> list[Row]:
+    rows = [
+        compared(
+            results,
+            "S2",
+            "wall",
+            f"{n['S2']} trivial spawns at once: wall until all ready (s)",
+            target="≤ 0.3×",
+            met=lambda a, b: a / b <= 0.3 if b else None,
+        ),
+        compared(results, "S2", "p50", "… p50 time to ready (s)"),
+        started_last(results, "S2"),
+        *spawn_floor(results, "S2", n["S2"]),
+    ]
+    if pick(results, "S2", "floor", "wall") is not None:
+        rows.append(Row("S2", "… spawn wall ÷ floor", *walls_over_floor(results, "S2")))
+    rows.append(compared(results, "S2", "hub_cpu_s", "… hub CPU time for the whole storm (s)"))
+    rows.append(others_row(results, "S2"))
+    return rows
+
+
+def s3a_lab_stops(results: dict, n: dict) -> list[Row]:
+    return [
+        compared(
+            results,
+            "S3a",
+            "wall",
+            f"stopping {n['S3a']} JupyterLab servers at once: wall until all "
+            "are stopped and their containers removed (s)",
+            target="≤ 0.15×",
+            met=lambda a, b: a / b <= 0.15 if b else None,
+        ),
+        *floor(
+            results,
             "S3a",
             f"floor, no hub (same for both): the S1 floor's {n['S3a']} containers "
             "stopped and removed at once through the Docker API (s)",
-        )
-    if "S3b" in R:
-        a, b = both("S3b", "wall")
+        ),
+    ]
 
-        def capped(arm, value):
-            if value is not None:
-                return f(value)
-            run = (R["S3b"].get(arm) or [{}])[-1]
-            if not run:
-                return "-"
-            return f"> {STOP_CAP} (cap; {run.get('stopped_by_cap')} of {run.get('n')} stopped)"
 
-        ok = a <= GRACE + 5 if a is not None else (False if R["S3b"].get(hd) else None)
-        r = ratio(a, b) if b is not None else (f"< {a / STOP_CAP:.2f}×" if a is not None else "-")
-        rows.append(
-            Row(
-                "S3b",
-                f"stopping {n['S3b']} servers whose PID 1 ignores SIGTERM (grace "
-                f"{GRACE} s) at once: wall until all gone (s)",
-                capped(hd, a),
-                capped(ds, b),
-                r,
-                f"hubdist ≤ grace + 5 s = {GRACE + 5} s",
-                verdict(ok),
-            )
-        )
-        rows += floor(
+def stop_wall_or_cap(results: dict, arm: str, wall) -> str:
+    """An S3b stop's wall, or what the stop cap left of it when the stop did not finish."""
+    if wall is not None:
+        return f(wall)
+    run = (results["S3b"].get(arm) or [{}])[-1]
+    if not run:
+        return "-"
+    return f"> {STOP_CAP} (cap; {run.get('stopped_by_cap')} of {run.get('n')} stopped)"
+
+
+def s3b_stubborn_stops(results: dict, n: dict) -> list[Row]:
+    a, b = both(results, "S3b", "wall")
+    ok = a <= GRACE + 5 if a is not None else (False if results["S3b"].get(HD) else None)
+    r = ratio(a, b) if b is not None else (f"< {a / STOP_CAP:.2f}×" if a is not None else "-")
+    return [
+        Row(
+            "S3b",
+            f"stopping {n['S3b']} servers whose PID 1 ignores SIGTERM (grace "
+            f"{GRACE} s) at once: wall until all gone (s)",
+            stop_wall_or_cap(results, HD, a),
+            stop_wall_or_cap(results, DS, b),
+            r,
+            f"hubdist ≤ grace + 5 s = {GRACE + 5} s",
+            verdict(ok),
+        ),
+        *floor(
+            results,
             "S3b",
             f"floor, no hub (same for both): {n['S3b']} such containers stopped and "
             "removed at once through the Docker API (s)",
-        )
-    if "S4" in R:
-        rows.append(
-            compared("S4", "p50", "5 JupyterLab spawns, median time to ready, alone (s)", "alone")
-        )
-        rows.append(
-            compared(
-                "S4",
-                "p50",
-                f"… while another user's spawn pulls a 400 MB layer at "
-                f"{PULL_RATE / 1e6:.0f} MB/s (s)",
-                "during",
-            )
-        )
-        rows.append(
-            compared(
-                "S4",
-                "ratio",
-                "… slowdown (during ÷ alone)",
-                digits=2,
-                unit="×",
-                target="hubdist ≤ 1.15×",
-                met=lambda a, b: a <= 1.15,
-            )
-        )
-        fa = pick(R, "S4", "floor", "p50", "alone")
-        fd = pick(R, "S4", "floor", "p50", "during")
-        rows += floor(
+        ),
+    ]
+
+
+def s4_spawns_during_pull(results: dict, n: dict) -> list[Row]:
+    fa = pick(results, "S4", "floor", "p50", "alone")
+    fd = pick(results, "S4", "floor", "p50", "during")
+    return [
+        compared(
+            results, "S4", "p50", "5 JupyterLab spawns, median time to ready, alone (s)", "alone"
+        ),
+        compared(
+            results,
+            "S4",
+            "p50",
+            f"… while another user's spawn pulls a 400 MB layer at {PULL_RATE / 1e6:.0f} MB/s (s)",
+            "during",
+        ),
+        compared(
+            results,
+            "S4",
+            "ratio",
+            "… slowdown (during ÷ alone)",
+            digits=2,
+            unit="×",
+            target="hubdist ≤ 1.15×",
+            met=lambda a, b: a <= 1.15,
+        ),
+        *floor(
+            results,
             "S4",
             "floor, no hub (same for both): the 5 containers started through the "
             f"Docker API, median alone {f(fa)} s, during `docker pull` {f(fd)} s: slowdown",
             "ratio",
             digits=2,
             unit="×",
-        )
-        rows.append(others_row(R, "S4", "alone"))
-        rows.append(others_row(R, "S4", "during"))
-        cells = []
-        for arm in (hd, ds):
-            alone_s = pick(R, "S4", arm, "started_last", "alone")
-            during_s = pick(R, "S4", arm, "started_last", "during")
-            cells.append(f"{f(alone_s)} / {f(during_s)}")
-        rows.append(
-            Row(
-                "S4",
-                "… the engine had started the 5 containers after (s): alone / during the pull",
-                *cells,
-            )
-        )
-        cells = []
-        for arm in (hd, ds):
-            alone_c = pick(R, "S4", arm, "cpu_machine_s", "alone")
-            during_c = pick(R, "S4", arm, "cpu_machine_s", "during")
-            engine_c = pick(R, "S4", arm, "cpu_engine_s", "during")
-            cells.append(f"{f(alone_c, 0)} / {f(during_c, 0)} (engine {f(engine_c, 0)})")
-        rows.append(
-            Row(
-                "S4",
-                "… CPU seconds the machine used: alone / from the pull's start until all were "
-                "ready (of which dockerd + containerd)",
-                *cells,
-            )
-        )
-        rows.append(compared("S4", "puller_seconds", "… the pulling user's own time to ready (s)"))
-    if "S5" in R:
-        a10 = pick(R, "S5", hd, "calls_per_interval_10")
-        small = pick(R, "S5", hd, "n_small") or pick(R, "S5", ds, "n_small")
-        total = pick(R, "S5", hd, "n_total") or pick(R, "S5", ds, "n_total")
-        rows.append(
-            compared(
-                "S5",
-                "calls_per_interval_10",
-                f"Docker API calls per poll interval ({POLL_INTERVAL} s), {small} running servers",
-            )
-        )
-        rows.append(
-            compared(
-                "S5",
-                "calls_per_interval_50",
-                f"… {total} running servers",
-                target="hubdist constant (≤ the 10-server figure + 1)",
-                met=lambda a, b: a <= a10 + 1 if a10 is not None else None,
-            )
-        )
-        rows.append(
-            compared("S5", "calls_per_spawn_50", "Docker API calls per spawn (trivial server)")
-        )
-    if "S6" in R:
-        total = pick(R, "S6", hd, "n") or pick(R, "S6", ds, "n")
-        under_2s = {"target": "hubdist < 2 s", "met": lambda a, b: a < 2}
-        rows += [
-            compared(
-                "S6",
-                "api_after",
-                f"hub restart with {total} running servers: /hub/api answers "
-                "after (s from process start)",
+        ),
+        others_row(results, "S4", "alone"),
+        others_row(results, "S4", "during"),
+        Row(
+            "S4",
+            "… the engine had started the 5 containers after (s): alone / during the pull",
+            *(alone_and_during(results, arm, "started_last") for arm in (HD, DS)),
+        ),
+        Row(
+            "S4",
+            "… CPU seconds the machine used: alone / from the pull's start until all were "
+            "ready (of which dockerd + containerd)",
+            *(
+                f"{alone_and_during(results, arm, 'cpu_machine_s', 0)} "
+                f"(engine {f(pick(results, 'S4', arm, 'cpu_engine_s', 'during'), 0)})"
+                for arm in (HD, DS)
             ),
-            compared(
-                "S6",
-                "all_verified_after",
-                "… every server ready in the API and answering through the proxy after (s)",
-            ),
-        ]
-        e1, e2 = both("S6", "empty_start")
-        rows.append(
-            Row("S6", "… the same hub's first start, no servers: /hub/api after (s)", f(e1), f(e2))
-        )
-        rows.append(
-            compared(
-                "S6",
-                "reconcile",
-                "… reconcile: from the restarted hub's first log line (its code imported) "
-                "until every server is verified (s)",
-                **under_2s,
-            )
-        )
-        e1, e2 = both("S6", "empty_start_after_imports")
-        rows.append(
-            Row(
-                "S6",
-                "… the same, first start with no servers: first log line until /hub/api (s)",
-                f(e1),
-                f(e2),
-            )
-        )
-        i1 = [run["initialized"][1] for run in R["S6"].get(hd, []) if run.get("initialized")]
-        i2 = [run["initialized"][1] for run in R["S6"].get(ds, []) if run.get("initialized")]
-        a, b = median(i1), median(i2)
-        rows.append(
-            Row(
-                "S6",
-                '… hub log: "Initialized N spawners in X seconds" (X)',
-                f(a, 3),
-                f(b, 3),
-                ratio(a, b),
-                "hubdist < 2 s",
-                verdict(a < 2 if a is not None else None),
-            )
-        )
-        a, b = both("S6", "lost")
-        rows.append(
-            Row(
-                "S6",
-                "… servers lost",
-                f(a, 0),
-                f(b, 0),
-                "",
-                "0",
-                verdict(a == 0 if a is not None else None),
-            )
-        )
-    if "S7" in R:
-        total = pick(R, "S5", hd, "n_total") or 50
-        rows.append(
-            compared(
-                "S7", "rss_50", f"hub resident memory with {total} running servers (MB)", digits=0
-            )
-        )
-        rows.append(compared("S7", "rss_0", "… with no servers (MB)", digits=0))
-    order = ["S2", "S3a", "S3b", "S5", "S6", "S7", "S1", "S4"]
-    return sorted(rows, key=lambda r: order.index(r.scenario))
+        ),
+        compared(results, "S4", "puller_seconds", "… the pulling user's own time to ready (s)"),
+    ]
+
+
+def s5_docker_calls(results: dict, n: dict) -> list[Row]:
+    a10 = pick(results, "S5", HD, "calls_per_interval_10")
+    small = pick(results, "S5", HD, "n_small") or pick(results, "S5", DS, "n_small")
+    total = pick(results, "S5", HD, "n_total") or pick(results, "S5", DS, "n_total")
+    return [
+        compared(
+            results,
+            "S5",
+            "calls_per_interval_10",
+            f"Docker API calls per poll interval ({POLL_INTERVAL} s), {small} running servers",
+        ),
+        compared(
+            results,
+            "S5",
+            "calls_per_interval_50",
+            f"… {total} running servers",
+            target="hubdist constant (≤ the 10-server figure + 1)",
+            met=lambda a, b: a <= a10 + 1 if a10 is not None else None,
+        ),
+        compared(
+            results, "S5", "calls_per_spawn_50", "Docker API calls per spawn (trivial server)"
+        ),
+    ]
+
+
+def initialized_seconds(results: dict, arm: str) -> float | None:
+    """The X of the restarted hub's log line "Initialized N spawners in X seconds" (median)."""
+    runs = results["S6"].get(arm, [])
+    return median([run["initialized"][1] for run in runs if run.get("initialized")])
+
+
+def s6_hub_restart(results: dict, n: dict) -> list[Row]:
+    total = pick(results, "S6", HD, "n") or pick(results, "S6", DS, "n")
+    a, b = (initialized_seconds(results, arm) for arm in (HD, DS))
+    lost_hd, lost_ds = both(results, "S6", "lost")
+    return [
+        compared(
+            results,
+            "S6",
+            "api_after",
+            f"hub restart with {total} running servers: /hub/api answers "
+            "after (s from process start)",
+        ),
+        compared(
+            results,
+            "S6",
+            "all_verified_after",
+            "… every server ready in the API and answering through the proxy after (s)",
+        ),
+        uncompared(
+            results,
+            "S6",
+            "empty_start",
+            "… the same hub's first start, no servers: /hub/api after (s)",
+        ),
+        compared(
+            results,
+            "S6",
+            "reconcile",
+            "… reconcile: from the restarted hub's first log line (its code imported) "
+            "until every server is verified (s)",
+            target="hubdist < 2 s",
+            met=lambda a, b: a < 2,
+        ),
+        uncompared(
+            results,
+            "S6",
+            "empty_start_after_imports",
+            "… the same, first start with no servers: first log line until /hub/api (s)",
+        ),
+        Row(
+            "S6",
+            '… hub log: "Initialized N spawners in X seconds" (X)',
+            f(a, 3),
+            f(b, 3),
+            ratio(a, b),
+            "hubdist < 2 s",
+            verdict(a < 2 if a is not None else None),
+        ),
+        Row(
+            "S6",
+            "… servers lost",
+            f(lost_hd, 0),
+            f(lost_ds, 0),
+            "",
+            "0",
+            verdict(lost_hd == 0 if lost_hd is not None else None),
+        ),
+    ]
+
+
+def s7_hub_memory(results: dict, n: dict) -> list[Row]:
+    total = pick(results, "S5", HD, "n_total") or 50
+    return [
+        compared(
+            results,
+            "S7",
+            "rss_50",
+            f"hub resident memory with {total} running servers (MB)",
+            digits=0,
+        ),
+        compared(results, "S7", "rss_0", "… with no servers (MB)", digits=0),
+    ]
+
+
+# the table's scenarios, in the table's order, each with the function making its rows
+SCENARIO_ROWS = {
+    "S2": s2_trivial_spawns,
+    "S3a": s3a_lab_stops,
+    "S3b": s3b_stubborn_stops,
+    "S5": s5_docker_calls,
+    "S6": s6_hub_restart,
+    "S7": s7_hub_memory,
+    "S1": s1_lab_spawns,
+    "S4": s4_spawns_during_pull,
+}
+
+
+def build_rows(results: dict, n: dict) -> list[Row]:
+    """The table's rows for the scenarios in results; n: the server counts of S1-S3b."""
+    rows: list[Row] = []
+    for scenario, rows_of in SCENARIO_ROWS.items():
+        if scenario in results:
+            rows += rows_of(results, n)
+    return rows
 
 
 def table(rows: list[Row]) -> str:

@@ -48,6 +48,13 @@ def arm_order(rep: int) -> list[str]:
     return ["hubdist", "dockerspawner"] if rep % 2 == 0 else ["dockerspawner", "hubdist"]
 
 
+def arms_and_floor(rep: int) -> list[str]:
+    """arm_order(rep) with the floor (no hub) run between the two spawners, so neither gets
+    the warmer page cache."""
+    first, second = arm_order(rep)
+    return [first, "floor", second]
+
+
 # -- processes we start ------------------------------------------------------------------
 
 _children: dict[int, str] = {}  # pid -> what, for the last-resort cleanup

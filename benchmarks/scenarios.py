@@ -32,6 +32,7 @@ from .rig import (
     Engine,
     LoadSampler,
     arm_order,
+    arms_and_floor,
     cpu_of,
     cpu_seconds,
     end_process,
@@ -122,8 +123,7 @@ def storm_summary(storm, ctx: Context, t0: float, cpu: dict | None = None) -> di
 async def s2(ctx: Context) -> None:
     n = ctx.n(50)
     for rep in range(ctx.reps.get("S2", 1)):
-        order = arm_order(rep)
-        for arm in (order[0], "floor", order[1]):
+        for arm in arms_and_floor(rep):
             if arm == "floor":
                 log(f"S2 rep {rep + 1}: floor, {n} trivial containers without a hub")
                 ctx.record("S2", "floor", await floor(ctx, TRIVIAL_IMAGE, n, f"s2floor{rep}"))
@@ -156,9 +156,7 @@ async def measured_storm(ctx: Context, hub, client, prefix: str, n: int):
 async def s1_s3a(ctx: Context) -> None:
     n = ctx.n(20)
     for rep in range(ctx.reps.get("S1", 1)):
-        order = arm_order(rep)
-        # the floor runs between the two spawners, so neither gets the warmer page cache
-        for arm in (order[0], "floor", order[1]):
+        for arm in arms_and_floor(rep):
             if arm == "floor":
                 log(f"S1 rep {rep + 1}: floor, {n} containers of {LAB_IMAGE} without a hub")
                 data = await floor(ctx, LAB_IMAGE, n, f"s1floor{rep}", stop=True)
@@ -299,8 +297,7 @@ async def floor(ctx: Context, image: str, n: int, name: str, stop: bool = False)
 
 async def s3b(ctx: Context) -> None:
     n = ctx.n(50)
-    order = arm_order(0)
-    for arm in (order[0], "floor", order[1]):
+    for arm in arms_and_floor(0):
         if arm == "floor":
             log(f"S3b: floor, {n} containers ignoring SIGTERM, stopped without a hub")
             data = await floor(ctx, STUBBORN_IMAGE, n, "s3bfloor", stop=True)
@@ -552,8 +549,7 @@ async def s4(ctx: Context) -> None:
         big = f"127.0.0.1:{pull_port}/{prepare.BIG_REPO}:{prepare.big_source()}"
         pull_pids = [registry.pid, throttle.pid]
         for rep in range(ctx.reps.get("S4", 1)):
-            order = arm_order(rep)
-            for arm in (order[0], "floor", order[1]):
+            for arm in arms_and_floor(rep):
                 if arm == "floor":
                     await s4_floor(ctx, rep, n, big)
                 else:
