@@ -488,9 +488,7 @@ class ContainerSpawner(Spawner):
     @property
     def own_volumes(self) -> list[str]:
         """Names of the named volumes that belong to this server alone (see delete_volumes)."""
-        return own_volume_names(
-            self.volumes, self.read_only_volumes, self.mounts, self.format_volume_name, self
-        )
+        return own_volume_names(self.volume_owners, named_server=bool(self.name))
 
     @property
     def labels(self) -> dict[str, str]:

@@ -105,30 +105,6 @@ def _volume_templates(volumes: Mapping[str, Any], read_only_volumes, mounts) -> 
     return [t for t in templates if not t.startswith("/")]
 
 
-def own_volume_names(
-    volumes: Mapping[str, Any],
-    read_only_volumes: Mapping[str, Any],
-    mounts: list[dict],
-    format_name: FormatVolume,
-    spawner: Any,
-) -> list[str]:
-    """The named volumes only this server uses, judged by their name templates.
-
-    A named server owns the volumes whose template names the server; the default server
-    (deleted only with its user) owns those that name the user. Host paths are never ours
-    to delete, and a template that names neither is shared.
-    """
-    fields = SERVER_FIELDS if spawner.name else USER_FIELDS + SERVER_FIELDS
-    owned = []
-    for template in _volume_templates(volumes, read_only_volumes, mounts):
-        if not any(f in template for f in fields):
-            continue
-        name = volume_name(format_name(template, spawner))
-        if name not in owned:
-            owned.append(name)
-    return owned
-
-
 def volume_owners(
     volumes: Mapping[str, Any],
     read_only_volumes: Mapping[str, Any],
@@ -147,3 +123,18 @@ def volume_owners(
         before = owners.get(name, (False, False))
         owners[name] = (before[0] or user, before[1] or server)
     return owners
+
+
+def own_volume_names(owners: Mapping[str, tuple[bool, bool]], named_server: bool) -> list[str]:
+    """The named volumes only this server uses, judged by their name templates (``owners``
+    from :func:`volume_owners`).
+
+    A named server owns the volumes whose template names the server; the default server
+    (deleted only with its user) owns those that name the user. Host paths are never ours
+    to delete, and a template that names neither is shared.
+    """
+    return [
+        name
+        for name, (names_user, names_server) in owners.items()
+        if names_server or (names_user and not named_server)
+    ]

@@ -9,6 +9,7 @@ from hubdist.spawners.templating import (
     render,
     render_mounts,
     volume_binds,
+    volume_owners,
 )
 
 NS = {"username": "bob", "raw_username": "Bob", "servername": "", "prefix": "jupyter"}
@@ -87,7 +88,8 @@ def names_of(volumes, spawner, read_only=None, mounts=()):
     def fmt(template, s):
         return template.format(username="bob", raw_username="Bob", servername=s.name)
 
-    return own_volume_names(volumes, read_only or {}, list(mounts), fmt, spawner)
+    owners = volume_owners(volumes, read_only or {}, list(mounts), fmt, spawner)
+    return own_volume_names(owners, named_server=bool(spawner.name))
 
 
 SETUP = {
