@@ -81,6 +81,10 @@ IGNORED_OPTIONS = {
 }
 
 
+def _tagged(value: Any) -> bool:
+    return value is not None
+
+
 #: (engine, prefix, deployment) whose claim this hub process has checked
 _claimed: set[tuple[int, str, str]] = set()
 
@@ -416,21 +420,35 @@ class ContainerSpawner(Spawner):
 
     # -- state ---------------------------------------------------------------------------
 
-    object_id = Unicode("", help="Id of the Docker object of this server (state).")
-    _saved_name = Unicode("", help="Object name kept in state, so later template changes "
-                          "do not lose a running server.")  # fmt: skip
+    # A trait tagged state="KEY" is this server's state: saved in the hub's database under
+    # KEY while it differs from its default, read back (or reset) when the hub loads it.
+    object_id = Unicode("", help="Id of the Docker object of this server.").tag(
+        state="object_id",
+        state_aliases=("container_id",),  # dockerspawner's key
+    )
+    _saved_name = Unicode(
+        "", help="Its name, kept so that a later template change does not lose it."
+    ).tag(state="object_name")
 
     def load_state(self, state: dict) -> None:
         super().load_state(state)
-        self.object_id = state.get("object_id") or state.get("container_id") or ""
-        self._saved_name = state.get("object_name", "")
+        for name, trait in self.traits(state=_tagged).items():
+            keys = (trait.metadata["state"], *trait.metadata.get("state_aliases", ()))
+            saved = [state[key] for key in keys if state.get(key) not in (None, "")]
+            setattr(self, name, saved[0] if saved else trait.default_value)
 
     def get_state(self) -> dict:
         state = super().get_state()
-        if self.object_id:
-            state["object_id"] = self.object_id
-            state["object_name"] = self.object_name
+        for name, trait in self.traits(state=_tagged).items():
+            value = getattr(self, name)
+            if value != trait.default_value:
+                state[trait.metadata["state"]] = value
         return state
+
+    def remember_object(self, object_id: str) -> None:
+        """This server's Docker object, by id and by the name it has now."""
+        self._saved_name = self.object_name
+        self.object_id = object_id
 
     def forget_object(self) -> None:
         """The object is gone (or never worked): the next start makes a fresh one."""

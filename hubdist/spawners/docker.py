@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from jupyterhub.traitlets import Callable
-from traitlets import Bool, Dict, Float, List, Union
+from traitlets import Bool, Dict, Float, List, Unicode, Union
 
 from .. import names
 from ..engine import EngineError
@@ -148,16 +148,6 @@ class DockerSpawner(Hardening, ContainerSpawner):
         scheme = "https" if self.internal_ssl else "http"
         return f"{scheme}://{ip}:{port}{self.server.base_url}"
 
-    def get_state(self) -> dict:
-        state = super().get_state()
-        if self._stop_reason:  # kept until the next start shows it (a new spawner may)
-            state["stop_reason"] = self._stop_reason
-        return state
-
-    def load_state(self, state: dict) -> None:
-        super().load_state(state)
-        self._stop_reason = state.get("stop_reason", "")
-
     def clear_state(self) -> None:
         super().clear_state()
         if self.remove:
@@ -171,7 +161,9 @@ class DockerSpawner(Hardening, ContainerSpawner):
 
     # -- the steps of a start ---------------------------------------------------------------
 
-    _stop_reason = ""
+    _stop_reason = Unicode(
+        "", help="Why the last server stopped, kept until the next start tells the user."
+    ).tag(state="stop_reason")
     _certs = b""
 
     async def _start(self):
@@ -186,8 +178,7 @@ class DockerSpawner(Hardening, ContainerSpawner):
             self.emit_progress(60, "Creating container")
             await self._prepare_volumes()
             container_id = await self._create(image, image_info)
-        self.object_id = container_id
-        self._saved_name = self.object_name
+        self.remember_object(container_id)
         try:
             if self._certs:
                 await self._copy_certs()
@@ -273,8 +264,7 @@ class DockerSpawner(Hardening, ContainerSpawner):
             await self.engine.remove_container(info["Id"])
             return False
         self.log.info("Found %s, started before the hub restarted", self.object_name)
-        self.object_id = info["Id"]
-        self._saved_name = self.object_name
+        self.remember_object(info["Id"])
         self._recover_token(info)
         return True
 

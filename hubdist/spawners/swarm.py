@@ -126,7 +126,9 @@ class SwarmSpawner(DockerSpawner):
     def _use_internal_ip_default(self) -> bool:
         return True
 
-    pinned_node = Unicode("", help="Id of the node this user's server is pinned to (state).")
+    pinned_node = Unicode("", help="Id of the node this user's server is pinned to.").tag(
+        state="pinned_node"  # survives stop: it says where the user's files are
+    )
 
     @property
     def swarm_view(self) -> SwarmView:
@@ -170,7 +172,7 @@ class SwarmSpawner(DockerSpawner):
             return False
         if self.not_ours((info.get("Spec") or {}).get("Labels"), recorded=False):
             return False  # someone else's service of that name
-        self.object_id, self._saved_name = info["ID"], self.object_name
+        self.remember_object(info["ID"])
         task = await self._current_task()
         if task is None or task["Status"]["State"] != "running":
             await self.engine.remove_service(self.object_id)
@@ -218,16 +220,6 @@ class SwarmSpawner(DockerSpawner):
         if self.internal_ssl:
             await self.engine.remove_secrets(self._certs_labels)
 
-    def get_state(self) -> dict:
-        state = super().get_state()
-        if self.pinned_node:  # survives stop: it says where the user's files are
-            state["pinned_node"] = self.pinned_node
-        return state
-
-    def load_state(self, state: dict) -> None:
-        super().load_state(state)
-        self.pinned_node = state.get("pinned_node", "")
-
     async def get_url(self) -> str:
         task = await self._current_task()
         if task is None:
@@ -262,10 +254,9 @@ class SwarmSpawner(DockerSpawner):
         self.emit_progress(58, "Creating service")
         spec = await self._service_spec(image, image_info)
         try:
-            self.object_id = await self.engine.create_service(spec)
+            self.remember_object(await self.engine.create_service(spec))
         except EngineError as exc:
             raise SpawnFailed(f"Swarm refused service {self.object_name}: {exc}") from exc
-        self._saved_name = self.object_name
         try:
             task = await self._wait_for_running_task(image)
             if self.pin_to_node and not self.pinned_node:

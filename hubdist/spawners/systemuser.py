@@ -47,8 +47,8 @@ class SystemUserSpawner(DockerSpawner):
         NB_UID, NB_GID; the hubdist single-user image does). Default: False: the container
         runs as uid:gid directly.""",
     )
-    user_id = Integer(-1, help="The host uid (from the user database, kept in state).")
-    group_id = Integer(-1, help="The host gid (from the user database, kept in state).")
+    user_id = Integer(-1, help="The host uid (from the user database).").tag(state="user_id")
+    group_id = Integer(-1, help="The host gid (from the user database).").tag(state="group_id")
 
     # -- the host account ---------------------------------------------------------------------
 
@@ -109,18 +109,3 @@ class SystemUserSpawner(DockerSpawner):
     async def _start(self):
         self._lookup_ids()
         return await super()._start()
-
-    # -- state ---------------------------------------------------------------------------------
-
-    def get_state(self) -> dict:
-        state = super().get_state()
-        if self.user_id >= 0:
-            state["user_id"] = self.user_id
-        if self.group_id >= 0:
-            state["group_id"] = self.group_id
-        return state
-
-    def load_state(self, state: dict) -> None:
-        super().load_state(state)
-        self.user_id = state.get("user_id", -1)
-        self.group_id = state.get("group_id", -1)

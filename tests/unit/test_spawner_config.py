@@ -119,7 +119,7 @@ async def test_options_form_is_offered_only_with_a_choice():
 
 def test_state_round_trip_keeps_the_container_name():
     s = make()
-    s.object_id = "abc123"
+    s.remember_object("abc123")
     state = s.get_state()
     assert state["object_id"] == "abc123" and state["object_name"] == "jupyter-alice"
     c = Config()
@@ -161,3 +161,26 @@ def test_options_handled_by_apply_user_options_pass():
     s = make(c)
     s.user_options = {"cpu": "2"}
     assert s.choose_image() == s.image
+
+
+def test_every_piece_of_state_is_saved_and_restored_and_nothing_else():
+    from hubdist import SwarmSpawner, SystemUserSpawner
+
+    saved = {
+        DockerSpawner: {"object_id": "c1", "object_name": "jupyter-alice", "stop_reason": "oom"},
+        SwarmSpawner: {"object_id": "s1", "object_name": "jupyter-alice", "pinned_node": "n1"},
+        SystemUserSpawner: {"object_id": "c2", "object_name": "jupyter-alice", "user_id": 1001,
+                            "group_id": 1001},
+    }  # fmt: skip
+    for cls, state in saved.items():
+        first = cls(
+            user=SimpleNamespace(name="alice"), orm_spawner=SimpleNamespace(name="", server=None)
+        )
+        first.load_state(state)
+        assert first.get_state() == state, cls.__name__
+        fresh = cls(
+            user=SimpleNamespace(name="alice"), orm_spawner=SimpleNamespace(name="", server=None)
+        )
+        fresh.load_state(state)
+        fresh.load_state({})  # loading an empty state resets every piece
+        assert fresh.get_state() == {}, cls.__name__
