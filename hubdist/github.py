@@ -25,7 +25,6 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from oauthenticator.github import GitHubOAuthenticator
@@ -131,26 +130,11 @@ class GitHubAuthenticator(GitHubOAuthenticator):
 
 def _read(environ: Mapping[str, str], variable: str, private: bool) -> str:
     """The value of ``variable``, or of the file ``<variable>_FILE`` names; "" if neither."""
-    direct = environ.get(variable, "").strip()
-    from_file = environ.get(f"{variable}_FILE", "").strip()
-    if direct and from_file:
-        raise GitHubConfigError(f"both {variable} and {variable}_FILE are set; set only one")
-    if not from_file:
-        return direct
-    path = Path(from_file)
     try:
-        # a secret file readable by every user is refused, as for the hub's own secrets
-        value = secrets.read_private(path) if private else path.read_text().strip()
-    except FileNotFoundError:
-        raise GitHubConfigError(
-            f"{variable}_FILE names {path}, which does not exist "
-            "(for a Docker secret: is it listed under the service's secrets?)"
-        ) from None
+        given = secrets.from_environment(environ, variable, private)
     except secrets.SecretError as exc:
-        raise GitHubConfigError(f"{variable}_FILE: {exc}") from None
-    if not value:
-        raise GitHubConfigError(f"{variable}_FILE names {path}, which is empty")
-    return value
+        raise GitHubConfigError(str(exc)) from None
+    return given[0] if given else ""
 
 
 def _entries(environ: Mapping[str, str], variable: str) -> set[str]:

@@ -85,24 +85,9 @@ def shared_dir(environ: Mapping[str, str]) -> Path:
 
 def resolve(spec: Spec, environ: Mapping[str, str], store: Path) -> Resolved:
     """The secret from the variable, the ``_FILE`` variable, or ``store/filename``."""
-    direct = environ.get(spec.variable, "")
-    from_file = environ.get(spec.file_variable, "")
-    if direct and from_file:
-        raise SecretError(
-            f"both {spec.variable} and {spec.file_variable} are set; set only one of them"
-        )
-    if direct:
-        resolved = Resolved(spec, direct.strip(), f"environment variable {spec.variable}")
-    elif from_file:
-        path = Path(from_file)
-        try:
-            value = read_private(path)
-        except FileNotFoundError:
-            raise SecretError(
-                f"{spec.file_variable} names {path}, which does not exist "
-                "(for a Docker secret: is it listed under the service's secrets?)"
-            ) from None
-        resolved = Resolved(spec, value, f"{path} ({spec.file_variable})")
+    given = from_environment(environ, spec.variable)
+    if given is not None:
+        resolved = Resolved(spec, *given)
     else:
         path = store / spec.filename
         value, created = load_or_create(path)
@@ -111,6 +96,32 @@ def resolve(spec: Spec, environ: Mapping[str, str], store: Path) -> Resolved:
     if problem:
         raise SecretError(f"the {spec.label} from {resolved.source} {problem}")
     return resolved
+
+
+def from_environment(
+    environ: Mapping[str, str], variable: str, private: bool = True
+) -> tuple[str, str] | None:
+    """(value, where it came from) of ``variable`` or of the file ``<variable>_FILE`` names
+    (refused if every user may read it, unless not ``private``); None if neither is set."""
+    direct = environ.get(variable, "").strip()
+    from_file = environ.get(f"{variable}_FILE", "").strip()
+    if direct and from_file:
+        raise SecretError(f"both {variable} and {variable}_FILE are set; set only one of them")
+    if direct:
+        return direct, f"environment variable {variable}"
+    if not from_file:
+        return None
+    path = Path(from_file)
+    try:
+        value = read_private(path) if private else path.read_text().strip()
+    except FileNotFoundError:
+        raise SecretError(
+            f"{variable}_FILE names {path}, which does not exist "
+            "(for a Docker secret: is it listed under the service's secrets?)"
+        ) from None
+    if not value:
+        raise SecretError(f"{variable}_FILE names {path}, which is empty")
+    return value, f"{path} ({variable}_FILE)"
 
 
 def read_private(path: Path) -> str:
