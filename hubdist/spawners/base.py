@@ -8,6 +8,7 @@ configuration surface is dockerspawner 14's, so ``c.DockerSpawner.*`` written fo
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import os
 import time
@@ -31,10 +32,10 @@ from traitlets import (
     TraitError,
     Unicode,
     Union,
-    default,
     observe,
     validate,
 )
+from traitlets.traitlets import DefaultHandler, TraitType, Undefined
 
 from .. import names
 from ..engine import Engine, EngineError, PullProgress
@@ -81,6 +82,35 @@ IGNORED_OPTIONS = {
 }
 
 
+def _jupyterhub_option(name: str, default_value: Any = Undefined) -> TraitType:
+    """JupyterHub's Spawner option ``name`` (its type and help), declared again so that its
+    default here is ours and ``--help-all`` shows it."""
+    trait = copy.copy(Spawner.class_traits()[name])
+    trait.metadata = dict(trait.metadata)
+    if default_value is not Undefined:
+        trait.default_value = default_value
+    return trait
+
+
+class described_default(DefaultHandler):  # noqa: N801 (used as a decorator, like @default)
+    """traitlets' ``@default(name)``, saying what the computed default is: ``--help-all``
+    shows ``description`` (it can only show a static value, here a wrong one). The trait
+    must be declared in the same class, so that no parent's help changes."""
+
+    def __init__(self, name: str, description: str):
+        super().__init__(name)
+        self.description = description
+
+    def class_init(self, cls: type, name: str | None) -> None:
+        super().class_init(cls, name)
+        trait = cls.__dict__.get(self.trait_name)
+        if trait is None:
+            raise TypeError(f"{cls.__name__}.{self.trait_name} must be declared where its "
+                            "default is described")  # fmt: skip
+        description = self.description
+        trait.default_value_repr = lambda: description
+
+
 def _tagged(value: Any) -> bool:
     return value is not None
 
@@ -107,8 +137,8 @@ class ContainerSpawner(Spawner):
     image = Unicode(
         "quay.io/jupyterhub/singleuser:6.1",
         config=True,
-        help="""Image for single-user servers. Default: quay.io/jupyterhub/singleuser:6.1;
-        the hubdist hub image sets hubdist/singleuser:latest. A user may pick another one
+        help="""Image for single-user servers (the hubdist hub image sets
+        hubdist/singleuser:latest). A user may pick another one
         through user_options["image"] only if allowed_images allows it.""",
     )
 
@@ -118,8 +148,8 @@ class ContainerSpawner(Spawner):
         config=True,
         help="""Images users may choose in the options form or through user_options["image"].
         A list of images, a dict {form label: image}, "*" for any image, or a callable
-        spawner -> list/dict (evaluated at each spawn, e.g. per group). Default: {} , which
-        means users may not choose (deny by default). With two or more entries the
+        spawner -> list/dict (evaluated at each spawn, e.g. per group). Empty (the default):
+        users may not choose (deny by default). With two or more entries the
         spawn page shows a drop-down.""",
     )
 
@@ -127,7 +157,7 @@ class ContainerSpawner(Spawner):
         ["always", "ifnotpresent", "never", "skip"],
         default_value="ifnotpresent",
         config=True,
-        help="""When to pull the image before a start. "ifnotpresent" (default) pulls only if
+        help="""When to pull the image before a start. "ifnotpresent" pulls only if
         the engine lacks it; "always" pulls every time (fetching a moved tag); "never" fails
         the spawn at once if the image is missing; "skip" does not check at all.""",
     )
@@ -135,7 +165,7 @@ class ContainerSpawner(Spawner):
     pull_timeout = Float(
         1800.0,
         config=True,
-        help="""Seconds a pull may take before the spawn fails. Default: 1800. Raise
+        help="""Seconds a pull may take before the spawn fails. Raise
         Spawner.start_timeout too, which bounds the whole start including the pull.""",
     )
 
@@ -144,7 +174,7 @@ class ContainerSpawner(Spawner):
     prefix = Unicode(
         "jupyter",
         config=True,
-        help="""Prefix of container names ({prefix} in name_template). Default: "jupyter".""",
+        help="""Prefix of container names ({prefix} in name_template).""",
     )
 
     deployment = Unicode(
@@ -152,36 +182,38 @@ class ContainerSpawner(Spawner):
         help="""Name of this hub's deployment, written into a label on every container,
         service and volume it makes. An object labelled for another deployment is never
         reused, stopped, removed or mounted, and a second deployment that uses the same
-        prefix on one engine is refused (it would share users' containers and volumes).
-        Default: the environment variable HUBDIST_DEPLOYMENT (the hubdist compose file sets
-        the compose project name), else the prefix.""",
+        prefix on one engine is refused (it would share users' containers and volumes).""",
     )
 
-    @default("deployment")
+    @described_default(
+        "deployment", "$HUBDIST_DEPLOYMENT (the compose file sets its project name), else prefix"
+    )
     def _deployment_default(self) -> str:
         return os.environ.get("HUBDIST_DEPLOYMENT") or self.prefix
 
     name_template = Unicode(
         config=True,
-        help="""Name of the container (or service). Default: "{prefix}-{username}", and
-        "{prefix}-{username}--{servername}" for named servers. Placeholders: {prefix},
+        help="""Name of the container (or service). Placeholders: {prefix},
         {username} (escaped), {raw_username}, {servername} (escaped), {raw_servername},
         {imagename}. A name of 63 characters or more is shortened to 63 with a hash suffix.""",
     )
 
-    @default("name_template")
+    @described_default(
+        "name_template",
+        '"{prefix}-{username}", for a named server "{prefix}-{username}--{servername}"',
+    )
     def _name_template_default(self) -> str:
         return "{prefix}-{username}--{servername}" if self.name else "{prefix}-{username}"
 
     escape = AnyTrait(
         config=True,
-        help="""How user and server names are escaped for {username} and {servername}.
-        Default: dockerspawner 12+'s scheme (every byte outside [a-z0-9] becomes "-" and
-        two hex digits). "legacy" selects dockerspawner's pre-12 scheme; or give a callable
-        str -> str.""",
+        help="""How user and server names are escaped for {username} and {servername}:
+        "legacy" selects dockerspawner's pre-12 scheme; or give a callable str -> str.""",
     )
 
-    @default("escape")
+    @described_default(
+        "escape", 'dockerspawner 12+\'s scheme: each byte outside [a-z0-9] is "-" and 2 hex'
+    )
     def _escape_default(self):
         return names.escape
 
@@ -201,12 +233,12 @@ class ContainerSpawner(Spawner):
         help="""Volumes to mount: {source: target} or {source: {"bind": target, "mode":
         "rw"|"ro"|"z"|"Z", "propagation": ...}}. A source starting with "/" is a host path,
         anything else a named volume (created on first use). Both sides are templates, e.g.
-        {"jupyterhub-user-{username}": "/home/jovyan/work"}. Default: {}.""",
+        {"jupyterhub-user-{username}": "/home/jovyan/work"}.""",
     )
 
     read_only_volumes = Dict(
         config=True,
-        help="""Like volumes, always mounted read-only. Default: {}.""",
+        help="""Like volumes, always mounted read-only.""",
     )
 
     delete_volumes = Bool(
@@ -216,17 +248,17 @@ class ContainerSpawner(Spawner):
         read_only_volumes and mounts whose name template mentions the user ({username},
         {raw_username}, {safe_username}); deleting a named server deletes those that
         mention {servername} or {raw_servername}. Volumes shared between users are never
-        touched. Default: False (keep the data: a deleted account is easily re-created, lost
-        files are not; remove them with `docker volume rm` when sure).""",
+        touched. Off by default to keep the data: a deleted account is easily re-created,
+        lost files are not; remove them with `docker volume rm` when sure.""",
     )
 
     format_volume_name = AnyTrait(
         config=True,
-        help="""Callable (template, spawner) -> str that renders volume sources and targets.
-        Default: str.format with the template namespace.""",
+        help="""Callable (template, spawner) -> str that renders volume sources and
+        targets.""",
     )
 
-    @default("format_volume_name")
+    @described_default("format_volume_name", "str.format with the template namespace")
     def _format_volume_name_default(self):
         return _default_format_volume_name
 
@@ -235,27 +267,26 @@ class ContainerSpawner(Spawner):
     client_kwargs = Dict(
         config=True,
         help="""Extra keyword arguments for docker.APIClient, applied last (after DOCKER_HOST,
-        DOCKER_TLS_VERIFY and DOCKER_CERT_PATH from the environment). Default: {}.""",
+        DOCKER_TLS_VERIFY and DOCKER_CERT_PATH from the environment).""",
     )
 
     tls_config = Dict(
         config=True,
         help="""Keyword arguments for docker.tls.TLSConfig (client_cert, ca_cert, verify) to
-        reach a remote engine over TLS. Default: {} (no TLS unless the environment says).""",
+        reach a remote engine over TLS; empty: no TLS unless the environment says.""",
     )
 
     docker_concurrency = Integer(
         100,
         config=True,
-        help="""Docker API calls that may run at once for all users together. Default: 100,
-        so 50 simultaneous spawns never queue behind one another.""",
+        help="""Docker API calls that may run at once for all users together; the default
+        lets 50 simultaneous spawns run without queueing behind one another.""",
     )
 
     docker_timeout = Float(
         60.0,
         config=True,
-        help="""Seconds any single Docker API call may take (pulls have pull_timeout).
-        Default: 60.""",
+        help="""Seconds any single Docker API call may take (pulls have pull_timeout).""",
     )
 
     # -- connection to the server -------------------------------------------------------------
@@ -263,38 +294,38 @@ class ContainerSpawner(Spawner):
     network_name = Unicode(
         "bridge",
         config=True,
-        help="""Docker network for the servers. Default: "bridge". On any other network the
-        hub reaches servers at their IP on it (use_internal_ip), so the hub must be on it.""",
+        help="""Docker network for the servers. On any other network than "bridge" the hub
+        reaches servers at their IP on it (use_internal_ip), so the hub must be on it.""",
     )
 
     use_internal_ip = Bool(
         config=True,
-        help="""Connect to the server at its IP on network_name instead of a published port.
-        Default: True unless network_name is "bridge" or "host".""",
+        help="""Connect to the server at its IP on network_name instead of a published
+        port.""",
     )
 
-    @default("use_internal_ip")
+    @described_default("use_internal_ip", 'True unless network_name is "bridge" or "host"')
     def _use_internal_ip_default(self) -> bool:
         return self.network_name not in ("bridge", "host")
 
     use_internal_hostname = Bool(
         config=True,
-        help="""Connect to the server by its container name (DNS on a user-defined network).
-        Default: the value of internal_ssl (the certificate names the host).""",
+        help="""Connect to the server by its container name (DNS on a user-defined network);
+        with internal_ssl the certificate names the host.""",
     )
 
-    @default("use_internal_hostname")
+    @described_default("use_internal_hostname", "the value of internal_ssl")
     def _use_internal_hostname_default(self) -> bool:
         return bool(self.internal_ssl)
 
     host_ip = Unicode(
         config=True,
         help="""Host address on which a server's port is published (when use_internal_ip is
-        False). Default: the host of DOCKER_HOST for a tcp:// engine, else "127.0.0.1".
-        "0.0.0.0" publishes on every interface; the hub then connects to the engine's host.""",
+        False). "0.0.0.0" publishes on every interface; the hub then connects to the
+        engine's host.""",
     )
 
-    @default("host_ip")
+    @described_default("host_ip", 'the host of a tcp:// DOCKER_HOST, else "127.0.0.1"')
     def _host_ip_default(self) -> str:
         url = urlparse(os.environ.get("DOCKER_HOST", ""))
         return url.hostname if url.scheme == "tcp" and url.hostname else "127.0.0.1"
@@ -305,7 +336,7 @@ class ContainerSpawner(Spawner):
         config=True,
         help="""Extra arguments merged into the create call (containers: docker-py's
         create_container; services: create_service). A dict, or a callable spawner -> dict
-        (may be async). String values are templates. Default: {}.""",
+        (may be async). String values are templates.""",
     )
 
     post_start_cmd = AnyTrait(
@@ -313,35 +344,34 @@ class ContainerSpawner(Spawner):
         config=True,
         help="""Command (string or list) run inside the server with docker exec after it
         starts, e.g. to fix permissions. A non-zero exit is logged with its output and does
-        not stop the server. Default: False (none).""",
+        not stop the server. False: none.""",
     )
 
-    # -- Spawner defaults that differ for containers -------------------------------------
+    # -- JupyterHub's options, declared again with the defaults containers need ---------
 
-    @default("ip")
-    def _ip_default(self) -> str:
-        return "0.0.0.0"
+    ip = _jupyterhub_option("ip", "0.0.0.0")
+    port = _jupyterhub_option("port", 8888)
+    cmd = _jupyterhub_option("cmd")
+    env_keep = _jupyterhub_option("env_keep")
+    options_form = _jupyterhub_option("options_form")
+    options_from_form = _jupyterhub_option("options_from_form")
 
-    @default("port")
-    def _port_default(self) -> int:
-        return 8888
-
-    @default("cmd")
+    @described_default("cmd", "None: the image's own CMD")
     def _cmd_default(self):
-        return None  # the image's own CMD
+        return None
 
-    @default("env_keep")
+    @described_default("env_keep", "[]: nothing of the hub's environment reaches a server")
     def _env_keep_default(self) -> list:
-        return []  # nothing from the hub's environment leaks into users' containers
+        return []
 
-    @default("options_form")
+    @described_default("options_form", "an image drop-down when allowed_images offers two")
     def _options_form_default(self):
         async def form(spawner: ContainerSpawner) -> str:
             return image_options.options_form(spawner.allowed_image_choices(), spawner.image)
 
         return form
 
-    @default("options_from_form")
+    @described_default("options_from_form", "reads the image drop-down")
     def _options_from_form_default(self):
         return image_options.options_from_form
 
@@ -352,7 +382,7 @@ class ContainerSpawner(Spawner):
         config=True,
         help="""Memory limit, enforced by the engine: bytes or "512M", "2G" (K, M, G, T are
         powers of 1024), or a callable spawner -> value evaluated at each spawn (e.g. from
-        user_options). Default: None (no limit).""",
+        user_options). None: no limit.""",
     )
 
     cpu_limit = Union(
@@ -361,7 +391,7 @@ class ContainerSpawner(Spawner):
         default_value=None,
         config=True,
         help="""CPU limit in cores (1.5 = one and a half cores), enforced by the engine, or a
-        callable spawner -> float evaluated at each spawn. Default: None (no limit).""",
+        callable spawner -> float evaluated at each spawn. None: no limit.""",
     )
 
     # -- dockerspawner's deprecated names ------------------------------------------------
@@ -403,12 +433,12 @@ class ContainerSpawner(Spawner):
         "{prefix}ssl-{username}",
         config=True,
         help="""Ignored: with internal_ssl the certificates are copied into the server's own
-        container at /certs, not into a volume. Default: {prefix}ssl-{username}.""",
+        container at /certs, not into a volume.""",
     )
     move_certs_image = Unicode(
         "busybox:1.30.1",
         config=True,
-        help="Ignored: no helper container copies certificates. Default: busybox:1.30.1.",
+        help="Ignored: no helper container copies certificates.",
     )
 
     @observe(*IGNORED_OPTIONS)

@@ -28,7 +28,7 @@ class DockerSpawner(Hardening, ContainerSpawner):
         False,
         config=True,
         help="""Delete the container when the server stops (its named volumes stay).
-        Default: False, as in dockerspawner: a stopped container is started again next
+        Off by default, as in dockerspawner: a stopped container is started again next
         time, keeping changes made outside volumes, unless its image changed.""",
     )
 
@@ -38,26 +38,26 @@ class DockerSpawner(Hardening, ContainerSpawner):
         config=True,
         help="""Extra arguments merged into docker-py's create_host_config (e.g.
         {"device_requests": [...]} for GPUs, {"shm_size": "1G"}). A dict or a callable
-        spawner -> dict (may be async); string values are templates. Default: {}.""",
+        spawner -> dict (may be async); string values are templates.""",
     )
 
     links = Dict(
         config=True,
-        help="""Legacy Docker links {container: alias} for the server. Default: {}.""",
+        help="""Legacy Docker links {container: alias} for the server.""",
     )
 
     mounts = List(
         config=True,
         help="""Mounts as docker.types.Mount keyword dicts, e.g. {"type": "volume", "source":
         "data-{username}", "target": "/data", "read_only": False}; every string field is a
-        template. Default: [].""",
+        template.""",
     )
 
     stop_timeout = Float(
         10.0,
         config=True,
-        help="""Seconds a server gets to exit after SIGTERM before it is killed. Default: 10.
-        The wait blocks no other user's requests.""",
+        help="""Seconds a server gets to exit after SIGTERM before it is killed. The wait
+        blocks no other user's requests.""",
     )
 
     cpu_period = 100_000  # microseconds; Docker's default CFS period

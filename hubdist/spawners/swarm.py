@@ -13,7 +13,7 @@ import asyncio
 import time
 
 from jupyterhub.traitlets import Callable
-from traitlets import Bool, Dict, Float, List, Unicode, Union, default
+from traitlets import Bool, CaselessStrEnum, Dict, Float, List, Unicode, Union
 
 from .. import names
 from ..engine import EngineError
@@ -43,25 +43,24 @@ class SwarmSpawner(DockerSpawner):
     extra_resources_spec = Dict(
         config=True,
         help="""Extra docker.types.Resources arguments, e.g. {"generic_resources": {"gpu": 1}}
-        to reserve one GPU advertised by the nodes. Default: {}.""",
+        to reserve one GPU advertised by the nodes.""",
     )
     extra_container_spec = Dict(
         config=True,
-        help="""Extra docker.types.ContainerSpec arguments (e.g. {"cap_drop": ["ALL"]}).
-        Default: {}.""",
+        help="""Extra docker.types.ContainerSpec arguments (e.g. {"cap_drop": ["ALL"]}).""",
     )
     extra_placement_spec = Dict(
         config=True,
         help="""Extra docker.types.Placement arguments (constraints, preferences, platforms,
-        maxreplicas); overrides placement_constraints and placement_preferences. Default: {}.""",
+        maxreplicas); overrides placement_constraints and placement_preferences.""",
     )
     extra_task_spec = Dict(
         config=True,
-        help="""Extra docker.types.TaskTemplate arguments (e.g. log_driver). Default: {}.""",
+        help="""Extra docker.types.TaskTemplate arguments (e.g. log_driver).""",
     )
     extra_endpoint_spec = Dict(
         config=True,
-        help="""Extra docker.types.EndpointSpec arguments. Default: {}.""",
+        help="""Extra docker.types.EndpointSpec arguments.""",
     )
     placement_constraints = Union(
         [Callable(), List(Unicode())],
@@ -71,28 +70,27 @@ class SwarmSpawner(DockerSpawner):
         "node.labels.hubdist.size == large"]. Templates are allowed ({username}, ...). Or a
         callable spawner -> list (may be async), to choose per user or per profile, e.g.
         lambda s: ["node.labels.gpu == true"] if s.user_options.get("gpu") else [].
-        A constraint no node satisfies fails the spawn at once. Default: [] (the
-        scheduler chooses, managers included).""",
+        A constraint no node satisfies fails the spawn at once. Empty: the scheduler
+        chooses, managers included.""",
     )
     placement_preferences = List(
         config=True,
-        help="""Swarm placement preferences, e.g. [("spread", "node.labels.zone")].
-        Default: [].""",
+        help="""Swarm placement preferences, e.g. [("spread", "node.labels.zone")].""",
     )
     volume_driver = Unicode(
         "",
         config=True,
         help="""Volume driver for named volumes (it should be multi-host capable, so a user's
-        volume follows them to any node). Default: "" (the node's local driver).""",
+        volume follows them to any node). Empty: the node's local driver.""",
     )
     volume_driver_options = Dict(
         config=True,
-        help="""Options for volume_driver. Default: {}.""",
+        help="""Options for volume_driver.""",
     )
     task_check_interval = Float(
         0.25,
         config=True,
-        help="""Seconds between checks of the task's state while starting. Default: 0.25.""",
+        help="""Seconds between checks of the task's state while starting.""",
     )
     swarm_check_interval = Float(
         1.0,
@@ -102,7 +100,7 @@ class SwarmSpawner(DockerSpawner):
         goes down is marked stopped within about this long after Swarm notices. Swarm
         notices a lost machine after a few missed heartbeats (docker swarm update
         --dispatcher-heartbeat; default 5 s). One listing serves all servers of a hub: where
-        servers are given different values (a profile), the shortest applies. Default: 1.""",
+        servers are given different values (a profile), the shortest applies.""",
     )
     pin_to_node = Bool(
         False,
@@ -111,20 +109,31 @@ class SwarmSpawner(DockerSpawner):
         (local to each node) keeps the user's files across stop and start. The node is
         kept in the server's state; if that node is down the spawn fails saying so, and if
         it left the swarm the pin is dropped (the next start goes to any node, with an
-        empty volume). Not needed with a volume_driver that spans nodes. Default: False.""",
+        empty volume). Not needed with a volume_driver that spans nodes.""",
     )
 
-    @default("pull_policy")
-    def _pull_policy_default(self) -> str:
-        return "skip"  # each node pulls for itself; pulling on the manager helps nobody
-
-    @default("network_name")
-    def _network_name_default(self) -> str:
-        return ""
-
-    @default("use_internal_ip")
-    def _use_internal_ip_default(self) -> bool:
-        return True
+    # DockerSpawner's options whose defaults differ on a swarm
+    pull_policy = CaselessStrEnum(
+        ["always", "ifnotpresent", "never", "skip"],
+        default_value="skip",
+        config=True,
+        help="""When to pull the image before a start, on the manager: "skip" because each
+        node pulls for itself when it runs a task (pulling on the manager helps nobody);
+        "ifnotpresent" or "always" pull there too, "never" fails the spawn if the
+        manager lacks the image.""",
+    )
+    network_name = Unicode(
+        "",
+        config=True,
+        help="""An attachable overlay network the hub is also on; the hub connects to the
+        task's own IP on it. Empty: none (then use_internal_ip must be False).""",
+    )
+    use_internal_ip = Bool(
+        True,
+        config=True,
+        help="""Connect to the task's IP on network_name. False: publish the port in host
+        mode and connect to the task's node at that port (a hub not on the overlay).""",
+    )
 
     pinned_node = Unicode("", help="Id of the node this user's server is pinned to.").tag(
         state="pinned_node"  # survives stop: it says where the user's files are
