@@ -40,6 +40,7 @@ from .. import names
 from ..engine import Engine, EngineError, PullProgress
 from . import options as image_options
 from . import readiness
+from .guard import NetguardGate
 from .progress import ProgressChannel
 from .templating import own_volume_names, render, volume_binds
 
@@ -81,7 +82,7 @@ IGNORED_OPTIONS = {
 }
 
 
-class ContainerSpawner(Spawner):
+class ContainerSpawner(NetguardGate, Spawner):
     """Shared base of the hubdist spawners; not used directly."""
 
     # JupyterHub checks at class creation that these exist; the subclasses implement them

@@ -169,6 +169,7 @@ class DockerSpawner(Hardening, ContainerSpawner):
     _certs = b""
 
     async def _start(self):
+        await self.wait_for_netguard()  # fail closed (hubdist.spawners.guard)
         await self.view.ensure_started()  # following events before our container exists
         image = self.choose_image()
         await self.resolve_limits()
