@@ -82,6 +82,8 @@ def spawn_outcome(dep, user: str) -> str:
     session, response = login(dep.url, user, dep.password())
     assert response.status_code == 200, response.text[:500]
     spawn = api(session, dep.url, "POST", f"/users/{user}/server")
+    if spawn.status_code >= 400:  # failed before the hub answered (slow_spawn_timeout)
+        return spawn.json().get("message", spawn.text)
     assert spawn.status_code in (201, 202), spawn.text
     url = f"{dep.url}/hub/api/users/{user}/server/progress"
     headers = {"X-XSRFToken": hub_xsrf(session)}
