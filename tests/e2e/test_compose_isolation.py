@@ -121,6 +121,32 @@ def container_facts(dep, service: str) -> dict:
     }
 
 
+def upgrade_from_a_root_proxy(dep) -> dict:
+    """The shared volume as an older release left it (folder and token root's, as the proxy
+    ran as root), then the new proxy and hub started again, as `docker compose up -d`
+    after an upgrade does: the proxy cannot read the token until the hub hands it over."""
+    image = f"hubdist/hub:{dep.project}"
+    volume = f"{dep.project}_shared"
+    chown = ["chown", "0:0", "/s", "/s/proxy_auth_token"]
+    docker("run", "--rm", "--user", "0", "-v", f"{volume}:/s", "--entrypoint", "", image, *chown)
+    assert dep.compose("restart", "proxy").returncode == 0
+
+    def proxy_says(text: str) -> bool:
+        return text in dep.logs("proxy")
+
+    wait_until(lambda: proxy_says("cannot read the proxy token"), what="the proxy's complaint")
+    assert dep.compose("restart", "hub").returncode == 0
+
+    def proxy_healthy() -> bool:
+        return dep.compose("exec", "-T", "proxy", "hubdist", "proxy", "--check").returncode == 0
+
+    wait_until(proxy_healthy, what="the proxy healthy after the hub handed the token over")
+    return {
+        "hub_said": "is now hubdist-proxy's alone" in dep.logs("hub"),
+        "token": container_facts(dep, "proxy")["token_owner_mode"],
+    }
+
+
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
     config_dir = tmp_path_factory.mktemp("config.d")
@@ -194,6 +220,7 @@ def probes(deployment):
         set_guard(dep, "on")
         results["on_again"] = probe(attacker, targets)
         results["on_again_spawn"] = spawn_outcome(dep, "dee")
+        results["upgrade"] = upgrade_from_a_root_proxy(dep)
         print(json.dumps(results, indent=1))
         yield results
     finally:
@@ -250,3 +277,7 @@ def test_the_proxy_runs_unprivileged_on_a_read_only_root_with_a_private_token(pr
     assert "Read-only file system" in facts["write_root"], facts
     assert facts["token_owner_mode"] == f"{PROXY_UID} 600", facts
     assert "Permission denied" in facts["token_by_other_user"], facts
+
+
+def test_an_upgrade_from_a_root_proxy_hands_the_token_over_to_the_proxy_user(probes):
+    assert probes["upgrade"] == {"hub_said": True, "token": f"{PROXY_UID} 600"}
