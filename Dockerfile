@@ -36,10 +36,11 @@ ARG IDLE_CULLER_VERSION=2.0.0
 # node runs the proxy; tini reaps and forwards signals; both are no-ops where present.
 # iptables: `hubdist netguard` (the compose service isolating users' servers) runs from this
 # image too; Debian's package has both backends, nf_tables (its default) and legacy.
+# conntrack: netguard ends connections opened while its rules were missing.
 RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        nodejs tini ca-certificates iptables; \
+        nodejs tini ca-certificates iptables conntrack; \
     apt-get clean; \
     rm -rf /var/lib/apt/lists/*
 
@@ -71,7 +72,16 @@ RUN set -eux; \
 COPY images /usr/share/hubdist/images
 ENV HUBDIST_IMAGES_DIR=/usr/share/hubdist/images
 COPY config/jupyterhub_config.py /etc/hubdist/jupyterhub_config.py
-RUN mkdir -p /etc/hubdist/config.d /srv/jupyterhub /srv/hubdist-shared
+# The proxy faces the internet: its container runs as this account (docker-compose.yml's
+# user:), which owns the folder of the proxy token (a new volume copies the owner) and
+# nothing else. The hub, as root, hands older token files over to it (`hubdist start`).
+RUN set -eux; \
+    groupadd --system --gid 10001 hubdist-proxy; \
+    useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin hubdist-proxy; \
+    mkdir -p /etc/hubdist/config.d /srv/jupyterhub /srv/hubdist-shared; \
+    chown hubdist-proxy:hubdist-proxy /srv/hubdist-shared; \
+    chmod 700 /srv/hubdist-shared
 
 # Data (database, secrets, trial passwords): mount a volume here. The proxy token goes to
 # HUBDIST_SHARED_DIR (default: here), a folder the hub and the proxy both mount.

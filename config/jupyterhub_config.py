@@ -14,9 +14,11 @@ the file and line that set it (hubdist.layers). `hubdist config show` prints eve
 with where it came from; `hubdist config check` checks without starting the hub.
 """
 
+import os
 import sys
 
 from hubdist import layers, proxy, trial
+from hubdist.spawners import guard
 
 # Every value set through `c` is recorded with the line (or variable) that set it.
 c = layers.record(get_config())  # noqa: F821 (provided by JupyterHub when it loads this file)
@@ -41,7 +43,8 @@ c.JupyterHub.cleanup_servers = False
 # -- the proxy: a service of its own (`hubdist proxy`), so hub restarts cut no connection ----
 # Its token, CONFIGPROXY_AUTH_TOKEN, is put in the environment by `hubdist start`.
 c.ConfigurableHTTPProxy.should_start = False
-c.ConfigurableHTTPProxy.api_url = "http://proxy:8001"
+# compose puts the proxy's API on a network only the hub and the proxy share: proxy-api
+c.ConfigurableHTTPProxy.api_url = os.environ.get("HUBDIST_PROXY_API_URL") or "http://proxy:8001"
 # A proxy that restarted knows no user routes, and the hub puts them back only at its activity
 # check (default every 300 s). Every 15 s, users' servers are unreachable for at most that
 # long after a proxy restart; the check costs one proxy API call and a pass over the routes.
@@ -80,6 +83,11 @@ c.DockerSpawner.volumes = {"{prefix}-user-{username}": "/home/jovyan/work"}
 # (hubdist.settings.VARIABLES), and GitHub login when GITHUB_CLIENT_ID/_SECRET are set
 # (hubdist.github, docs/github.md)
 env.apply()
+
+# -- fail closed: no server starts unless netguard reports its rules enforced -----------------
+# (compose sets HUBDIST_NETGUARD_STATUS_FILE; HUBDIST_NETGUARD=off: no check)
+if guard.expected_status_file(os.environ):
+    c.ContainerSpawner.netguard_status_file = guard.expected_status_file(os.environ)
 
 # -- layer 3, the overrides: config.d/*.py, *.yaml, *.yml, *.json, in file-name order --------
 layers.load_overrides(c, OVERRIDE_DIR)

@@ -1,22 +1,33 @@
 """Network isolation of users' servers: iptables rules, in chains of our own.
 
 Users' servers share a Docker network with the hub and the proxy, and Docker lets any of
-them connect anywhere: to another user's server, to the proxy's API, to the host and the
-services on it (the hub's database, an engine's TCP port), to private networks, and to the
-cloud metadata address 169.254.169.254, which hands out the machine's credentials. Zero to
-JupyterHub blocks these with NetworkPolicies; on Docker the place is the DOCKER-USER chain,
-which every forwarded packet passes, bridged ones between containers too (Docker turns on
-br_netfilter). Packets to the host itself pass INPUT instead, so both jump to our chains.
+them connect anywhere: to another user's server, to the host and the services on it (the
+hub's database, an engine's TCP port), to private networks, and to the cloud metadata
+address 169.254.169.254, which hands out the machine's credentials. Zero to JupyterHub
+blocks these with NetworkPolicies; on Docker the place is the DOCKER-USER chain, which
+every forwarded packet passes. Packets to the host itself pass INPUT instead, so both jump
+to our chains.
+
+Packets between two containers on one bridge meet iptables only while the kernel hands
+bridged packets to it (``net.bridge.bridge-nf-call-iptables = 1``, from the br_netfilter
+module). Recent Docker releases no longer turn that on, and the guard, in a container,
+cannot: so it looks, and while it is off the guard reports itself NOT effective (log,
+``--check``, the status file) instead of healthy. ``./hubdist-up`` turns it on.
 
 The rules recognise users' servers by source address: the network's ``--ip-range``, from
 which Docker gives every container it attaches an address, while the hub and the proxy
 have fixed addresses outside it. So the rules never change as servers come and go.
 
 ``hubdist netguard`` applies them, checks every few seconds that they are still there (a
-firewall reload, ``iptables -F`` or a reboot loses them) and removes them on SIGTERM.
-Everything lives in two chains named after the guard, filled in one iptables-restore
-transaction, so applying twice changes nothing, no packet meets a half-built chain, and
-removing touches nothing of anybody else's.
+firewall reload, ``iptables -F`` or a reboot loses them) and effective, and writes what it
+found to a status file the hub reads before starting anyone's server (fail closed:
+hubdist.spawners.guard). After putting rules back it deletes the connection-tracking
+entries of users' servers, so no connection opened while they were missing lives on as
+"established". Stopping the guard leaves the rules in place: a restart or an upgrade
+opens no window. Only ``--remove`` or ``HUBDIST_NETGUARD=off`` take them out. Everything
+lives in two chains named after the guard, filled in one iptables-restore transaction, so
+applying twice changes nothing, no packet meets a half-built chain, and removing touches
+nothing of anybody else's.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import ipaddress
+import json
 import os
 import re
 import shlex
@@ -32,6 +44,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -315,6 +328,94 @@ def _legacy_tables_exist() -> bool:
         return False
 
 
+#: 1 while bridged packets (container to container on one bridge) pass iptables
+BRIDGE_SYSCTL = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
+BRIDGE_FIX = (
+    "On the Docker host, as root, run ./hubdist-up (it does this), or: "
+    "modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1 "
+    "and, to keep it after a reboot: echo br_netfilter > /etc/modules-load.d/hubdist.conf; "
+    "echo net.bridge.bridge-nf-call-iptables=1 > /etc/sysctl.d/90-hubdist.conf"
+)
+
+
+def bridge_filtering_problem(sysctl: Path = BRIDGE_SYSCTL) -> str | None:
+    """Why packets between containers on one bridge escape the rules, or None.
+
+    Read, never written: the guard's container cannot change /proc/sys or load modules.
+    """
+    try:
+        value = sysctl.read_text().strip()
+    except FileNotFoundError:
+        return (
+            "the br_netfilter kernel module is not loaded, so traffic between containers on "
+            "the users' network (user to user, user to proxy) is NOT filtered. " + BRIDGE_FIX
+        )
+    except OSError as e:
+        return f"cannot read {sysctl} ({e.strerror}): is bridged traffic filtered? unknown"
+    if value != "1":
+        return (
+            f"net.bridge.bridge-nf-call-iptables is {value}, so traffic between containers on "
+            "the users' network (user to user, user to proxy) is NOT filtered. " + BRIDGE_FIX
+        )
+    return None
+
+
+def forget_connections(users: IPv4Network) -> None:
+    """Delete the connection-tracking entries of connections users' servers opened.
+
+    The rules let through packets of "established" connections (answers to the proxy and
+    the hub); without this, a connection opened while the rules were missing or
+    ineffective would live on. Each connection users may keep is picked up again by its
+    next packet and judged as new: allowed ones go on, blocked ones are rejected.
+    """
+    done = _run(["conntrack", "-D", "-s", str(users)])
+    # exit 1 with "0 flow entries" when nothing matched
+    if done.returncode != 0 and "0 flow entries" not in done.stderr:
+        raise NetguardError(f"conntrack -D -s {users} failed: {done.stderr.strip()}")
+
+
+def need_conntrack() -> None:
+    if not shutil.which("conntrack"):
+        raise NetguardError(
+            "the conntrack command is missing (Debian/Ubuntu: apt-get install conntrack); "
+            "the guard needs it to end connections opened while its rules were missing"
+        )
+
+
+@dataclass
+class Status:
+    """What the guard found at its last check, for the hub (and admins) to read."""
+
+    state: str  # "enforced", "not-enforced" or "off"
+    problems: list[str]
+    guard: str
+    users_range: str
+    checked: float  # time.time() of the check
+    valid_until: float  # the hub trusts it no longer: the guard should have checked again
+
+    def write(self, path: Path) -> None:
+        """Atomically (a reader sees the old file or the new one), readable by the hub."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        text = json.dumps(self.__dict__, indent=1) + "\n"
+        draft.write_text(text)
+        draft.chmod(0o644)
+        draft.replace(path)
+
+
+def status_of(guard: Guard, problems: list[str], interval: float) -> Status:
+    now = time.time()
+    return Status(
+        state="not-enforced" if problems else "enforced",
+        problems=problems,
+        guard=guard.name,
+        users_range=str(guard.users),
+        checked=now,
+        # three missed checks, plus slack for a slow iptables
+        valid_until=now + 3 * interval + 10,
+    )
+
+
 # -- the command -----------------------------------------------------------------------
 
 
@@ -341,21 +442,62 @@ def guard_from_args(args: argparse.Namespace) -> Guard:
     )
 
 
-def guard_until_stopped(ipt: Iptables, guard: Guard, interval: float) -> None:
-    """Apply, put back whatever goes missing every ``interval`` s, remove on SIGTERM."""
+def problems_of(ipt: Iptables, guard: Guard) -> list[str]:
+    """Everything that keeps the rules from isolating users' servers now; empty if none."""
+    found = []
+    if not ipt.intact(guard):
+        found.append("rules missing or changed (iptables -S " + " / ".join(guard.chains()) + ")")
+    bridge = bridge_filtering_problem()
+    if bridge:
+        found.append(bridge)
+    return found
+
+
+def enforce(ipt: Iptables, guard: Guard, after_gap: bool = False) -> list[str]:
+    """Apply the rules unless intact; what still keeps them from isolating users.
+
+    Once they do, after they were (re)applied or after a check that found them ineffective
+    (``after_gap``), users' servers' connections are forgotten: some may have been opened
+    while the rules did not hold.
+    """
+    intact = ipt.intact(guard)
+    if not intact:
+        log("rules missing or changed (first start? firewall reload? reboot?); applying")
+        ipt.apply(guard)
+    problems = problems_of(ipt, guard)
+    if not problems and (after_gap or not intact):
+        forget_connections(guard.users)
+    return problems
+
+
+def guard_until_stopped(
+    ipt: Iptables, guard: Guard, interval: float, status_file: Path | None = None
+) -> None:
+    """Enforce every ``interval`` s, reporting each check to the log and the status file.
+
+    SIGTERM ends the loop and leaves the rules in place: a restart or an upgrade of the
+    guard leaves no window. ``--remove`` (or HUBDIST_NETGUARD=off) takes them out.
+    """
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    ipt.apply(guard)
-    log(f"applied ({ipt.command}): users' servers in {guard.users}; chains {guard.chains()}")
-    try:
-        while not stop.wait(interval):
-            if not ipt.intact(guard):
-                log("rules missing or changed (firewall reload? engine restart?); applying again")
-                ipt.apply(guard)
-    finally:
-        ipt.remove(guard.name)
-        log("stopped; rules removed")
+    reported: list[str] | None = None
+    while True:
+        problems = enforce(ipt, guard, after_gap=bool(reported))
+        if status_file is not None:
+            status_of(guard, problems, interval).write(status_file)
+        if problems != reported:
+            for problem in problems:
+                log(f"NOT ENFORCED: {problem}")
+            if not problems:
+                log(f"enforced ({ipt.command}): users' servers in {guard.users}")
+            reported = problems
+        if stop.wait(interval):
+            break
+    log(
+        "stopped; the rules stay in place (to remove them: hubdist netguard --remove, "
+        "or HUBDIST_NETGUARD=off)"
+    )
 
 
 def wait_for_stop() -> None:
@@ -376,9 +518,11 @@ def make_parser(environ: dict | None = None) -> argparse.ArgumentParser:
         prog="hubdist netguard",
         description="Keep users' servers from reaching each other, the proxy's API, the host, "
         "private networks and the cloud metadata address (docs/network-isolation.md). Runs "
-        "until SIGTERM, then removes its rules. Needs root with NET_ADMIN in the host's "
-        "network namespace. HUBDIST_NETGUARD=off only removes the rules and waits. Every "
-        "option can be given as a variable instead, e.g. HUBDIST_NETGUARD_USERS_RANGE.",
+        "until SIGTERM and leaves its rules in place when it stops (--remove takes them "
+        "out). Needs root with NET_ADMIN in the host's network namespace, and bridged "
+        "traffic passed to iptables (net.bridge.bridge-nf-call-iptables=1; it says so "
+        "if not). HUBDIST_NETGUARD=off only removes the rules and waits. Every option can "
+        "be given as a variable instead, e.g. HUBDIST_NETGUARD_USERS_RANGE.",
     )
     parser.add_argument(
         "--name",
@@ -432,16 +576,30 @@ def make_parser(environ: dict | None = None) -> argparse.ArgumentParser:
         help="seconds between checks that the rules are still there (default 10)",
     )
     parser.add_argument(
+        "--status-file",
+        metavar="PATH",
+        default=env.get(f"{ENV}STATUS_FILE") or None,
+        help="write what each check found here (JSON: state enforced/not-enforced/off, "
+        "problems, checked, valid_until), for the hub to refuse spawns unless enforced "
+        "(default: none)",
+    )
+    parser.add_argument(
         "--iptables",
         default=env.get(f"{ENV}IPTABLES") or "auto",
         help="iptables backend: nft, legacy or auto: the one holding Docker's DOCKER-USER "
         "chain (default auto)",
     )
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--once", action="store_true", help="apply the rules and exit")
+    mode.add_argument(
+        "--once",
+        action="store_true",
+        help="apply the rules and exit (1 if they are not effective, saying why)",
+    )
     mode.add_argument("--remove", action="store_true", help="remove this guard's rules and exit")
     mode.add_argument(
-        "--check", action="store_true", help="exit 1 unless all the rules are in place"
+        "--check",
+        action="store_true",
+        help="exit 1, saying why, unless all the rules are in place and effective",
     )
     mode.add_argument(
         "--print", action="store_true", help="print the rules (iptables-restore input) and exit"
@@ -455,14 +613,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if switch not in ("on", "off"):
             raise NetguardError(f"HUBDIST_NETGUARD={switch!r}: use on (the default) or off")
+        status_file = Path(args.status_file) if args.status_file else None
         if switch == "off" and args.check:
             return 0  # healthy: doing what it was told
         if args.remove or switch == "off":
             # the chain names depend on the name only: no other option is needed
             Iptables(args.iptables).remove(args.name)
             if args.remove:
+                log(f"rules of {args.name!r} removed; users' servers are NOT isolated")
                 return 0
             log("HUBDIST_NETGUARD=off: rules removed; users' servers are NOT isolated")
+            if status_file is not None:
+                off = ["HUBDIST_NETGUARD=off: the guard removed its rules"]
+                now = time.time()
+                Status("off", off, args.name, "", now, now + 10 * 365 * 86400).write(status_file)
             wait_for_stop()
             return 0
         if args.interval <= 0:
@@ -473,13 +637,19 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         ipt = Iptables(args.iptables)
         if args.check:
-            intact = ipt.intact(guard)
-            print("rules in place" if intact else "rules missing", file=sys.stderr)
-            return 0 if intact else 1
+            problems = problems_of(ipt, guard)
+            for problem in problems:
+                print(f"hubdist netguard: NOT ENFORCED: {problem}", file=sys.stderr)
+            if not problems:
+                print("hubdist netguard: rules in place and effective", file=sys.stderr)
+            return 1 if problems else 0
+        need_conntrack()
         if args.once:
-            ipt.apply(guard)
-            return 0
-        guard_until_stopped(ipt, guard, args.interval)
+            problems = enforce(ipt, guard)
+            for problem in problems:
+                log(f"NOT ENFORCED: {problem}")
+            return 1 if problems else 0
+        guard_until_stopped(ipt, guard, args.interval, status_file)
         return 0
     except NetguardError as e:
         print(f"hubdist netguard: {e}", file=sys.stderr)

@@ -16,6 +16,13 @@ that container's main process:
 - a restarted CHP knows only its default target (the hub) until the hub adds the users'
   routes back at its next activity check (``JupyterHub.last_activity_interval``).
 
+The API rewrites every route, so in compose it listens only on a network the hub and the
+proxy share and users' servers are not on (``--api-ip proxy-api``: an alias on that
+network, resolved here to the proxy's own address there). The public port faces the
+internet, so the container runs as the unprivileged ``hubdist-proxy`` user with no
+capabilities and a read-only root file system; the shared token file is that user's
+(``hubdist start``, as root in the hub, gives it to them: ``hand_over_token``).
+
 Also, for a hub that starts CHP itself: JupyterHub kills whatever process its proxy pid
 file names before starting the proxy, checking only that the pid is alive. In a container
 that restarts, pids are reused from 1 each time, so a pid file left by the previous run can
@@ -27,8 +34,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import os
+import pwd
 import signal
+import socket
 import sys
 import time
 import urllib.error
@@ -38,6 +48,10 @@ from pathlib import Path
 PROXY_COMMAND = "configurable-http-proxy"
 DEFAULT_HUB_URL = "http://hub:8081"
 STOP_TIMEOUT = 10.0
+#: the account the proxy's container runs as (Dockerfile; docker-compose.yml's user:)
+PROXY_USER = "hubdist-proxy"
+#: each option's default comes from this variable, so the health check agrees with the proxy
+API_IP_VARIABLE = "HUBDIST_PROXY_API_IP"
 
 
 class Backoff:
@@ -128,16 +142,35 @@ def chp_command(args: argparse.Namespace) -> list[str]:
     ]  # fmt: skip
 
 
-def check(port: int, api_port: int, timeout: float = 4.0) -> str | None:
+def api_address(api_ip: str) -> str:
+    """The address the API listens on: ``api_ip`` itself, or what the name resolves to here
+    (an alias on the API's own network resolves to this container's address there)."""
+    try:
+        ipaddress.IPv4Address(api_ip)
+        return api_ip
+    except ValueError:
+        pass
+    try:
+        return socket.getaddrinfo(api_ip, None, socket.AF_INET)[0][4][0]
+    except OSError as exc:
+        raise ValueError(
+            f"--api-ip {api_ip!r} ({API_IP_VARIABLE}) resolves to no IPv4 address ({exc}); "
+            "in compose it is the proxy's alias on the proxy-api network: is the proxy "
+            "attached to it?"
+        ) from None
+
+
+def check(port: int, api_port: int, timeout: float = 4.0, api_ip: str = "0.0.0.0") -> str | None:
     """Why the proxy on this machine is not healthy, or None if it is.
 
     Both listeners must answer: the public one (CHP's own health page) and the API (403
     without a token is an answer: the check needs no secret).
     """
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no HTTP proxy
+    api_host = "127.0.0.1" if api_ip == "0.0.0.0" else api_ip
     probes = {
         "public port": f"http://127.0.0.1:{port}/_chp_healthz",
-        "API": f"http://127.0.0.1:{api_port}/api/routes",
+        "API": f"http://{api_host}:{api_port}/api/routes",
     }
     for what, url in probes.items():
         try:
@@ -162,7 +195,12 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--ip", default="0.0.0.0", help="public address (%(default)s)")
     parser.add_argument("--port", type=int, default=8000, help="public port (%(default)s)")
-    parser.add_argument("--api-ip", default="0.0.0.0", help="API address (%(default)s)")
+    parser.add_argument(
+        "--api-ip",
+        default=os.environ.get(API_IP_VARIABLE) or "0.0.0.0",
+        help=f"API address, or a name resolving to it (default: ${API_IP_VARIABLE}, else "
+        "0.0.0.0; compose: proxy-api, the proxy's alias on a network users are not on)",
+    )
     parser.add_argument("--api-port", type=int, default=8001, help="API port (%(default)s)")
     parser.add_argument("--log-level", default="info", help="CHP's log level (%(default)s)")
     parser.add_argument("chp_args", nargs="*", help=argparse.SUPPRESS)
@@ -171,8 +209,19 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = make_parser().parse_args(argv)
+    # a Swarm task's own name may resolve only a moment after it starts: try for a while
+    for _attempt in range(1 if args.check else 20):
+        try:
+            args.api_ip = api_address(args.api_ip)
+            break
+        except ValueError as exc:
+            problem = str(exc)
+            time.sleep(0 if args.check else 0.5)
+    else:
+        _log(problem)
+        return 1
     if args.check:
-        problem = check(args.port, args.api_port)
+        problem = check(args.port, args.api_port, api_ip=args.api_ip)
         if problem:
             print(f"hubdist proxy: unhealthy: {problem}", file=sys.stderr)
             return 1
@@ -184,6 +233,13 @@ def main(argv: list[str]) -> int:
         token = secrets.resolve(secrets.PROXY_TOKEN, env, secrets.shared_dir(env))
     except secrets.SecretError as exc:
         _log(str(exc))
+        return 1
+    except PermissionError as exc:  # e.g. a token file made by an older, root proxy
+        _log(
+            f"cannot read the proxy token ({exc}) as uid {os.getuid()}: the hub gives the "
+            f"file to {PROXY_USER} when it starts (docker compose up -d hub); this proxy is "
+            "restarted and tries again"
+        )
         return 1
     _log(f"{token.spec.label} from {token.source}")
     secrets.export(token, env)
@@ -224,3 +280,29 @@ def _is_proxy(pid: int) -> bool:
         return False
     # node runs the proxy as `node /path/to/configurable-http-proxy ...`
     return any(arg.decode(errors="replace").endswith(PROXY_COMMAND) for arg in argv[:2])
+
+
+def hand_over_token(path: Path, user: str = PROXY_USER) -> bool:
+    """Make the generated token file, and its folder, the proxy user's (run as root by
+    ``hubdist start``); True if it changed anything.
+
+    The proxy runs unprivileged and must read the token; nobody else may. Files made by an
+    older release (owned by root) are handed over too. Outside the hub image (no such user)
+    or as non-root, nothing changes.
+    """
+    try:
+        account = pwd.getpwnam(user)
+    except KeyError:
+        return False
+    if os.geteuid() != 0 or not path.exists():
+        return False
+    changed = False
+    for item, mode in ((path.parent, 0o700), (path, 0o600)):
+        info = item.stat()
+        if (info.st_uid, info.st_gid) != (account.pw_uid, account.pw_gid):
+            os.chown(item, account.pw_uid, account.pw_gid)
+            changed = True
+        if info.st_mode & 0o777 != mode:
+            item.chmod(mode)
+            changed = True
+    return changed

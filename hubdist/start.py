@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import MutableMapping
 
-from . import secrets
+from . import proxy, secrets
 
 DEFAULT_CONFIG = "/etc/hubdist/jupyterhub_config.py"
 
@@ -56,6 +56,11 @@ def main(argv: list[str]) -> int:
         return 1
     for item in resolved:
         print(f"hubdist start: {item.spec.label} from {item.source}", file=sys.stderr)
+    # the proxy's own folder (compose), never the data folder it defaults to
+    shared = secrets.shared_dir(os.environ)
+    token_file = shared / secrets.PROXY_TOKEN.filename
+    if shared != secrets.data_dir(os.environ) and proxy.hand_over_token(token_file):
+        print(f"hubdist start: {token_file} is now {proxy.PROXY_USER}'s alone", file=sys.stderr)
     command = ["jupyterhub", "-f", args.config, *jupyterhub_args]
     print(f"hubdist start: exec {' '.join(command)}", file=sys.stderr, flush=True)
     try:

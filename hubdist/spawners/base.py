@@ -41,6 +41,7 @@ from .. import names
 from ..engine import Engine, EngineError, PullProgress
 from . import options as image_options
 from . import ownership, readiness
+from .guard import NetguardGate
 from .progress import ProgressChannel
 from .templating import own_volume_names, render, volume_binds, volume_owners
 
@@ -119,7 +120,7 @@ def _tagged(value: Any) -> bool:
 _claimed: set[tuple[int, str, str]] = set()
 
 
-class ContainerSpawner(Spawner):
+class ContainerSpawner(NetguardGate, Spawner):
     """Shared base of the hubdist spawners; not used directly."""
 
     # JupyterHub checks at class creation that these exist; the subclasses implement them

@@ -167,6 +167,7 @@ class DockerSpawner(Hardening, ContainerSpawner):
     _certs = b""
 
     async def _start(self):
+        await self.wait_for_netguard()  # fail closed (hubdist.spawners.guard)
         await self.view.ensure_started()  # following events before our container exists
         await self.claim_prefix()
         image = self.choose_image()

@@ -13,6 +13,7 @@ import random
 import re
 import secrets
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -155,6 +156,9 @@ def tear_down(dep: Deployment) -> None:
     if servers:
         docker("rm", "-fv", *servers, check=False)
     down = dep.compose("down", "-v", "--remove-orphans", timeout=120)
+    # netguard leaves its rules when it stops (no window on upgrades): take them out
+    remove_rules = [sys.executable, "-m", "hubdist", "netguard", "--remove", "--name", dep.project]
+    subprocess.run(remove_rules, capture_output=True, check=False)
     volumes = names("volume", "ls", prefix=dep.project)
     if volumes:
         docker("volume", "rm", "-f", *volumes, check=False)

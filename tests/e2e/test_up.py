@@ -4,6 +4,11 @@ These machines reach no registry, so the public base image cannot be had: the co
 must build from the local base instead, say so, and bring up a hub that answers. The local
 base is the one tests/run made (HUBDIST_LOCAL_BASE), so the test does not wait for
 debootstrap; making it when missing was checked by hand (see the report of the change).
+
+The machine starts with bridged traffic not passed to iptables
+(net.bridge.bridge-nf-call-iptables=0, as recent Docker releases leave it): the command,
+run as root, turns it on for now and for later boots, as netguard needs, and waits for
+netguard too. The setting and the files are put back as they were afterwards.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import os
 import secrets
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +34,30 @@ from .deployment import (
 pytestmark = pytest.mark.e2e
 
 PUBLIC_BASE = "python:3.12-slim-trixie"
+BRIDGE_SYSCTL = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
+BOOT_FILES = {
+    Path("/etc/modules-load.d/hubdist.conf"): "br_netfilter",
+    Path("/etc/sysctl.d/90-hubdist.conf"): "net.bridge.bridge-nf-call-iptables=1",
+}
+
+
+@pytest.fixture
+def bridge_filtering_off():
+    """bridge-nf-call-iptables at 0, and no boot files of ours; both restored after."""
+    previous = BRIDGE_SYSCTL.read_text()
+    kept = {path: path.read_bytes() for path in BOOT_FILES if path.exists()}
+    for path in kept:
+        path.unlink()
+    BRIDGE_SYSCTL.write_text("0\n")
+    try:
+        yield
+    finally:
+        BRIDGE_SYSCTL.write_text(previous)
+        for path in BOOT_FILES:
+            if path in kept:
+                path.write_bytes(kept[path])
+            else:
+                path.unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -65,13 +95,23 @@ def _registry_reachable() -> bool:
     return docker("pull", "-q", PUBLIC_BASE, check=False).returncode == 0
 
 
-def test_the_readme_command_falls_back_to_the_local_base_and_brings_up_a_hub(fresh):
+def test_the_readme_command_falls_back_to_the_local_base_and_brings_up_a_hub(
+    fresh, bridge_filtering_off
+):
     local_base = fresh.env["HUBDIST_LOCAL_BASE"]
     started = time.monotonic()
     up = _up(fresh)
     print(f"./hubdist-up without images took {time.monotonic() - started:.1f} s")
 
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    # netguard's rules between users' servers work only with bridged traffic filtered
+    assert "turning on the filtering of bridged traffic (br_netfilter)" in up.stdout
+    assert BRIDGE_SYSCTL.read_text().strip() == "1"
+    for path, line in BOOT_FILES.items():
+        assert path.read_text().strip() == line, path
+    netguard = fresh.container("netguard")
+    health = docker("inspect", "-f", "{{.State.Health.Status}}", netguard).stdout.strip()
+    assert health == "healthy"
     if _registry_reachable():
         assert "NOTE" not in up.stdout
         assert _first_layer(f"hubdist/hub:{fresh.project}") == _first_layer(PUBLIC_BASE)
@@ -111,3 +151,37 @@ def test_the_readme_command_falls_back_to_the_local_base_and_brings_up_a_hub(fre
     running = docker("inspect", "-f", "{{.Image}}", fresh.container("hub")).stdout.strip()
     assert running == docker("image", "inspect", "-f", "{{.Id}}", hub_image).stdout.strip()
     assert f"the hub is up: {fresh.url}" in upgraded.stdout
+
+
+def _up_as_nobody(tmp_path, **settings: str) -> subprocess.CompletedProcess:
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "COMPOSE_ENV_FILES": os.devnull}
+    return subprocess.run(
+        ["runuser", "-u", "nobody", "--", str(REPO / "hubdist-up")],
+        env={**env, **settings},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+    )
+
+
+def test_without_root_the_command_stops_before_anything_saying_what_to_run(
+    bridge_filtering_off, tmp_path
+):
+    refused = _up_as_nobody(tmp_path)
+
+    assert refused.returncode == 1
+    for command in (
+        "modprobe br_netfilter",
+        "sysctl -w net.bridge.bridge-nf-call-iptables=1",
+        "echo br_netfilter > /etc/modules-load.d/hubdist.conf",
+        "echo net.bridge.bridge-nf-call-iptables=1 > /etc/sysctl.d/90-hubdist.conf",
+        "HUBDIST_NETGUARD=off",
+    ):
+        assert command in refused.stderr, refused.stderr
+    assert BRIDGE_SYSCTL.read_text().strip() == "0"
+    assert not any(path.exists() for path in BOOT_FILES)
+
+    # with isolation switched off the check is skipped (this user then meets the engine)
+    off = _up_as_nobody(tmp_path, HUBDIST_NETGUARD="off")
+    assert "br_netfilter" not in off.stderr and "Docker engine does not answer" in off.stderr

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
+import time
 
 import pytest
 
 from hubdist import netguard
 from hubdist.netguard import Destination, Guard, NetguardError
+from hubdist.spawners import guard as gate
 
 USERS = ipaddress.IPv4Network("10.213.8.0/21")
 SUBNET = ipaddress.IPv4Network("10.213.0.0/20")
@@ -242,3 +244,54 @@ def test_a_rule_is_recognised_as_iptables_lists_it_and_a_changed_one_is_not():
     assert netguard.signature(shlex.split(replaced)) != netguard.signature(metadata)
     escaped = """-A X -m comment --comment "a user\\'s rule" -j RETURN"""
     assert netguard.signature(shlex.split(escaped)) == ("a user's rule", "RETURN")
+
+
+# -- bridged traffic, the status file and the hub's gate ----------------------------------
+
+
+def test_bridged_traffic_not_passed_to_iptables_is_reported_with_the_fix(tmp_path):
+    sysctl = tmp_path / "bridge-nf-call-iptables"
+
+    sysctl.write_text("0\n")
+    off = netguard.bridge_filtering_problem(sysctl)
+    assert "bridge-nf-call-iptables is 0" in off and "NOT filtered" in off
+    assert "sysctl -w net.bridge.bridge-nf-call-iptables=1" in off and "hubdist-up" in off
+
+    missing = netguard.bridge_filtering_problem(tmp_path / "absent")
+    assert "br_netfilter" in missing and "modprobe br_netfilter" in missing
+
+    sysctl.write_text("1\n")
+    assert netguard.bridge_filtering_problem(sysctl) is None
+
+
+def status_file(tmp_path, problems: list[str], interval: float = 10):
+    path = tmp_path / "netguard" / "status.json"
+    netguard.status_of(guard(), problems, interval).write(path)
+    return path
+
+
+def test_the_hub_trusts_a_fresh_enforced_status_and_nothing_else(tmp_path):
+    path = status_file(tmp_path, [])
+    now = time.time()
+
+    assert gate.status_problem(path, now) is None
+    assert "has not reported" in gate.status_problem(tmp_path / "none.json", now)
+    stale = gate.status_problem(path, now + 3600)
+    assert "s old" in stale and "docker compose logs netguard" in stale
+
+    path = status_file(tmp_path, ["net.bridge.bridge-nf-call-iptables is 0, so ..."])
+    assert "bridge-nf-call-iptables is 0" in gate.status_problem(path, now)
+
+    path.write_text("{not json")
+    assert "cannot be read" in gate.status_problem(path, now)
+
+
+def test_netguard_switched_off_is_a_reason_not_to_start_when_the_hub_expects_it(tmp_path):
+    path = tmp_path / "status.json"
+    netguard.Status("off", ["removed"], "hubdist", "", 0, 10**12).write(path)
+
+    assert "HUBDIST_NETGUARD=off" in gate.status_problem(path, time.time())
+    environ = {"HUBDIST_NETGUARD_STATUS_FILE": str(path)}
+    assert gate.expected_status_file(environ) == str(path)
+    assert gate.expected_status_file({**environ, "HUBDIST_NETGUARD": "off"}) == ""
+    assert gate.expected_status_file({}) == ""
