@@ -11,11 +11,14 @@ tini's signals reach JupyterHub directly and nothing stays behind holding the se
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 
 from . import proxy, secrets
+from .engine import Engine
+from .spawners import ownership
 
 DEFAULT_CONFIG = "/etc/hubdist/jupyterhub_config.py"
 
@@ -31,6 +34,19 @@ def prepare(environ: MutableMapping[str, str]) -> list[secrets.Resolved]:
     for item in resolved:
         secrets.export(item, environ)
     return resolved
+
+
+def claim_prefix(environ: Mapping[str, str]) -> str:
+    """Why this deployment may not use its prefix on the engine (another deployment does);
+    "" if it may, or if the engine cannot be asked now (the first spawn asks again)."""
+    prefix, deployment = environ.get("HUBDIST_PREFIX"), environ.get("HUBDIST_DEPLOYMENT")
+    if not prefix or not deployment:
+        return ""
+    try:
+        return asyncio.run(ownership.claim(Engine(call_timeout=10), prefix, deployment))
+    except Exception as exc:  # no engine here (yet): not ours to refuse on
+        print(f"hubdist start: could not check the prefix {prefix!r} ({exc})", file=sys.stderr)
+        return ""
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -56,6 +72,10 @@ def main(argv: list[str]) -> int:
         return 1
     for item in resolved:
         print(f"hubdist start: {item.spec.label} from {item.source}", file=sys.stderr)
+    conflict = claim_prefix(os.environ)
+    if conflict:
+        print(f"hubdist start: {conflict}", file=sys.stderr, flush=True)
+        return 1
     # the proxy's own folder (compose), never the data folder it defaults to
     shared = secrets.shared_dir(os.environ)
     token_file = shared / secrets.PROXY_TOKEN.filename

@@ -575,12 +575,7 @@ class ContainerSpawner(NetguardGate, Spawner):
         key = (id(self.engine), self.prefix, self.deployment)
         if key in _claimed:
             return
-        name = ownership.claim_volume(self.prefix)
-        labels = {ownership.CLAIM: "true", ownership.DEPLOYMENT: self.deployment}
-        found = await self.engine.inspect_volume(name)
-        if found is None:
-            found = await self.engine.create_volume(name, labels)
-        conflict = ownership.claim_conflict(found.get("Labels"), self.prefix, self.deployment)
+        conflict = await ownership.claim(self.engine, self.prefix, self.deployment)
         if conflict:
             self.log.error("%s", conflict)
             raise SpawnFailed(conflict)

@@ -12,6 +12,8 @@ unshortened one.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import names
 
 USER = f"{names.LABEL}.user"
@@ -50,6 +52,16 @@ def foreign(found: dict | None, ours: dict[str, str], *, recorded: bool, exact: 
     if found[DEPLOYMENT] != ours[DEPLOYMENT]:
         return f"it belongs to another hubdist deployment ({found[DEPLOYMENT]!r})"
     return ""
+
+
+async def claim(engine: Any, prefix: str, deployment: str) -> str:
+    """Claim ``prefix`` on ``engine`` for ``deployment`` (a labelled volume); why it cannot
+    be ("" if it can: unclaimed, or this deployment's already)."""
+    name = claim_volume(prefix)
+    found = await engine.inspect_volume(name)
+    if found is None:
+        found = await engine.create_volume(name, {CLAIM: "true", DEPLOYMENT: deployment})
+    return claim_conflict(found.get("Labels"), prefix, deployment)
 
 
 def claim_conflict(found: dict | None, prefix: str, deployment: str) -> str:
