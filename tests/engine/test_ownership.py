@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hubdist import names
+from hubdist import names, start
 
 from ..hubrig import PREFIX, TEST_IMAGE, docker, exists, inspect, user_container
 
@@ -191,3 +191,18 @@ def test_servers_and_volumes_of_hubdist_0_1_are_found_after_the_upgrade(
     read = docker("exec", user_container(username), "cat", "/home/jovyan/work/f.txt")
     assert read.stdout.strip() == "mine"
     assert labels("container", user_container(username))[f"{names.LABEL}.deployment"] == PREFIX
+
+
+def test_the_hub_refuses_to_start_on_a_prefix_another_deployment_uses(engine_ready):
+    """`hubdist start` (the hub container's entry point) asks the engine before JupyterHub
+    runs; the compose file sets HUBDIST_DEPLOYMENT to the project's name."""
+    prefix = f"{PREFIX}s"
+    first = {"HUBDIST_PREFIX": prefix, "HUBDIST_DEPLOYMENT": "one"}
+    second = {"HUBDIST_PREFIX": prefix, "HUBDIST_DEPLOYMENT": "two"}
+
+    assert start.claim_prefix(first) == ""
+    assert start.claim_prefix(first) == "", "its own claim again: a restart"
+    refused = start.claim_prefix(second)
+
+    assert "Another hubdist deployment, 'one', already uses the name prefix" in refused
+    assert labels("volume", f"{prefix}.hubdist-deployment")[f"{names.LABEL}.deployment"] == "one"
