@@ -17,7 +17,8 @@ with where it came from; `hubdist config check` checks without starting the hub.
 import os
 import sys
 
-from hubdist import layers, proxy, trial
+from hubdist import layers, trial
+from hubdist.services import proxy
 from hubdist.spawners import guard
 
 # Every value set through `c` is recorded with the line (or variable) that set it.

@@ -180,15 +180,15 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "base-image":
-        from hubdist import baseimage
+        from hubdist.services import baseimage
 
         return baseimage.main(argv[1:])
     if argv and argv[0] in ("start", "proxy"):
-        from hubdist import proxy, start
+        from hubdist.services import proxy, start
 
         return {"start": start, "proxy": proxy}[argv[0]].main(argv[1:])
     if argv and argv[0] == "prepull":
-        from hubdist import prepull
+        from hubdist.services import prepull
 
         return prepull.main(argv[1:])
     if argv and argv[0] == "netguard":

@@ -29,7 +29,7 @@ from typing import Any
 
 from oauthenticator.github import GitHubOAuthenticator
 
-from . import secrets
+from .services import secrets
 
 #: what the default configuration sets ``c.JupyterHub.authenticator_class`` to
 AUTHENTICATOR = "hubdist.github.GitHubAuthenticator"

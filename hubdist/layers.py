@@ -528,7 +528,8 @@ def _parse(variable: settings.Variable, text: str) -> Any:
 def read(config_file: Path, override_dir: Path | None = None) -> Recorder:
     """Read the layers as the hub would, changing nothing: trial passwords are neither made
     nor read, the proxy's pid file is left alone. Errors become problems."""
-    from . import proxy, trial
+    from . import trial
+    from .services import proxy
 
     recorder = Recorder()
     with ExitStack() as stack:

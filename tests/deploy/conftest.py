@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
 
-from hubdist import proxy
+from hubdist.services import proxy
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hubdist import culler
+from hubdist.services import culler
 
 REPO = Path(__file__).resolve().parents[2]
 

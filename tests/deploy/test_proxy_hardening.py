@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from hubdist import proxy
+from hubdist.services import proxy
 
 NOBODY = "nobody"  # stands in for hubdist-proxy, which exists only in the hub image
 

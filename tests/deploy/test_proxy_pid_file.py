@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from hubdist import proxy
+from hubdist.services import proxy
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from hubdist import proxy
+from hubdist.services import proxy
 
 from ..hubrig import free_port
 

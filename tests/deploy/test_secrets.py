@@ -1,6 +1,6 @@
 """The hub's secrets: generated once and kept private, or given as *_FILE; never printed.
 
-hubdist.secrets decides, ``hubdist start`` applies the decision and execs JupyterHub. The
+hubdist.services.secrets decides, ``hubdist start`` applies the decision and execs JupyterHub. The
 last tests run ``hubdist start`` for real with a stand-in ``jupyterhub`` on PATH that
 records what it was given.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hubdist import secrets, start
+from hubdist.services import secrets, start
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,7 +52,7 @@ def test_a_missing_secret_is_generated_once_private_and_then_kept(tmp_path):
 def test_the_hub_and_the_proxy_starting_together_get_the_same_token(tmp_path):
     # both containers find no token and race to make it
     racer = (
-        "import sys; from pathlib import Path; from hubdist import secrets;"
+        "import sys; from pathlib import Path; from hubdist.services import secrets;"
         "print(secrets.resolve(secrets.PROXY_TOKEN, {}, Path(sys.argv[1])).value)"
     )
     racers = [

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from hubdist import names, start
+from hubdist import names
+from hubdist.services import start
 
 from ..hubrig import PREFIX, TEST_IMAGE, docker, exists, inspect, user_container
 

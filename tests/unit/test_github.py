@@ -17,7 +17,8 @@ import requests
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from hubdist import github, proxy, trial
+from hubdist import github, trial
+from hubdist.services import proxy
 
 from .. import fakegithub
 

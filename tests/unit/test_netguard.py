@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from hubdist import netguard
-from hubdist.netguard import Destination, Guard, NetguardError
+from hubdist.netguard import Destination, Guard, NetguardError, command, iptables, ruleset, status
 from hubdist.spawners import guard as gate
 
 USERS = ipaddress.IPv4Network("10.213.8.0/21")
@@ -22,7 +21,7 @@ def guard(**kw) -> Guard:
 
 
 def forward_and_input(g: Guard) -> tuple[list[list[str]], list[list[str]]]:
-    chains = netguard.rules(g)
+    chains = ruleset.rules(g)
     fwd, inp = g.chains()
     return chains[fwd], chains[inp]
 
@@ -176,36 +175,36 @@ def test_chain_names_fit_iptables_and_long_names_stay_distinct():
     one = guard(name="hubdist-test-isolation-aaaaaa").chains()
     two = guard(name="hubdist-test-isolation-bbbbbb").chains()
     assert one != two
-    assert all(len(chain) <= netguard.MAX_CHAIN for chain in (*one, *two))
+    assert all(len(chain) <= ruleset.MAX_CHAIN for chain in (*one, *two))
 
 
 def test_the_restore_script_fills_both_chains_and_adds_only_missing_jumps():
     g = guard()
     fwd, inp = g.chains()
 
-    both = netguard.restore_script(g, ["DOCKER-USER", "INPUT"])
+    both = ruleset.restore_script(g, ["DOCKER-USER", "INPUT"])
     assert f":{fwd} - [0:0]" in both and f":{inp} - [0:0]" in both
     assert f"-I DOCKER-USER 1 -j {fwd}" in both and f"-I INPUT 1 -j {inp}" in both
     assert both.startswith("*filter\n") and both.endswith("COMMIT\n")
 
-    none_missing = netguard.restore_script(g, [])
+    none_missing = ruleset.restore_script(g, [])
     assert "-I DOCKER-USER" not in none_missing and "-I INPUT" not in none_missing
     # comments with spaces are quoted for iptables-restore
     assert '--comment "hubdist netguard: DNS"' in none_missing
 
 
 def test_cli_refuses_a_missing_users_range_and_a_bad_switch(capsys, monkeypatch):
-    assert netguard.main(["--print"]) == 2
+    assert command.main(["--print"]) == 2
     assert "--users-range is required" in capsys.readouterr().err
 
     monkeypatch.setenv("HUBDIST_NETGUARD", "maybe")
-    assert netguard.main(["--print", "--users-range", str(USERS)]) == 2
+    assert command.main(["--print", "--users-range", str(USERS)]) == 2
     assert "HUBDIST_NETGUARD='maybe'" in capsys.readouterr().err
 
 
 def test_cli_print_shows_the_rules_without_touching_the_firewall(capsys):
     args = ["--print", "--users-range", str(USERS), "--subnet", str(SUBNET)]
-    assert netguard.main([*args, "--allow", "10.213.0.2:8081, 10.50.0.0/16"]) == 0
+    assert command.main([*args, "--allow", "10.213.0.2:8081, 10.50.0.0/16"]) == 0
     printed = capsys.readouterr().out
     assert "-d 10.213.0.2/32 -p tcp -m tcp --dport 8081 -j RETURN" in printed
     assert "-d 10.50.0.0/16 -j RETURN" in printed
@@ -220,8 +219,8 @@ def test_every_option_can_come_from_its_variable_and_the_command_line_adds_to_li
         "HUBDIST_NETGUARD_ALLOW": "10.213.0.2:8081 10.50.0.0/16",
         "HUBDIST_NETGUARD_INTERVAL": "3",
     }
-    args = netguard.make_parser(environ).parse_args(["--allow", "10.60.0.1:5432"])
-    g = netguard.guard_from_args(args)
+    args = command.make_parser(environ).parse_args(["--allow", "10.60.0.1:5432"])
+    g = command.guard_from_args(args)
 
     assert (g.name, g.users, g.subnet, args.interval) == ("mine", USERS, SUBNET, 3.0)
     assert [str(d) for d in g.allow] == [
@@ -232,18 +231,18 @@ def test_every_option_can_come_from_its_variable_and_the_command_line_adds_to_li
 
 
 def test_a_rule_is_recognised_as_iptables_lists_it_and_a_changed_one_is_not():
-    forward = netguard.rules(guard())["HUBDIST-hubdist-FWD"]
+    forward = ruleset.rules(guard())["HUBDIST-hubdist-FWD"]
     metadata = next(rule for rule in forward if "169.254.0.0/16" in rule)
     listed = (  # what `iptables -S` prints for it: options reordered, the comment quoted
         '-A HUBDIST-hubdist-FWD -d 169.254.0.0/16 -m comment --comment "hubdist netguard: '
         'link-local: the cloud metadata address (credentials of the machine)" '
         "-j REJECT --reject-with icmp-admin-prohibited"
     )
-    assert netguard.signature(shlex.split(listed)) == netguard.signature(metadata)
+    assert ruleset.signature(shlex.split(listed)) == ruleset.signature(metadata)
     replaced = "-A HUBDIST-hubdist-FWD -d 169.254.0.0/16 -j RETURN"
-    assert netguard.signature(shlex.split(replaced)) != netguard.signature(metadata)
+    assert ruleset.signature(shlex.split(replaced)) != ruleset.signature(metadata)
     escaped = """-A X -m comment --comment "a user\\'s rule" -j RETURN"""
-    assert netguard.signature(shlex.split(escaped)) == ("a user's rule", "RETURN")
+    assert ruleset.signature(shlex.split(escaped)) == ("a user's rule", "RETURN")
 
 
 # -- bridged traffic, the status file and the hub's gate ----------------------------------
@@ -253,20 +252,20 @@ def test_bridged_traffic_not_passed_to_iptables_is_reported_with_the_fix(tmp_pat
     sysctl = tmp_path / "bridge-nf-call-iptables"
 
     sysctl.write_text("0\n")
-    off = netguard.bridge_filtering_problem(sysctl)
+    off = iptables.bridge_filtering_problem(sysctl)
     assert "bridge-nf-call-iptables is 0" in off and "NOT filtered" in off
     assert "sysctl -w net.bridge.bridge-nf-call-iptables=1" in off and "hubdist-up" in off
 
-    missing = netguard.bridge_filtering_problem(tmp_path / "absent")
+    missing = iptables.bridge_filtering_problem(tmp_path / "absent")
     assert "br_netfilter" in missing and "modprobe br_netfilter" in missing
 
     sysctl.write_text("1\n")
-    assert netguard.bridge_filtering_problem(sysctl) is None
+    assert iptables.bridge_filtering_problem(sysctl) is None
 
 
 def status_file(tmp_path, problems: list[str], interval: float = 10):
     path = tmp_path / "netguard" / "status.json"
-    netguard.status_of(guard(), problems, interval).write(path)
+    status.status_of(guard(), problems, interval).write(path)
     return path
 
 
@@ -288,7 +287,7 @@ def test_the_hub_trusts_a_fresh_enforced_status_and_nothing_else(tmp_path):
 
 def test_netguard_switched_off_is_a_reason_not_to_start_when_the_hub_expects_it(tmp_path):
     path = tmp_path / "status.json"
-    netguard.Status("off", ["removed"], "hubdist", "", 0, 10**12).write(path)
+    status.Status("off", ["removed"], "hubdist", "", 0, 10**12).write(path)
 
     assert "HUBDIST_NETGUARD=off" in gate.status_problem(path, time.time())
     environ = {"HUBDIST_NETGUARD_STATUS_FILE": str(path)}

@@ -1,6 +1,6 @@
-"""The pre-puller's service: what runs on every node (hubdist.prepull)."""
+"""The pre-puller's service: what runs on every node (hubdist.services.prepull)."""
 
-from hubdist import prepull
+from hubdist.services import prepull
 
 
 def test_one_validly_named_service_per_image():

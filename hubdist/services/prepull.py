@@ -21,8 +21,8 @@ import asyncio
 import os
 import sys
 
-from . import names
-from .engine import Engine, EngineError
+from .. import names
+from ..engine import Engine, EngineError
 
 LABEL = f"{names.LABEL}.prepull"
 # waits, and leaves at once on SIGTERM; any image with a POSIX shell can run it

@@ -16,9 +16,9 @@ import os
 import sys
 from collections.abc import Mapping, MutableMapping
 
+from ..engine import Engine
+from ..spawners import ownership
 from . import proxy, secrets
-from .engine import Engine
-from .spawners import ownership
 
 DEFAULT_CONFIG = "/etc/hubdist/jupyterhub_config.py"
 
