@@ -79,14 +79,14 @@ def find_override_dir(config_file: Path) -> Path:
 
 
 def _read_config(args: argparse.Namespace):
-    """The layers as the hub would read them (a hubdist.layers.Recorder); ``args`` gets the
-    paths used."""
-    from hubdist import layers
+    """The layers as the hub would read them (a hubdist.config.recording.Recorder);
+    ``args`` gets the paths used."""
+    from hubdist.config import inspect
 
     args.config_file = Path(args.config_file) if args.config_file else find_config_file()
     if not args.override_dir:
         args.override_dir = find_override_dir(args.config_file)
-    return layers.read(args.config_file, Path(args.override_dir))
+    return inspect.read(args.config_file, Path(args.override_dir))
 
 
 def _layers(args: argparse.Namespace) -> str:
@@ -94,10 +94,10 @@ def _layers(args: argparse.Namespace) -> str:
 
 
 def config_show(args: argparse.Namespace) -> int:
-    from hubdist import layers
+    from hubdist.config import inspect
 
     recorder = _read_config(args)
-    found = layers.entries(recorder, tuple(args.names))
+    found = inspect.entries(recorder, tuple(args.names))
     problems = [str(problem) for problem in recorder.problems]
     if args.json:
         print(json.dumps({"values": found, "problems": problems}, indent=2))

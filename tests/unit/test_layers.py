@@ -1,4 +1,4 @@
-"""Configuration layers (hubdist.layers) and what a configuration may say (hubdist.settings).
+"""Configuration layers (hubdist.config) and what a configuration may say (its catalog).
 
 A small defaults file stands in for config/jupyterhub_config.py (tests/deploy reads that
 one). It is loaded the way JupyterHub loads a config file (``start``), or read the way
@@ -16,12 +16,13 @@ import pytest
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from hubdist import layers, settings
+from hubdist.config import inspect as config_inspect
+from hubdist.config import recording, tree, variables
 
 REPO = Path(__file__).resolve().parents[2]
 
 DEFAULTS = """\
-from hubdist import layers
+from hubdist.config import layers
 
 c = layers.record(get_config())
 env = layers.Environment(c)
@@ -56,16 +57,16 @@ def start(site) -> Config:
     return PyFileConfigLoader(site.config.name, path=str(site.config.parent)).load_config()
 
 
-def inspect(site) -> layers.Recorder:
+def inspect(site) -> recording.Recorder:
     """What `hubdist config` sees."""
-    return layers.read(site.config, site.overrides)
+    return config_inspect.read(site.config, site.overrides)
 
 
-def where(recorder: layers.Recorder, name: str) -> layers.Origin:
+def where(recorder: recording.Recorder, name: str) -> recording.Origin:
     return recorder.origin(tuple(name.split(".")))
 
 
-def messages(recorder: layers.Recorder) -> list[str]:
+def messages(recorder: recording.Recorder) -> list[str]:
     return [str(problem) for problem in recorder.problems]
 
 
@@ -89,10 +90,11 @@ def test_each_value_knows_the_line_that_set_it(site):
     recorder = inspect(site)
 
     assert recorder.problems == []
-    assert where(recorder, "Spawner.environment") == layers.Origin("override", py, 2)
-    assert where(recorder, "Spawner.default_url") == layers.Origin("override", py, 6)
-    assert where(recorder, "Spawner.http_timeout") == layers.Origin("override", py, 8)
-    assert where(recorder, "DockerSpawner.image") == layers.Origin("defaults", str(site.config), 6)
+    assert where(recorder, "Spawner.environment") == recording.Origin("override", py, 2)
+    assert where(recorder, "Spawner.default_url") == recording.Origin("override", py, 6)
+    assert where(recorder, "Spawner.http_timeout") == recording.Origin("override", py, 8)
+    defaults = recording.Origin("defaults", str(site.config), 6)
+    assert where(recorder, "DockerSpawner.image") == defaults
 
 
 def test_a_value_changed_in_place_is_credited_to_the_line_that_changed_it(site):
@@ -117,10 +119,10 @@ def test_yaml_and_json_values_know_their_file_line_and_key(site):
     recorder = inspect(site)
 
     assert recorder.problems == []
-    assert where(recorder, "Spawner.cpu_limit") == layers.Origin(
+    assert where(recorder, "Spawner.cpu_limit") == recording.Origin(
         "override", yml, 4, "Spawner.cpu_limit"
     )
-    assert where(recorder, "Spawner.default_url") == layers.Origin(
+    assert where(recorder, "Spawner.default_url") == recording.Origin(
         "override", jsn, 3, "Spawner.default_url"
     )
     assert start(site).Spawner.mem_limit == "2G"
@@ -139,7 +141,7 @@ def test_later_layers_win_environment_over_defaults_overrides_in_name_order(site
 
     assert (c.DockerSpawner.image, c.DockerSpawner.network_name) == ("yaml:1", "net1")
     assert c.DockerSpawner.prefix == "pyaml:1"
-    assert where(recorder, "DockerSpawner.network_name") == layers.Origin(
+    assert where(recorder, "DockerSpawner.network_name") == recording.Origin(
         "environment", "HUBDIST_NETWORK"
     )
     assert [o.layer for o in recorder.history[("DockerSpawner", "image")]] == [
@@ -287,14 +289,14 @@ def test_an_override_that_raises_is_reported_where_it_raised(site):
     ["client_secret", "cookie_secret", "api_token", "auth_token", "admin_password", "keys"],
 )
 def test_secret_looking_names_are_secret(name):
-    assert settings.looks_secret(name)
+    assert tree.looks_secret(name)
 
 
 @pytest.mark.parametrize(
     "name", ["cookie_secret_file", "token_url", "client_id", "image", "keys_dir", "monkeys"]
 )
 def test_other_names_are_not(name):
-    assert not settings.looks_secret(name)
+    assert not tree.looks_secret(name)
 
 
 def test_show_redacts_secrets_also_inside_dicts(site, monkeypatch):
@@ -302,7 +304,7 @@ def test_show_redacts_secrets_also_inside_dicts(site, monkeypatch):
     monkeypatch.setenv("GITHUB_CLIENT_SECRET", "hush-1")
     site.write("50-mine.py", 'c.Spawner.environment = {"API_TOKEN": "hush-2", "LANG": "C"}\n')
 
-    shown = {entry["name"]: entry for entry in layers.entries(inspect(site))}
+    shown = {entry["name"]: entry for entry in config_inspect.entries(inspect(site))}
 
     assert shown["GitHubOAuthenticator.client_secret"]["value"] == "<redacted>"
     assert shown["GitHubOAuthenticator.client_secret"]["source"] == "GITHUB_CLIENT_SECRET"
@@ -312,7 +314,7 @@ def test_show_redacts_secrets_also_inside_dicts(site, monkeypatch):
 
 def test_every_variable_is_documented_with_its_default():
     docs = (REPO / "docs" / "configuration.md").read_text()
-    for variable in settings.VARIABLES:
+    for variable in variables.VARIABLES:
         row = next((line for line in docs.splitlines() if f"`{variable.name}`" in line), "")
         assert row, f"{variable.name} is not in docs/configuration.md"
         assert f"`{variable.default}`" in row if variable.default else "(unset)" in row

@@ -10,7 +10,7 @@ Two questions answered here, with no hub running:
   typo in a config file silently does nothing; a hub that refuses to start instead, naming
   the file, the line and what was probably meant, is what users need.
 
-hubdist.layers records where each value came from and reports these problems with it.
+hubdist.config.layers records where each value came from and reports these problems with it.
 """
 
 from __future__ import annotations
@@ -18,174 +18,14 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from traitlets import HasTraits, TraitType, Undefined
-from traitlets.config import Config, Configurable, LazyConfigValue
+from traitlets.config import Configurable, LazyConfigValue
 from traitlets.traitlets import ClassBasedTraitType
 
-KeyPath = tuple[str, ...]  # ("DockerSpawner", "image"): the keys to a value in a Config
-
-# -- environment variables ------------------------------------------------------------------
-
-SPAWNERS = {
-    "docker": "hubdist.DockerSpawner",
-    "swarm": "hubdist.SwarmSpawner",
-    "system-user": "hubdist.SystemUserSpawner",
-}
-
-
-def _spawner(value: str) -> str:
-    if value not in SPAWNERS:
-        raise ValueError(f"HUBDIST_SPAWNER={value!r}: use one of {', '.join(SPAWNERS)}")
-    return SPAWNERS[value]
-
-
-def _names(value: str) -> set[str]:
-    # JupyterHub lowercases user names; commas, spaces or both separate them
-    return {name.lower() for name in re.split(r"[\s,]+", value) if name}
-
-
-def _seconds(value: str) -> int:
-    seconds = int(value)
-    if seconds < 0:
-        raise ValueError(f"{value!r} is negative")
-    return seconds
-
-
-@dataclass(frozen=True)
-class Variable:
-    """An environment variable of the hub, as docs/configuration.md lists it."""
-
-    name: str
-    default: str  # what the default configuration uses when it is unset or empty
-    help: str
-    #: the option it sets after the defaults and before config.d, or None when the default
-    #: configuration reads it itself (paths, or a value several options derive from)
-    target: str | None = None
-    #: string to value; None: the target option's own ``from_string``
-    parse: Callable[[str], Any] | None = None
-
-
-VARIABLES = (
-    Variable(
-        "HUBDIST_SPAWNER",
-        "docker",
-        "Where users' servers run: docker (a container each), swarm (a Docker Swarm service "
-        "each, docs/swarm.md) or system-user (a container running as the host account of the "
-        "same name, docs/spawners.md).",
-        "JupyterHub.spawner_class",
-        _spawner,
-    ),
-    Variable(
-        "HUBDIST_SINGLEUSER_IMAGE",
-        "hubdist/singleuser:latest",
-        "Image of users' servers.",
-        "DockerSpawner.image",
-    ),
-    Variable(
-        "HUBDIST_NETWORK",
-        "hubdist",
-        "Docker network of users' servers, shared with the hub and the proxy.",
-        "DockerSpawner.network_name",
-    ),
-    Variable(
-        "HUBDIST_PREFIX",
-        "hubdist",
-        "Start of the names of users' containers (PREFIX-USER) and volumes (PREFIX-user-USER).",
-        "DockerSpawner.prefix",
-    ),
-    Variable(
-        "HUBDIST_ADMIN_USERS",
-        "",
-        "JupyterHub admins, separated by commas or spaces (lowercased, as JupyterHub does).",
-        "Authenticator.admin_users",
-        _names,
-    ),
-    Variable(
-        "HUBDIST_MEM_LIMIT",
-        "",
-        "Memory limit of each server, e.g. 2G (none by default).",
-        "Spawner.mem_limit",
-    ),
-    Variable(
-        "HUBDIST_CPU_LIMIT",
-        "",
-        "CPUs each server may use, e.g. 1.5 (none by default).",
-        "Spawner.cpu_limit",
-    ),
-    Variable(
-        "HUBDIST_CULL_TIMEOUT",
-        "3600",
-        "Seconds a server may sit idle before the idle culler stops it; 0 turns it off. "
-        "Sets the culler service in JupyterHub.services and its role in load_roles.",
-        parse=_seconds,
-    ),
-    Variable(
-        "HUBDIST_DATA_DIR",
-        "/srv/jupyterhub",
-        "Folder of the hub's state: database, cookie secret, trial passwords (a volume).",
-        parse=str,
-    ),
-    Variable(
-        "HUBDIST_OVERRIDE_DIR",
-        "/etc/hubdist/config.d",
-        "Folder of the overrides (*.py, *.yaml, *.yml, *.json) read after the environment.",
-        parse=str,
-    ),
-)
-BY_NAME = {variable.name: variable for variable in VARIABLES}
-
-#: GitHub login (hubdist.github) sets these GitHubOAuthenticator options from these variables
-#: (or their *_FILE variants); ``authenticator_class`` is set because GITHUB_CLIENT_ID is.
-GITHUB_VARIABLES = {
-    "authenticator_class": "GITHUB_CLIENT_ID",
-    "client_id": "GITHUB_CLIENT_ID",
-    "client_secret": "GITHUB_CLIENT_SECRET",
-    "allowed_organizations": "GITHUB_ALLOWED_ORGANIZATIONS",
-    "scope": "GITHUB_ALLOWED_ORGANIZATIONS",
-    "allowed_users": "GITHUB_ALLOWED_USERS",
-    "oauth_callback_url": "OAUTH_CALLBACK_URL",
-    "github_url": "GITHUB_URL",
-}
-
-# -- secrets ----------------------------------------------------------------------------------
-
-# client_secret, cookie_secret, api_token(s), auth_token, *password, CryptKeeper.keys, ...
-_SECRET = re.compile(r"secret|token|passw|crypt|credential|private|(^|_)keys?$", re.IGNORECASE)
-# ... but not where such a name only points at one: a file, a URL, the variable holding it
-_NOT_SECRET = re.compile(r"_(file|path|url|env)$", re.IGNORECASE)
-
-
-def looks_secret(name: str) -> bool:
-    """True for option or dict key names whose values must never be printed."""
-    return bool(_SECRET.search(name)) and not _NOT_SECRET.search(name)
-
-
-# -- walking a Config ---------------------------------------------------------------------------
-
-
-def is_section(key: str) -> bool:
-    """traitlets' rule: capitalised keys are classes, the others options."""
-    return bool(key) and key[0].isupper() and not key.startswith("_")
-
-
-def is_unset(value: Any) -> bool:
-    """A lazy value that only reading ``c.Class.option`` made: it changes nothing."""
-    return isinstance(value, LazyConfigValue) and not value.to_dict()
-
-
-def leaves(config: Mapping[str, Any], path: KeyPath = ()) -> Iterator[tuple[KeyPath, Any]]:
-    """Every value in ``config`` with its path, sections included in the path."""
-    for key, value in config.items():
-        if isinstance(value, Config):
-            yield from leaves(value, (*path, key))
-        else:
-            yield (*path, key), value
-
+from .tree import KeyPath, is_unset, leaves
 
 # -- known classes and options ---------------------------------------------------------------
 
@@ -203,7 +43,7 @@ def _standard_classes() -> tuple[type, ...]:
     JupyterHub itself, and hubdist's spawners whether or not installed as entry points."""
     from jupyterhub.app import JupyterHub
 
-    from .spawners import DockerSpawner, SwarmSpawner, SystemUserSpawner
+    from ..spawners import DockerSpawner, SwarmSpawner, SystemUserSpawner
 
     app = JupyterHub.instance() if JupyterHub.initialized() else JupyterHub()
     return (JupyterHub, *app.classes, DockerSpawner, SwarmSpawner, SystemUserSpawner)
