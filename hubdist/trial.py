@@ -32,6 +32,41 @@ class TrialError(Exception):
     """A password file the hub cannot use; the message says how to fix it."""
 
 
+class TrialRefused(SystemExit):
+    """A configuration that must never run in trial mode: the hub stops, saying why."""
+
+
+def _spawner_class(c: Any) -> type | None:
+    """The spawner class ``c`` selects (entry point name, import string or class)."""
+    from . import settings
+
+    value = c.JupyterHub.get("spawner_class")
+    trait = settings.option("JupyterHub.spawner_class")
+    if value is None or trait is None:
+        return None
+    try:
+        cls = settings.validate(trait, value, "JupyterHub")
+    except Exception:  # layers.check reports a class that does not load
+        return None
+    return cls if isinstance(cls, type) else None
+
+
+def refuse_system_users(c: Any) -> None:
+    """SystemUserSpawner runs each login as the host account of that name: with a shared
+    password anyone could be any host user, so trial mode refuses to start with it."""
+    cls = _spawner_class(c)
+    if cls is None or not any(k.__name__ == "SystemUserSpawner" for k in cls.__mro__):
+        return
+    raise TrialRefused(
+        f"hubdist: the hub will not start: {cls.__name__} runs each user's server as the "
+        "host account of the same name, and in local trial mode (no authenticator "
+        "configured) anyone with the shared trial password can log in with any name, so "
+        "anyone could act as any account on this host. Configure an authenticator "
+        "(config.d/README.md, e.g. GitHub login through GITHUB_CLIENT_ID), or use "
+        "HUBDIST_SPAWNER=docker."
+    )
+
+
 @dataclass
 class Secret:
     path: Path
@@ -66,6 +101,7 @@ def configure(c: Any, data_dir: str | Path) -> None:
     Any username may log in with the trial password (``allow_all``); the users in
     ``Authenticator.admin_users`` log in with a separate admin password instead.
     """
+    refuse_system_users(c)
     data_dir = Path(data_dir)
     user = load_or_create(
         data_dir / USER_PASSWORD_FILE, USER_PASSWORD_BYTES, USER_PASSWORD_MIN_LENGTH

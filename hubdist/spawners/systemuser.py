@@ -4,14 +4,20 @@ The uid and gid come from the user database the hub sees (``pwd``). A hub runnin
 container must see the host's: mount /etc/passwd and /etc/group read-only into it (the
 shipped compose file shows how). A JupyterHub user with no host account gets a clear spawn
 error; map login names to host accounts with ``Authenticator.username_map``.
+
+System accounts are never served: a login named ``root`` would otherwise get a container
+running as uid 0 with the host's /root mounted read-write, which is root on the host for
+anyone who can log in with that name. Accounts below ``min_uid`` (the host's UID_MIN) are
+refused.
 """
 
 from __future__ import annotations
 
 import grp
 import pwd
+from pathlib import Path
 
-from traitlets import Bool, Integer, Unicode
+from traitlets import Bool, Integer, Unicode, default
 
 from ..names import check_host_path
 from .base import SpawnFailed
@@ -47,6 +53,20 @@ class SystemUserSpawner(DockerSpawner):
         NB_UID, NB_GID; the hubdist single-user image does). Default: False: the container
         runs as uid:gid directly.""",
     )
+    min_uid = Integer(
+        config=True,
+        help="""Lowest uid a server may run as. Accounts below it (root, daemon, and the
+        other system accounts) are refused with a spawn error naming the user, so a login
+        named "root" never gets a container running as root with the host's /root.
+        Default: UID_MIN from the hub's /etc/login.defs, else 1000 (the first uid
+        useradd gives people on Debian, Ubuntu, Fedora). Lower it only if real people have
+        lower uids on this host.""",
+    )
+
+    @default("min_uid")
+    def _min_uid_default(self) -> int:
+        return login_defs_uid_min()
+
     user_id = Integer(-1, help="The host uid (from the user database, kept in state).")
     group_id = Integer(-1, help="The host gid (from the user database, kept in state).")
 
@@ -65,8 +85,27 @@ class SystemUserSpawner(DockerSpawner):
 
     def _lookup_ids(self) -> None:
         account = self._account()
+        self.check_account(account)
         self.user_id, self.group_id = account.pw_uid, account.pw_gid
         self._host_home = account.pw_dir
+
+    def check_account(self, account: pwd.struct_passwd) -> None:
+        """Refuse system accounts: uid below min_uid, or the root group as primary group."""
+        name = self.user.name
+        if account.pw_uid < self.min_uid:
+            raise SpawnFailed(
+                f"The host account {name!r} has uid {account.pw_uid}, below "
+                f"SystemUserSpawner.min_uid ({self.min_uid}): servers never run as system "
+                "accounts such as root. Log in with a personal account; if real people on "
+                f"this host have uids below {self.min_uid}, an administrator can lower "
+                "SystemUserSpawner.min_uid."
+            )
+        if account.pw_gid == 0:
+            raise SpawnFailed(
+                f"The host account {name!r} has the root group (gid 0) as its primary "
+                "group, so its server would own files as root's group. An administrator "
+                "must give it a group of its own (usermod -g)."
+            )
 
     @property
     def host_homedir(self) -> str:
@@ -124,3 +163,16 @@ class SystemUserSpawner(DockerSpawner):
         super().load_state(state)
         self.user_id = state.get("user_id", -1)
         self.group_id = state.get("group_id", -1)
+
+
+def login_defs_uid_min(path: str = "/etc/login.defs", fallback: int = 1000) -> int:
+    """UID_MIN from login.defs (the first uid useradd gives people), else ``fallback``."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return fallback
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "UID_MIN" and fields[1].isdigit():
+            return int(fields[1])
+    return fallback
