@@ -513,9 +513,20 @@ class ContainerSpawner(Spawner):
     def allowed_image_choices(self) -> dict[str, str] | str:
         return image_options.normalize_allowed(self.allowed_images, self)
 
+    _chosen_image: str | None = None  # what the last choice set self.image to
+    _image_before_choice = ""
+
     def choose_image(self) -> str:
-        """The image for this spawn, after checking user_options against allowed_images."""
+        """The image for this spawn, after checking user_options against allowed_images.
+
+        A choice lasts one start: the next start without one gets the configured image
+        again (or what a hook set since), never the last choice, which allowed_images
+        (maybe a callable of the user's groups) may no longer allow.
+        """
         self.check_user_options()
+        if self._chosen_image is not None and self.image == self._chosen_image:
+            self.image = self._image_before_choice
+        self._chosen_image = None
         requested = (self.user_options or {}).get("image")
         if requested is None:
             return self.image
@@ -523,6 +534,7 @@ class ContainerSpawner(Spawner):
             image = image_options.resolve_image(requested, self.allowed_image_choices())
         except image_options.ImageNotAllowed as exc:
             raise SpawnException(str(exc), reason="image-not-allowed", status_code=400) from exc
+        self._image_before_choice, self._chosen_image = self.image, image
         self.image = image
         return image
 
