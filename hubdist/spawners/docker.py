@@ -11,7 +11,7 @@ from ..engine import EngineError
 from ..view import ContainerState, ContainerView
 from . import certs
 from .base import ContainerSpawner, SpawnFailed
-from .hardening import DockerSocketRefused, Hardening, starts_as_root
+from .hardening import Hardening, starts_as_root
 from .templating import deep_merge, render_mounts
 
 
@@ -288,17 +288,13 @@ class DockerSpawner(Hardening, ContainerSpawner):
             create["command"] = command
         create.update(self.object_create_kwargs())
         create = deep_merge(create, await self.rendered_extra(self.extra_create_kwargs))
-        try:
-            hardened = self.hardened_host_config(
-                binds, starts_as_root(create.get("user"), image_info)
-            )
-        except DockerSocketRefused as exc:
-            raise SpawnFailed(str(exc)) from exc
+        hardened = self.hardened_host_config(starts_as_root(create.get("user"), image_info))
         host_config = deep_merge(
             {**self._host_config(binds), **hardened},
             await self.rendered_extra(self.extra_host_config),
         )
         host_config.setdefault("network_mode", self.network_name)
+        self.refuse_engine_sockets(host_config, create)
         try:
             return await self.engine.create_container(create, host_config)
         except EngineError as exc:

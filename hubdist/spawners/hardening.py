@@ -7,19 +7,80 @@ Docker engine (which is root on the host). dockerspawner sets none of this.
 
 from __future__ import annotations
 
-import os
+import posixpath
+from collections.abc import Iterator
+from typing import Any
 
 from traitlets import Bool, HasTraits, Integer, List, Unicode
+
+from .base import SpawnFailed
 
 # What an image that starts as root needs to become its user (create the account, own the
 # home, switch uid/gid): the hubdist image's start script, docker-stacks' start.sh
 ROOT_START_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID"]
 
-DOCKER_SOCKETS = {"/var/run/docker.sock", "/run/docker.sock"}
+# The engines' sockets as an admin would write them. The hub (often in a container) cannot
+# resolve the host's symlinks, so a path reaching a socket through some other link is not
+# recognised: docs/spawners.md says so.
+ENGINE_SOCKETS = (
+    "/var/run/docker.sock",
+    "/run/docker.sock",
+    "/run/containerd/containerd.sock",
+    "/var/run/containerd/containerd.sock",
+    "/run/docker/containerd/containerd.sock",
+    "/var/run/docker/containerd/containerd.sock",
+)
+SOCKET_NAMES = ("docker.sock", "containerd.sock", "containerd.sock.ttrpc")
 
 
-class DockerSocketRefused(ValueError):
-    pass
+class DockerSocketRefused(SpawnFailed, ValueError):
+    """A mount that would give the user the Docker or containerd engine."""
+
+
+def _normalized(path: str) -> str:
+    return "/" + posixpath.normpath(path).lstrip("/") if path else path
+
+
+def reaches_engine_socket(path: str) -> bool:
+    """True for an engine socket, a folder holding one (``/``, ``/run``, ``/var/run``...),
+    or any file named like one (a rootless engine's ``/run/user/1000/docker.sock``)."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        return False  # a named volume
+    path = _normalized(path)
+    if path == "/" or posixpath.basename(path) in SOCKET_NAMES:
+        return True
+    return any(socket == path or socket.startswith(path + "/") for socket in ENGINE_SOCKETS)
+
+
+def _bind_source(spec: str) -> str:
+    return spec.split(":", 1)[0]
+
+
+# keys whose values are free text, never mounts
+NOT_MOUNTS = {"env", "environment", "Env", "labels", "Labels", "command", "args", "Args"}
+
+
+def host_paths(payload: Any) -> Iterator[str]:
+    """Every host path a create payload mounts, wherever it was written: ``binds`` (dict or
+    "src:dst" strings), ``mounts`` (Mount dicts in either case, or strings), bind sources,
+    a volume driver's ``device`` option, and task templates given through extra kwargs."""
+    if isinstance(payload, dict):
+        for key, value in payload.items():
+            if key in NOT_MOUNTS:
+                continue
+            if key in ("binds", "Binds"):
+                if isinstance(value, dict):
+                    yield from (k for k in value if isinstance(k, str))
+                elif isinstance(value, list | tuple):
+                    yield from (_bind_source(v) for v in value if isinstance(v, str))
+            elif key in ("mounts", "Mounts") and isinstance(value, list | tuple):
+                yield from (_bind_source(v) for v in value if isinstance(v, str))
+            elif key in ("source", "Source", "device") and isinstance(value, str):
+                yield value
+            yield from host_paths(value)
+    elif isinstance(payload, list | tuple):
+        for item in payload:
+            yield from host_paths(item)
 
 
 class Hardening(HasTraits):
@@ -65,14 +126,14 @@ class Hardening(HasTraits):
     allow_docker_socket = Bool(
         False,
         config=True,
-        help="""Allow mounting the Docker socket into users' containers. Default: False: it
-        would make every user root on the host.""",
+        help="""Allow mounting the Docker or containerd socket, or a folder holding one (/,
+        /run, /var/run, /run/containerd...), into users' containers, through volumes,
+        read_only_volumes, mounts, extra_host_config or extra_create_kwargs. Default: False:
+        it would make every user root on the host.""",
     )
 
-    def hardened_host_config(self, binds: dict, starts_as_root: bool) -> dict:
+    def hardened_host_config(self, starts_as_root: bool) -> dict:
         """HostConfig arguments for these settings (extra_host_config may override)."""
-        if not self.allow_docker_socket:
-            refuse_docker_socket(binds)
         caps = list(self.cap_add) + (ROOT_START_CAPS if starts_as_root else [])
         config: dict = {"cap_drop": list(self.cap_drop)}
         if caps:
@@ -88,16 +149,22 @@ class Hardening(HasTraits):
             }
         return config
 
-
-def refuse_docker_socket(binds: dict) -> None:
-    for source in binds:
-        if source.startswith("/") and (
-            os.path.normpath(source) in DOCKER_SOCKETS or source.endswith("/docker.sock")
-        ):
-            raise DockerSocketRefused(
-                f"volume {source} would give the user control of the Docker engine (root on "
-                "the host); remove it, or set allow_docker_socket = True if that is intended"
-            )
+    def refuse_engine_sockets(self, *payloads: Any) -> None:
+        """Fail the spawn if the final create payloads mount an engine socket or a folder
+        holding one (unless allow_docker_socket)."""
+        if self.allow_docker_socket:
+            return
+        for payload in payloads:
+            for source in host_paths(payload):
+                if reaches_engine_socket(source):
+                    raise DockerSocketRefused(
+                        f"The mount of host path {source} would give the user control of the "
+                        "Docker engine (root on the host): it is, or holds, the Docker or "
+                        "containerd socket. Remove it from volumes, read_only_volumes, "
+                        "mounts, extra_host_config or extra_create_kwargs (mount a "
+                        "subfolder instead of /, /run or /var/run), or set "
+                        "allow_docker_socket = True if giving users the engine is intended."
+                    )
 
 
 def starts_as_root(user: str | None, image_info: dict | None) -> bool:

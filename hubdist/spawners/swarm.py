@@ -21,7 +21,7 @@ from ..swarmview import NODE_LOST, TASK_ENDED, ServerState, SwarmView, hostname
 from . import certs, readiness
 from .base import SpawnFailed
 from .docker import DockerSpawner
-from .hardening import DockerSocketRefused, starts_as_root
+from .hardening import starts_as_root
 from .templating import deep_merge, render_mounts
 
 # Swarm task states, in order, with the progress shown for each
@@ -259,6 +259,7 @@ class SwarmSpawner(DockerSpawner):
         await self.engine.remove_service(self.object_name)  # a leftover from a crashed hub
         self.emit_progress(58, "Creating service")
         spec = await self._service_spec(image, image_info)
+        self.refuse_engine_sockets(spec)
         try:
             self.object_id = await self.engine.create_service(spec)
         except EngineError as exc:
@@ -327,11 +328,9 @@ class SwarmSpawner(DockerSpawner):
 
     def _hardened_container(self, image_info: dict | None) -> dict:
         """The hardening settings a ContainerSpec can carry (Swarm has no pids limit or
-        no-new-privileges in API 1.41); the Docker socket is refused as for containers."""
-        try:
-            host = self.hardened_host_config(self.volume_binds, starts_as_root(None, image_info))
-        except DockerSocketRefused as exc:
-            raise SpawnFailed(str(exc)) from exc
+        no-new-privileges in API 1.41); engine sockets are refused in _start, as for
+        containers."""
+        host = self.hardened_host_config(starts_as_root(None, image_info))
         return {key: host[key] for key in ("cap_drop", "cap_add") if key in host}
 
     def _hardened_task(self) -> dict:
