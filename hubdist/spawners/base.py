@@ -121,7 +121,9 @@ class ContainerSpawner(Spawner):
         config=True,
         help="""When to pull the image before a start. "ifnotpresent" (default) pulls only if
         the engine lacks it; "always" pulls every time (fetching a moved tag); "never" fails
-        the spawn at once if the image is missing; "skip" does not check at all.""",
+        the spawn at once if the image is missing; "skip" does not check at all. hubdist's
+        own images (hubdist/..., built locally, published nowhere) are never pulled: as
+        with "never", a missing one fails the spawn saying how to build it.""",
     )
 
     pull_timeout = Float(
@@ -561,9 +563,20 @@ class ContainerSpawner(Spawner):
         """Apply pull_policy; return the image's inspect data when known."""
         if self.pull_policy == "skip":
             return None
-        info = None if self.pull_policy == "always" else await self.engine.inspect_image(image)
+        local = image_options.built_locally(image)  # never pulled, whatever the policy
+        pull_first = self.pull_policy == "always" and not local
+        info = None if pull_first else await self.engine.inspect_image(image)
         if info is not None:
             return info
+        if local:
+            raise SpawnFailed(
+                f"Image {image} is not on the Docker engine. hubdist's images are built on "
+                "this machine and never pulled: no registry publishes them under that name, "
+                "so a pull would run whatever someone else published there. Build it "
+                "(docker compose build singleuser, or hubdist images build singleuser), or "
+                "set HUBDIST_SINGLEUSER_IMAGE (DockerSpawner.image) to an image in a "
+                "registry you trust."
+            )
         if self.pull_policy == "never":
             raise SpawnFailed(
                 f"Image {image} is not on the Docker engine and pull_policy is 'never'. "
