@@ -562,7 +562,7 @@ class ContainerSpawner(Spawner):
     async def ensure_image(self, image: str) -> dict | None:
         """Apply pull_policy; return the image's inspect data when known."""
         if self.pull_policy == "skip":
-            return None
+            return await self._inspected_once(image)
         local = image_options.built_locally(image)  # never pulled, whatever the policy
         pull_first = self.pull_policy == "always" and not local
         info = None if pull_first else await self.engine.inspect_image(image)
@@ -592,6 +592,20 @@ class ContainerSpawner(Spawner):
         except EngineError as exc:
             raise SpawnFailed(f"Pulling image {image} failed: {exc}") from exc
         return await self.engine.inspect_image(image)
+
+    _inspected: dict[tuple[int, str], dict] = {}  # shared by all spawners of the hub
+
+    async def _inspected_once(self, image: str) -> dict | None:
+        """The image's inspect data, asked once per image name (pull_policy "skip" means
+        no check per start): whether it starts as root and its CMD come from it. None while
+        this engine lacks the image (a Swarm manager may never have it)."""
+        key = (id(self.engine), image)
+        if key not in self._inspected:
+            info = await self.engine.inspect_image(image)
+            if info is None:
+                return None
+            self._inspected[key] = info
+        return self._inspected[key]
 
     # -- readiness -----------------------------------------------------------------------
 

@@ -288,7 +288,8 @@ class DockerSpawner(Hardening, ContainerSpawner):
             create["command"] = command
         create.update(self.object_create_kwargs())
         create = deep_merge(create, await self.rendered_extra(self.extra_create_kwargs))
-        hardened = self.hardened_host_config(starts_as_root(create.get("user"), image_info))
+        root = starts_as_root(create.get("user"), image_info, self.image_starts_as_root)
+        hardened = self.hardened_host_config(root)
         host_config = deep_merge(
             {**self._host_config(binds), **hardened},
             await self.rendered_extra(self.extra_host_config),

@@ -132,6 +132,20 @@ class Hardening(HasTraits):
         it would make every user root on the host.""",
     )
 
+    image_starts_as_root = Bool(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Whether the image starts as root and switches to the user itself (the
+        docker-stacks convention), which needs CHOWN, DAC_OVERRIDE, FOWNER, SETUID and
+        SETGID for its start. Default: None: read from the image's USER when the engine
+        has the image (inspected once per image name with pull_policy "skip"); an image
+        that cannot be inspected (a Swarm manager without it) gets none of them. True: add
+        them even when the image cannot be inspected; False: never add them. A container
+        user set explicitly (extra_create_kwargs or extra_container_spec "user",
+        SystemUserSpawner.run_as_root) decides over this.""",
+    )
+
     def hardened_host_config(self, starts_as_root: bool) -> dict:
         """HostConfig arguments for these settings (extra_host_config may override)."""
         caps = list(self.cap_add) + (ROOT_START_CAPS if starts_as_root else [])
@@ -167,11 +181,19 @@ class Hardening(HasTraits):
                     )
 
 
-def starts_as_root(user: str | None, image_info: dict | None) -> bool:
-    """Whether the container's first process runs as root (unknown image: assume so)."""
+def starts_as_root(user: str | None, image_info: dict | None, declared: bool | None) -> bool:
+    """Whether the container's first process runs as root and must become the user.
+
+    An explicit container user decides; then the admin's ``image_starts_as_root``; then
+    the image's USER when the image could be inspected. An image nobody could look at
+    (pull_policy "skip", a Swarm manager without it) is not assumed to start as root: the
+    capabilities to switch user are something the admin turns on.
+    """
     if user is not None:
-        return user.split(":")[0] in ("0", "root")
+        return str(user).split(":")[0] in ("0", "root")
+    if declared is not None:
+        return declared
     if image_info is None:
-        return True
+        return False
     image_user = ((image_info.get("Config") or {}).get("User") or "").split(":")[0]
     return image_user in ("", "0", "root")

@@ -330,7 +330,9 @@ class SwarmSpawner(DockerSpawner):
         """The hardening settings a ContainerSpec can carry (Swarm has no pids limit or
         no-new-privileges in API 1.41); engine sockets are refused in _start, as for
         containers."""
-        host = self.hardened_host_config(starts_as_root(None, image_info))
+        user = self.extra_container_spec.get("user")
+        root = starts_as_root(user, image_info, self.image_starts_as_root)
+        host = self.hardened_host_config(root)
         return {key: host[key] for key in ("cap_drop", "cap_add") if key in host}
 
     def _hardened_task(self) -> dict:

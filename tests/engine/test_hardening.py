@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
-from ..hubrig import docker, exists, inspect, user_container
+from ..hubrig import PREFIX, TEST_IMAGE, docker, exists, inspect, user_container
+
+ROOT_START_CAPS = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]
+# their bits in /proc/PID/status: CHOWN 0, DAC_OVERRIDE 1, FOWNER 3, SETGID 6, SETUID 7
+ROOT_START_MASK = (1 << 0) | (1 << 1) | (1 << 3) | (1 << 6) | (1 << 7)
+
+
+def process_status(container: str, command: str) -> dict[str, str]:
+    """/proc/PID/status of the container's process running ``command`` (not tini), read on
+    the host: the kernel's view of the server itself, not of a `docker exec`'d process."""
+    top = docker("top", container, "-eo", "pid,args").stdout.splitlines()[1:]
+    pids = [line.split()[0] for line in top if command in line and "tini" not in line]
+    assert len(pids) == 1, top
+    status = Path(f"/proc/{pids[0]}/status").read_text()
+    return dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+
+
+def capabilities(status: dict[str, str]) -> dict[str, int]:
+    return {k: int(status[k], 16) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")}
 
 
 def test_containers_are_hardened_by_default(make_hub, username):
@@ -20,12 +41,62 @@ def test_containers_are_hardened_by_default(make_hub, username):
         "Type": "json-file",
         "Config": {"max-file": "3", "max-size": "10m"},
     }
-    # what the kernel says about the server's process: no capabilities, no new privileges
-    status = docker("exec", name, "cat", "/proc/self/status").stdout
-    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
-    assert int(fields["CapEff"], 16) == 0 and int(fields["CapBnd"], 16) == 0
-    assert fields["NoNewPrivs"].strip() == "1"
+    # the kernel's view of the server's own process: no capability at all, no new privileges
+    status = process_status(name, "jupyterhub-singleuser")
+    assert set(capabilities(status).values()) == {0}, status
+    assert status["NoNewPrivs"].strip() == "1"
+    assert status["Uid"].split()[0] == "1000"
     assert hub.user_get(username, "api/status").status_code == 200
+    hub.stop_server(username)
+
+
+@pytest.fixture
+def root_start_image(engine_ready):
+    """The test image made to start as root (USER root); NB_UID makes it become uid 1000."""
+    image = f"{PREFIX}-rootstart:1"
+    build = subprocess.run(
+        ["docker", "build", "-q", "-t", image, "-"],
+        input=f"FROM {TEST_IMAGE}\nUSER root\n", capture_output=True, text=True,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr
+    yield image
+    docker("rmi", "-f", image, check=False)
+
+
+@pytest.mark.parametrize("policy", ["ifnotpresent", "skip"])
+def test_a_root_start_gets_exactly_the_capabilities_to_switch_user_and_keeps_none(
+    make_hub, username, root_start_image, policy
+):
+    """The image starts as root and becomes uid 1000: the container gets exactly CHOWN,
+    DAC_OVERRIDE, FOWNER, SETUID and SETGID, and the server, once it runs as its user, has
+    none effective or permitted (only the bounding set keeps them, useless under
+    no-new-privileges). With "skip" the image is inspected once to know it starts as root."""
+    hub = make_hub(
+        f'c.DockerSpawner.image = "{root_start_image}"\n'
+        f'c.DockerSpawner.pull_policy = "{policy}"\n'
+        'c.Spawner.environment = {"NB_UID": "1000", "NB_USER": "jovyan"}\n'
+    )
+    hub.spawn(username)
+    name = user_container(username)
+    assert sorted(inspect("container", name)["HostConfig"]["CapAdd"]) == ROOT_START_CAPS
+    status = process_status(name, "jupyterhub-singleuser")
+    caps = capabilities(status)
+    assert status["Uid"].split()[0] == "1000", status
+    assert caps["CapEff"] == caps["CapPrm"] == caps["CapInh"] == caps["CapAmb"] == 0, status
+    assert caps["CapBnd"] == ROOT_START_MASK, status
+    assert status["NoNewPrivs"].strip() == "1"
+    hub.stop_server(username)
+
+
+def test_skip_adds_no_root_capabilities_to_an_image_that_starts_as_its_user(make_hub, username):
+    """Attack surface: with pull_policy "skip" the spawner could not see the image and
+    assumed it starts as root. Before the fix every server of such a hub got CHOWN,
+    DAC_OVERRIDE, FOWNER, SETUID and SETGID (CapAdd) although the image runs as uid 1000."""
+    hub = make_hub('c.DockerSpawner.pull_policy = "skip"\n')
+    hub.spawn(username)
+    name = user_container(username)
+    assert not inspect("container", name)["HostConfig"]["CapAdd"]
+    assert capabilities(process_status(name, "jupyterhub-singleuser"))["CapBnd"] == 0
     hub.stop_server(username)
 
 
@@ -88,3 +159,21 @@ def test_no_engine_socket_reaches_a_swarm_service(active_swarm, make_hub, userna
     message = hub.spawn_failure(username)
     assert "control of the Docker engine" in message and "allow_docker_socket" in message, message
     assert not exists("service", user_container(username))
+
+
+def test_swarm_services_of_a_user_image_get_no_root_capabilities(active_swarm, make_hub, username):
+    """SwarmSpawner's default pull_policy is "skip". Before the fix every service got
+    CHOWN, DAC_OVERRIDE, FOWNER, SETUID and SETGID (CapabilityAdd) whatever its image; now
+    the image is inspected once (it runs as uid 1000) and the server has no capability."""
+    hub = make_hub(
+        'c.JupyterHub.spawner_class = "hubdist.SwarmSpawner"\n'
+        "c.SwarmSpawner.use_internal_ip = False\n"
+    )
+    hub.spawn(username)
+    service = user_container(username)
+    spec = inspect("service", service)["Spec"]["TaskTemplate"]["ContainerSpec"]
+    assert spec["CapabilityDrop"] == ["ALL"] and not spec.get("CapabilityAdd"), spec
+    task = docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={service}")
+    status = process_status(task.stdout.split()[0], "jupyterhub-singleuser")
+    assert set(capabilities(status).values()) == {0}, status
+    hub.stop_server(username)
