@@ -53,11 +53,14 @@ def test_without_an_authenticator_the_hub_is_in_trial_mode_with_a_stored_passwor
     c = load()
 
     stored = load.data / trial.USER_PASSWORD_FILE
-    assert c.JupyterHub.authenticator_class == "shared-password"
+    assert c.JupyterHub.authenticator_class == "hubdist.trial.TrialAuthenticator"
     assert c.SharedPasswordAuthenticator.user_password == stored.read_text().strip()
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert c.Authenticator.allow_all is True
-    assert "admin_password" not in c.SharedPasswordAuthenticator
+    # made even without admins: users given roles through the API log in with it
+    admin_file = load.data / trial.ADMIN_PASSWORD_FILE
+    assert c.SharedPasswordAuthenticator.admin_password == admin_file.read_text().strip()
+    assert "trial mode" in c.JupyterHub.template_vars["announcement_login"].lower()
     assert (
         f"trial password: {c.SharedPasswordAuthenticator.user_password}" in capsys.readouterr().err
     )
@@ -157,3 +160,10 @@ def test_the_real_hub_stops_when_trial_mode_meets_system_users(tmp_path):
     assert "hubdist: the hub will not start: SystemUserSpawner" in hub.stderr, hub.stderr
     assert "Traceback" not in hub.stderr + hub.stdout
     assert not (tmp_path / "data" / trial.USER_PASSWORD_FILE).exists()
+
+
+def test_the_login_page_notice_keeps_the_admins_own_announcement(load):
+    c = load(**{"50-news.py": 'c.JupyterHub.template_vars = {"announcement_login": "Hi!"}\n'})
+
+    notice = c.JupyterHub.template_vars["announcement_login"]
+    assert notice.startswith("<strong>Local trial mode.</strong>") and notice.endswith("Hi!")
