@@ -20,7 +20,11 @@ def process_status(container: str, command: str) -> dict[str, str]:
     top = docker("top", container, "-eo", "pid,args").stdout.splitlines()[1:]
     pids = [line.split()[0] for line in top if command in line and "tini" not in line]
     assert len(pids) == 1, top
-    status = Path(f"/proc/{pids[0]}/status").read_text()
+    return read_status(pids[0])
+
+
+def read_status(pid: int | str) -> dict[str, str]:
+    status = Path(f"/proc/{pid}/status").read_text()
     return dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
 
 
@@ -46,6 +50,9 @@ def test_containers_are_hardened_by_default(make_hub, username):
     assert set(capabilities(status).values()) == {0}, status
     assert status["NoNewPrivs"].strip() == "1"
     assert status["Uid"].split()[0] == "1000"
+    # and of PID 1 (tini), which would keep what a root start was given
+    pid1 = inspect("container", name)["State"]["Pid"]
+    assert set(capabilities(read_status(pid1)).values()) == {0}
     assert hub.user_get(username, "api/status").status_code == 200
     hub.stop_server(username)
 
