@@ -55,14 +55,16 @@ VARIABLES = (
         "docker",
         "Where users' servers run: docker (a container each), swarm (a Docker Swarm service "
         "each, docs/swarm.md) or system-user (a container running as the host account of the "
-        "same name, docs/spawners.md).",
+        "same name, docs/spawners.md; refused in local trial mode, and never for accounts "
+        "below SystemUserSpawner.min_uid).",
         "JupyterHub.spawner_class",
         _spawner,
     ),
     Variable(
         "HUBDIST_SINGLEUSER_IMAGE",
         "hubdist/singleuser:latest",
-        "Image of users' servers.",
+        "Image of users' servers. hubdist's own images (hubdist/...) are built locally and "
+        "never pulled; name a registry (registry.example.org/...) to have it pulled.",
         "DockerSpawner.image",
     ),
     Variable(

@@ -160,7 +160,9 @@ class ContainerSpawner(NetguardGate, Spawner):
         config=True,
         help="""When to pull the image before a start. "ifnotpresent" pulls only if
         the engine lacks it; "always" pulls every time (fetching a moved tag); "never" fails
-        the spawn at once if the image is missing; "skip" does not check at all.""",
+        the spawn at once if the image is missing; "skip" does not check at all. hubdist's
+        own images (hubdist/..., built locally, published nowhere) are never pulled: as
+        with "never", a missing one fails the spawn saying how to build it.""",
     )
 
     pull_timeout = Float(
@@ -629,9 +631,20 @@ class ContainerSpawner(NetguardGate, Spawner):
     def allowed_image_choices(self) -> dict[str, str] | str:
         return image_options.normalize_allowed(self.allowed_images, self)
 
+    _chosen_image: str | None = None  # what the last choice set self.image to
+    _image_before_choice = ""
+
     def choose_image(self) -> str:
-        """The image for this spawn, after checking user_options against allowed_images."""
+        """The image for this spawn, after checking user_options against allowed_images.
+
+        A choice lasts one start: the next start without one gets the configured image
+        again (or what a hook set since), never the last choice, which allowed_images
+        (maybe a callable of the user's groups) may no longer allow.
+        """
         self.check_user_options()
+        if self._chosen_image is not None and self.image == self._chosen_image:
+            self.image = self._image_before_choice
+        self._chosen_image = None
         requested = (self.user_options or {}).get("image")
         if requested is None:
             return self.image
@@ -639,6 +652,7 @@ class ContainerSpawner(NetguardGate, Spawner):
             image = image_options.resolve_image(requested, self.allowed_image_choices())
         except image_options.ImageNotAllowed as exc:
             raise SpawnException(str(exc), reason="image-not-allowed", status_code=400) from exc
+        self._image_before_choice, self._chosen_image = self.image, image
         self.image = image
         return image
 
@@ -664,10 +678,21 @@ class ContainerSpawner(NetguardGate, Spawner):
     async def ensure_image(self, image: str) -> dict | None:
         """Apply pull_policy; return the image's inspect data when known."""
         if self.pull_policy == "skip":
-            return None
-        info = None if self.pull_policy == "always" else await self.engine.inspect_image(image)
+            return await self._inspected_once(image)
+        local = image_options.built_locally(image)  # never pulled, whatever the policy
+        pull_first = self.pull_policy == "always" and not local
+        info = None if pull_first else await self.engine.inspect_image(image)
         if info is not None:
             return info
+        if local:
+            raise SpawnFailed(
+                f"Image {image} is not on the Docker engine. hubdist's images are built on "
+                "this machine and never pulled: no registry publishes them under that name, "
+                "so a pull would run whatever someone else published there. Build it "
+                "(docker compose build singleuser, or hubdist images build singleuser), or "
+                "set HUBDIST_SINGLEUSER_IMAGE (DockerSpawner.image) to an image in a "
+                "registry you trust."
+            )
         if self.pull_policy == "never":
             raise SpawnFailed(
                 f"Image {image} is not on the Docker engine and pull_policy is 'never'. "
@@ -683,6 +708,20 @@ class ContainerSpawner(NetguardGate, Spawner):
         except EngineError as exc:
             raise SpawnFailed(f"Pulling image {image} failed: {exc}") from exc
         return await self.engine.inspect_image(image)
+
+    _inspected: dict[tuple[int, str], dict] = {}  # shared by all spawners of the hub
+
+    async def _inspected_once(self, image: str) -> dict | None:
+        """The image's inspect data, asked once per image name (pull_policy "skip" means
+        no check per start): whether it starts as root and its CMD come from it. None while
+        this engine lacks the image (a Swarm manager may never have it)."""
+        key = (id(self.engine), image)
+        if key not in self._inspected:
+            info = await self.engine.inspect_image(image)
+            if info is None:
+                return None
+            self._inspected[key] = info
+        return self._inspected[key]
 
     # -- readiness -----------------------------------------------------------------------
 

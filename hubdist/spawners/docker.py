@@ -12,7 +12,7 @@ from ..engine import EngineError
 from ..engine.containers import ContainerState, ContainerView
 from . import certs, ownership
 from .base import ContainerSpawner, SpawnFailed
-from .hardening import DockerSocketRefused, Hardening, starts_as_root
+from .hardening import Hardening, starts_as_root
 from .templating import deep_merge, render_mounts
 
 
@@ -319,17 +319,14 @@ class DockerSpawner(Hardening, ContainerSpawner):
             create["command"] = command
         create.update(self.object_create_kwargs())
         create = deep_merge(create, await self.rendered_extra(self.extra_create_kwargs))
-        try:
-            hardened = self.hardened_host_config(
-                binds, starts_as_root(create.get("user"), image_info)
-            )
-        except DockerSocketRefused as exc:
-            raise SpawnFailed(str(exc)) from exc
+        root = starts_as_root(create.get("user"), image_info, self.image_starts_as_root)
+        hardened = self.hardened_host_config(root)
         host_config = deep_merge(
             {**self._host_config(binds), **hardened},
             await self.rendered_extra(self.extra_host_config),
         )
         host_config.setdefault("network_mode", self.network_name)
+        self.refuse_engine_sockets(host_config, create)
         try:
             return await self.engine.create_container(create, host_config)
         except EngineError as exc:

@@ -12,6 +12,23 @@ from typing import Any
 
 ANY_IMAGE = "*"
 
+# hubdist's images are built on the machine (docker compose build, `hubdist images build`)
+# and published nowhere: on Docker Hub this namespace is not ours, so a pull would run
+# whatever someone else put there.
+LOCAL_NAMESPACES = ("hubdist/",)
+DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")
+
+
+def built_locally(image: str) -> bool:
+    """True for a name of hubdist's own images, which must never be pulled: a Docker Hub
+    reference (no registry host, or docker.io) in the ``hubdist/`` namespace."""
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        if first not in DOCKER_HUB:
+            return False  # a registry of its own, e.g. registry.example.org/hubdist/...
+        image = rest
+    return image.startswith(LOCAL_NAMESPACES)
+
 
 def normalize_allowed(value: Any, spawner: Any) -> dict[str, str] | str:
     """``allowed_images`` as ``{label: image}``, or ``"*"``. A callable gets the spawner."""

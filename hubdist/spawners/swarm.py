@@ -21,7 +21,7 @@ from ..engine.swarm import NODE_LOST, TASK_ENDED, ServerState, SwarmView, hostna
 from . import certs, readiness
 from .base import SpawnFailed
 from .docker import DockerSpawner
-from .hardening import DockerSocketRefused, starts_as_root
+from .hardening import starts_as_root
 from .templating import deep_merge, render_mounts
 
 # Swarm task states, in order, with the progress shown for each
@@ -262,6 +262,7 @@ class SwarmSpawner(DockerSpawner):
             self.refuse_foreign("service", self.object_name, why)
         self.emit_progress(58, "Creating service")
         spec = await self._service_spec(image, image_info)
+        self.refuse_engine_sockets(spec)
         try:
             self.remember_object(await self.engine.create_service(spec))
         except EngineError as exc:
@@ -340,11 +341,11 @@ class SwarmSpawner(DockerSpawner):
 
     def _hardened_container(self, image_info: dict | None) -> dict:
         """The hardening settings a ContainerSpec can carry (Swarm has no pids limit or
-        no-new-privileges in API 1.41); the Docker socket is refused as for containers."""
-        try:
-            host = self.hardened_host_config(self.volume_binds, starts_as_root(None, image_info))
-        except DockerSocketRefused as exc:
-            raise SpawnFailed(str(exc)) from exc
+        no-new-privileges in API 1.41); engine sockets are refused in _start, as for
+        containers."""
+        user = self.extra_container_spec.get("user")
+        root = starts_as_root(user, image_info, self.image_starts_as_root)
+        host = self.hardened_host_config(root)
         return {key: host[key] for key in ("cap_drop", "cap_add") if key in host}
 
     def _hardened_task(self) -> dict:

@@ -4,17 +4,23 @@ The uid and gid come from the user database the hub sees (``pwd``). A hub runnin
 container must see the host's: mount /etc/passwd and /etc/group read-only into it (the
 shipped compose file shows how). A JupyterHub user with no host account gets a clear spawn
 error; map login names to host accounts with ``Authenticator.username_map``.
+
+System accounts are never served: a login named ``root`` would otherwise get a container
+running as uid 0 with the host's /root mounted read-write, which is root on the host for
+anyone who can log in with that name. Accounts below ``min_uid`` (the host's UID_MIN) are
+refused.
 """
 
 from __future__ import annotations
 
 import grp
 import pwd
+from pathlib import Path
 
 from traitlets import Bool, Integer, Unicode
 
 from ..names import check_host_path
-from .base import SpawnFailed
+from .base import SpawnFailed, described_default
 from .docker import DockerSpawner
 
 
@@ -26,27 +32,40 @@ class SystemUserSpawner(DockerSpawner):
         allow_none=True,
         config=True,
         help="""Host path of the user's home directory; {username} is the JupyterHub name
-        (not escaped). Empty or None: the home directory from the user database.
-        Default: "/home/{username}".""",
+        (not escaped). Empty or None: the home directory from the user database.""",
     )
     image_homedir_format_string = Unicode(
         "/home/{username}",
         config=True,
         help="""Where the home directory is mounted in the container; also HOME and the
-        working directory. Default: "/home/{username}".""",
+        working directory.""",
     )
     homedir_bind_propagation = Unicode(
         "",
         config=True,
-        help="""Mount propagation of the home bind (e.g. "rslave"). Default: "" (Docker's).""",
+        help="""Mount propagation of the home bind (e.g. "rslave"); empty: Docker's.""",
     )
     run_as_root = Bool(
         False,
         config=True,
         help="""Start the container as root and let the image become the user (NB_USER,
-        NB_UID, NB_GID; the hubdist single-user image does). Default: False: the container
-        runs as uid:gid directly.""",
+        NB_UID, NB_GID; the hubdist single-user image does). False: the container runs as
+        uid:gid directly.""",
     )
+    min_uid = Integer(
+        config=True,
+        help="""Lowest uid a server may run as. Accounts below it (root, daemon, and the
+        other system accounts) are refused with a spawn error naming the user, so a login
+        named "root" never gets a container running as root with the host's /root. Lower
+        it only if real people have lower uids on this host.""",
+    )
+
+    @described_default(
+        "min_uid", "UID_MIN from the hub's /etc/login.defs, else 1000 (useradd's first uid)"
+    )
+    def _min_uid_default(self) -> int:
+        return login_defs_uid_min()
+
     user_id = Integer(-1, help="The host uid (from the user database).").tag(state="user_id")
     group_id = Integer(-1, help="The host gid (from the user database).").tag(state="group_id")
 
@@ -65,8 +84,27 @@ class SystemUserSpawner(DockerSpawner):
 
     def _lookup_ids(self) -> None:
         account = self._account()
+        self.check_account(account)
         self.user_id, self.group_id = account.pw_uid, account.pw_gid
         self._host_home = account.pw_dir
+
+    def check_account(self, account: pwd.struct_passwd) -> None:
+        """Refuse system accounts: uid below min_uid, or the root group as primary group."""
+        name = self.user.name
+        if account.pw_uid < self.min_uid:
+            raise SpawnFailed(
+                f"The host account {name!r} has uid {account.pw_uid}, below "
+                f"SystemUserSpawner.min_uid ({self.min_uid}): servers never run as system "
+                "accounts such as root. Log in with a personal account; if real people on "
+                f"this host have uids below {self.min_uid}, an administrator can lower "
+                "SystemUserSpawner.min_uid."
+            )
+        if account.pw_gid == 0:
+            raise SpawnFailed(
+                f"The host account {name!r} has the root group (gid 0) as its primary "
+                "group, so its server would own files as root's group. An administrator "
+                "must give it a group of its own (usermod -g)."
+            )
 
     @property
     def host_homedir(self) -> str:
@@ -109,3 +147,16 @@ class SystemUserSpawner(DockerSpawner):
     async def _start(self):
         self._lookup_ids()
         return await super()._start()
+
+
+def login_defs_uid_min(path: str = "/etc/login.defs", fallback: int = 1000) -> int:
+    """UID_MIN from login.defs (the first uid useradd gives people), else ``fallback``."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return fallback
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "UID_MIN" and fields[1].isdigit():
+            return int(fields[1])
+    return fallback

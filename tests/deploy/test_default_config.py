@@ -6,11 +6,17 @@ Loaded the way JupyterHub loads it (a traitlets Python config file), without a h
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
 from hubdist import trial
+
+from ..hubrig import free_port
+from .conftest import CONFIG_DIR
 
 
 def test_defaults_run_users_servers_in_containers_that_keep_files_in_a_volume(load):
@@ -47,11 +53,14 @@ def test_without_an_authenticator_the_hub_is_in_trial_mode_with_a_stored_passwor
     c = load()
 
     stored = load.data / trial.USER_PASSWORD_FILE
-    assert c.JupyterHub.authenticator_class == "shared-password"
+    assert c.JupyterHub.authenticator_class == "hubdist.trial.TrialAuthenticator"
     assert c.SharedPasswordAuthenticator.user_password == stored.read_text().strip()
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert c.Authenticator.allow_all is True
-    assert "admin_password" not in c.SharedPasswordAuthenticator
+    # made even without admins: users given roles through the API log in with it
+    admin_file = load.data / trial.ADMIN_PASSWORD_FILE
+    assert c.SharedPasswordAuthenticator.admin_password == admin_file.read_text().strip()
+    assert "trial mode" in c.JupyterHub.template_vars["announcement_login"].lower()
     assert (
         f"trial password: {c.SharedPasswordAuthenticator.user_password}" in capsys.readouterr().err
     )
@@ -112,3 +121,49 @@ def test_a_broken_override_names_its_file(load):
         load(**{"50-broken.py": "c.Spawner.cmd = undefined_name\n"})
 
     assert "50-broken.py" in str(failure.traceback[-1].path)
+
+
+def test_trial_mode_refuses_system_user_spawner_before_making_a_password(load):
+    """Attack: with HUBDIST_SPAWNER=system-user and no authenticator, anyone with the trial
+    password could log in as any host account's name (root included) and get a server as
+    that account. Before the fix the hub started so; now it refuses, saying why."""
+    for setting in ({"HUBDIST_SPAWNER": "system-user"}, {}):
+        overrides = (
+            {} if setting else {"50-su.py": 'c.JupyterHub.spawner_class = "hubdist-system-user"\n'}
+        )
+        with pytest.MonkeyPatch.context() as env:
+            for name, value in setting.items():
+                env.setenv(name, value)
+            with pytest.raises(trial.TrialRefused) as refused:
+                load(**overrides)
+        message = str(refused.value)
+        assert "SystemUserSpawner" in message and "trial mode" in message
+        assert "Configure an authenticator" in message
+        assert not (load.data / trial.USER_PASSWORD_FILE).exists()
+
+
+def test_the_real_hub_stops_when_trial_mode_meets_system_users(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBDIST_", "GITHUB_"))}
+    env.update(
+        HUBDIST_SPAWNER="system-user",
+        HUBDIST_DATA_DIR=str(tmp_path / "data"),
+        HUBDIST_OVERRIDE_DIR=str(tmp_path / "config.d"),
+    )
+    (tmp_path / "data").mkdir()
+    ports = [f"--port={free_port()}", f"--JupyterHub.hub_port={free_port()}"]
+    hub = subprocess.run(
+        [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG_DIR / "jupyterhub_config.py"),
+         *ports],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert hub.returncode == 1, hub.stdout + hub.stderr
+    assert "hubdist: the hub will not start: SystemUserSpawner" in hub.stderr, hub.stderr
+    assert "Traceback" not in hub.stderr + hub.stdout
+    assert not (tmp_path / "data" / trial.USER_PASSWORD_FILE).exists()
+
+
+def test_the_login_page_notice_keeps_the_admins_own_announcement(load):
+    c = load(**{"50-news.py": 'c.JupyterHub.template_vars = {"announcement_login": "Hi!"}\n'})
+
+    notice = c.JupyterHub.template_vars["announcement_login"]
+    assert notice.startswith("<strong>Local trial mode.</strong>") and notice.endswith("Hi!")

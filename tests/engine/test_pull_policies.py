@@ -11,8 +11,9 @@ import pytest
 import requests
 
 from hubdist.engine import Engine
+from hubdist.spawners.options import built_locally
 
-from ..hubrig import BASE_IMAGE, PREFIX, docker, exists, free_port, user_container
+from ..hubrig import BASE_IMAGE, PREFIX, TEST_IMAGE, docker, exists, free_port, user_container
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +121,22 @@ def test_concurrent_pulls_of_one_image_share_one_download(registry):
     assert seen[0] and seen[1]
     assert seen[0][-1] is seen[1][-1], "both waiters follow the same pull"
     assert exists("image", registry)
+
+
+def test_hubdists_own_image_is_never_pulled(make_hub, username):
+    """Attack: someone publishes hubdist/singleuser on Docker Hub (a namespace that is not
+    ours). Before the fix a hub missing the locally built image pulled theirs under
+    "ifnotpresent", and "always" replaced the local build with it on every start (shown by
+    tests/unit/test_local_images.py; not run here against the old code, which would send
+    the pull to Docker Hub)."""
+    missing = f"hubdist/singleuser:{PREFIX}-missing"
+    hub = _hub_for(make_hub, missing, "ifnotpresent")
+    message = hub.spawn_failure(username)
+    assert "never pulled" in message and "docker compose build singleuser" in message, message
+    assert "Pulling image" not in message
+
+    assert built_locally(TEST_IMAGE), "the test image must be one of hubdist's own names"
+    always = make_hub('c.DockerSpawner.pull_policy = "always"\n', name="always")
+    events = always.spawn(username)  # TEST_IMAGE is hubdist/singleuser:test, built here
+    assert not any("Pulling image" in e["message"] for e in events), events
+    always.stop_server(username)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ..hubrig import inspect, user_container
+from ..hubrig import exists, inspect, user_container
 
 SYSTEM_USER = 'c.JupyterHub.spawner_class = "hubdist.SystemUserSpawner"\n'
 
@@ -68,3 +68,28 @@ def test_user_without_a_host_account_gets_a_clear_error(make_hub):
     message = hub.spawn_failure("nosuchhostuser")
     assert "no account 'nosuchhostuser' on the host" in message, message
     assert "username_map" in message
+
+
+def test_a_login_named_root_gets_no_server(make_hub):
+    """Attack: log in as "root". Before min_uid, the spawn succeeded: a server running as
+    uid 0 with CHOWN, DAC_OVERRIDE, FOWNER, SETUID and SETGID and, with an empty
+    host_homedir_format_string, the host's /root mounted read-write: host root for anyone
+    who can log in with that name (trial mode lets anyone). ``--allow-root`` stands for any
+    image whose server does not refuse root itself."""
+    hub = make_hub(
+        SYSTEM_USER
+        + 'c.SystemUserSpawner.host_homedir_format_string = ""\n'
+        + "c.SystemUserSpawner.run_as_root = True\n"
+        + 'c.Spawner.args = ["--allow-root"]\n'
+    )
+    message = hub.spawn_failure("root")
+    assert "'root' has uid 0, below SystemUserSpawner.min_uid (1000)" in message, message
+    assert not exists("container", user_container("root"))
+
+
+def test_min_uid_is_configurable_and_names_the_refused_user(make_hub, host_user):
+    name, uid = host_user
+    hub = make_hub(SYSTEM_USER + f"c.SystemUserSpawner.min_uid = {uid + 1}\n")
+    message = hub.spawn_failure(name)
+    assert f"{name!r} has uid {uid}, below SystemUserSpawner.min_uid ({uid + 1})" in message
+    assert not exists("container", user_container(name))

@@ -138,7 +138,7 @@ def test_credentials_switch_the_default_config_to_github_login(load, tmp_path, c
 def test_without_credentials_the_default_config_stays_in_trial_mode(load):
     c = load({"GITHUB_ALLOWED_USERS": "alice"})
 
-    assert c.JupyterHub.authenticator_class == "shared-password"
+    assert c.JupyterHub.authenticator_class == "hubdist.trial.TrialAuthenticator"
     assert "GitHubOAuthenticator" not in c
 
 
