@@ -54,7 +54,8 @@ c.JupyterHub.last_activity_interval = 15
 # Used only if an override makes the hub start the proxy itself (should_start = True):
 # outside the data volume, and checked, as a stale one could make the hub kill itself.
 c.ConfigurableHTTPProxy.pid_file = "/tmp/jupyterhub-proxy.pid"
-proxy.forget_stale_pid_file(c.ConfigurableHTTPProxy.pid_file)
+if not layers.dry_run(c):  # `hubdist config show` reads this file and must change nothing
+    proxy.forget_stale_pid_file(c.ConfigurableHTTPProxy.pid_file)
 
 # -- idle culler: stops servers unused for HUBDIST_CULL_TIMEOUT seconds (0: never) ----------
 with env.setting("HUBDIST_CULL_TIMEOUT") as cull_timeout:
@@ -99,6 +100,6 @@ layers.check(c)
 
 # -- never silently open: no authenticator chosen means local trial mode ---------------------
 if "authenticator_class" not in c.JupyterHub:
-    trial.configure(c, DATA_DIR)
+    trial.configure(c, DATA_DIR, dry_run=layers.dry_run(c))
 
 layers.finish(c)  # hand `c` over to JupyterHub

@@ -110,6 +110,11 @@ def load_or_create(path: Path, nbytes: int, min_length: int) -> Secret:
     return Secret(path, value, created=True)
 
 
+def _unread(path: Path, nbytes: int, min_length: int) -> Secret:
+    """A stand-in for the password at ``path``, in a dry run: nothing made, nothing read."""
+    return Secret(path, "(kept in the file)", created=False)
+
+
 def beyond_own_servers(db: Any, username: str) -> bool:
     """Whether the user's roles (with their groups') grant scopes beyond the standard user
     role's: any admin-like power, another user's servers, listing users, ..."""
@@ -150,20 +155,20 @@ class TrialAuthenticator(SharedPasswordAuthenticator):
         Authenticator.check_allow_config(self)
 
 
-def configure(c: Any, data_dir: str | Path) -> None:
+def configure(c: Any, data_dir: str | Path, dry_run: bool = False) -> None:
     """Switch the JupyterHub config ``c`` to local trial mode and tell the operator.
 
     Any username may log in with the trial password (``allow_all``); the users in
-    ``Authenticator.admin_users`` log in with a separate admin password instead.
+    ``Authenticator.admin_users`` log in with a separate admin password instead. A
+    ``dry_run`` (``hubdist config show``) neither makes nor reads the password files.
     """
     refuse_system_users(c)
     data_dir = Path(data_dir)
-    user = load_or_create(
-        data_dir / USER_PASSWORD_FILE, USER_PASSWORD_BYTES, USER_PASSWORD_MIN_LENGTH
-    )
+    password = _unread if dry_run else load_or_create
+    user = password(data_dir / USER_PASSWORD_FILE, USER_PASSWORD_BYTES, USER_PASSWORD_MIN_LENGTH)
     admins = sorted(c.Authenticator.get("admin_users", set()))
     # always made: users given roles later (through the API) need it too
-    admin = load_or_create(
+    admin = password(
         data_dir / ADMIN_PASSWORD_FILE, ADMIN_PASSWORD_BYTES, ADMIN_PASSWORD_MIN_LENGTH
     )
     c.SharedPasswordAuthenticator.admin_password = admin.value

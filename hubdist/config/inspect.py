@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import os
 import traceback
-from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from traitlets.config import LazyConfigValue
 
@@ -25,31 +23,21 @@ REDACTED = "<redacted>"
 
 
 def read(config_file: Path, override_dir: Path | None = None) -> Recorder:
-    """Read the layers as the hub would, changing nothing: trial passwords are neither made
-    nor read, the proxy's pid file is left alone. Errors become problems."""
-    from .. import trial
-    from ..services import proxy
-
-    recorder = Recorder()
-    with ExitStack() as stack:
-        if override_dir is not None:
-            stack.enter_context(mock.patch.dict(os.environ, HUBDIST_OVERRIDE_DIR=str(override_dir)))
-        stack.enter_context(mock.patch.object(trial, "load_or_create", _unread_password))
-        stack.enter_context(mock.patch.object(proxy, "forget_stale_pid_file", lambda path: None))
-        try:
-            with recorder.region(DEFAULTS, str(config_file)):
-                run_python(recorder.root, config_file)
-        except (Exception, SystemExit) as exc:
-            recorder.problems.append(_crash(exc, config_file, override_dir))
+    """Read the layers as the hub would, changing nothing (a dry run, see
+    hubdist.config.layers.dry_run): trial passwords are neither made nor read, the proxy's
+    pid file is left alone. Errors become problems."""
+    environ = dict(os.environ)
+    if override_dir is not None:
+        environ["HUBDIST_OVERRIDE_DIR"] = str(override_dir)
+    recorder = Recorder(environ=environ)
+    try:
+        with recorder.region(DEFAULTS, str(config_file)):
+            run_python(recorder.root, config_file)
+    except (Exception, SystemExit) as exc:
+        recorder.problems.append(_crash(exc, config_file, override_dir))
     if not recorder.checked:
         check(recorder.root)
     return recorder
-
-
-def _unread_password(path: Path, nbytes: int, min_length: int) -> Any:
-    from .. import trial
-
-    return trial.Secret(path, "(kept in the file)", created=False)
 
 
 def _crash(exc: BaseException, config_file: Path, override_dir: Path | None) -> Problem:

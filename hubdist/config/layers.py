@@ -68,6 +68,12 @@ def record(config: Config) -> RecordingConfig:
     return recorder.root
 
 
+def dry_run(c: Config) -> bool:
+    """True while ``hubdist config show``/``check`` read the layers: the defaults file then
+    makes, reads and removes no file (trial passwords, the proxy's pid file)."""
+    return _recorder(c).target is None
+
+
 def override_files(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
@@ -216,9 +222,9 @@ _INVALID = object()
 class Environment:
     """The environment layer: hubdist.config.variables, then GitHub login's variables."""
 
-    def __init__(self, c: Config, environ: Mapping[str, str] = os.environ) -> None:
-        self.c, self.environ = c, environ
-        self.recorder = _recorder(c)
+    def __init__(self, c: Config, environ: Mapping[str, str] | None = None) -> None:
+        self.c, self.recorder = c, _recorder(c)
+        self.environ = environ if environ is not None else self.recorder.environ or os.environ
 
     def given(self, name: str) -> bool:
         return bool(self.environ.get(name, "").strip())

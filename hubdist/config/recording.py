@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -136,9 +136,14 @@ class _Region:
 class Recorder:
     """Where each value of one configuration came from, and what is wrong with it."""
 
-    def __init__(self, target: Config | None = None) -> None:
+    def __init__(
+        self, target: Config | None = None, environ: Mapping[str, str] | None = None
+    ) -> None:
         #: the Config JupyterHub reads (filled by ``finish``); None when only inspecting
+        #: (a dry run: the defaults file then changes nothing outside the config)
         self.target = target
+        #: the environment the layers read (None: the process's)
+        self.environ = environ
         self.root = RecordingConfig(_recorder=self)
         self.history: dict[KeyPath, list[Origin]] = {}
         self.problems: list[Problem] = []

@@ -192,3 +192,16 @@ def test_the_hub_refuses_to_start_with_the_problem_and_no_traceback(site, tmp_pa
     assert "Traceback" not in hub.stderr + hub.stdout
     # stopped before trial mode made a password, or JupyterHub made its database
     assert not (tmp_path / "data").exists() and not list(tmp_path.glob("*.sqlite"))
+
+
+def test_show_and_check_are_a_dry_run_that_makes_no_file(site, tmp_path):
+    """The defaults file asks hubdist.config.layers.dry_run(c): reading it for `config
+    show` makes no trial password (a real start would) and touches nothing else."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for action in ("show", "check"):
+        command = [sys.executable, "-m", "hubdist", "config", action, "--override-dir", str(site)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert "trial" in done.stdout + done.stderr  # it did read the trial-mode part
+    assert list(data.iterdir()) == [], "nothing made in the data folder"
