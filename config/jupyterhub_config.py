@@ -3,11 +3,11 @@
 Read in layers, each able to change what the ones before set (docs/configuration.md):
   1. the defaults below;
   2. the environment: the HUBDIST_* variables of hubdist.config.variables (.env.example), and
-     GitHub login's GITHUB_* ones (hubdist.github);
+     GitHub login's GITHUB_* ones (hubdist.auth.github);
   3. the override folder (config.d/ in the repository, mounted at /etc/hubdist/config.d):
      *.py files run with the same ``c``, and *.yaml, *.yml, *.json files of
      ``Class: {option: value}``, in file-name order;
-  4. if no authenticator was chosen by then: local trial mode (hubdist.trial), a random
+  4. if no authenticator was chosen by then: local trial mode (hubdist.auth.trial), a random
      shared password shown once in the log. The hub is never open without a password.
 Then unknown classes or options and values of the wrong type stop the hub, each named with
 the file and line that set it (hubdist.config.layers). `hubdist config show` prints every value
@@ -17,7 +17,7 @@ with where it came from; `hubdist config check` checks without starting the hub.
 import os
 import sys
 
-from hubdist import trial
+from hubdist.auth import trial
 from hubdist.config import layers
 from hubdist.services import proxy
 from hubdist.spawners import guard
@@ -84,7 +84,7 @@ c.DockerSpawner.volumes = {"{prefix}-user-{username}": "/home/jovyan/work"}
 
 # -- layer 2, the environment: HUBDIST_SPAWNER, _SINGLEUSER_IMAGE, _ADMIN_USERS, limits, ...
 # (hubdist.config.variables), and GitHub login when GITHUB_CLIENT_ID/_SECRET are set
-# (hubdist.github, docs/github.md)
+# (hubdist.auth.github, docs/github.md)
 env.apply()
 
 # -- fail closed: no server starts unless netguard reports its rules enforced -----------------

@@ -271,7 +271,7 @@ class Environment:
             return _INVALID
 
     def _github(self) -> None:
-        from .. import github
+        from ..auth import github
 
         def origin(path: KeyPath) -> Origin:
             name = GITHUB_VARIABLES.get(path[-1], "GITHUB_CLIENT_ID")

@@ -120,7 +120,7 @@ VARIABLES = (
 )
 BY_NAME = {variable.name: variable for variable in VARIABLES}
 
-#: GitHub login (hubdist.github) sets these GitHubOAuthenticator options from these variables
+#: GitHub login (hubdist.auth.github) sets these GitHubOAuthenticator options from these variables
 #: (or their *_FILE variants); ``authenticator_class`` is set because GITHUB_CLIENT_ID is.
 GITHUB_VARIABLES = {
     "authenticator_class": "GITHUB_CLIENT_ID",

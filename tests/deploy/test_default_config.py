@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from hubdist import trial
+from hubdist.auth import trial
 
 from ..hubrig import free_port
 from .conftest import CONFIG_DIR
@@ -53,7 +53,7 @@ def test_without_an_authenticator_the_hub_is_in_trial_mode_with_a_stored_passwor
     c = load()
 
     stored = load.data / trial.USER_PASSWORD_FILE
-    assert c.JupyterHub.authenticator_class == "hubdist.trial.TrialAuthenticator"
+    assert c.JupyterHub.authenticator_class == "hubdist.auth.trial.TrialAuthenticator"
     assert c.SharedPasswordAuthenticator.user_password == stored.read_text().strip()
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert c.Authenticator.allow_all is True

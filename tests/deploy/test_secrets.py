@@ -255,7 +255,7 @@ def test_start_reads_docker_secrets_and_leaves_the_github_one_alone(run_start, t
     assert ran["env"]["JPY_COOKIE_SECRET"] == "cd" * 32
     assert ran["env"]["CONFIGPROXY_AUTH_TOKEN"] == "proxy-token-from-a-docker-secret"
     assert ran["env"]["JPY_COOKIE_SECRET_FILE"] is None
-    assert ran["env"]["GITHUB_CLIENT_SECRET_FILE"] == str(github)  # hubdist.github reads it
+    assert ran["env"]["GITHUB_CLIENT_SECRET_FILE"] == str(github)  # hubdist.auth.github reads it
     assert not run_start.shared.exists()  # given, so nothing generated
     assert "cd" * 32 not in output and "proxy-token-from-a-docker-secret" not in output
 

@@ -8,7 +8,7 @@ import stat
 import pytest
 import requests
 
-from hubdist import trial
+from hubdist.auth import trial
 
 
 def test_a_new_password_is_random_long_enough_and_private(tmp_path):
@@ -43,7 +43,7 @@ def test_a_too_short_password_is_refused_with_what_to_do(tmp_path):
 # the hub rig's config, switched to trial mode as the shipped config does when no
 # authenticator is set; "ops" holds a role of their own, "eve" one through a group
 TRIAL_WITH_ROLES = """
-from hubdist import trial
+from hubdist.auth import trial
 c.JupyterHub.load_groups = {"auditors": {"users": ["eve"]}}
 c.JupyterHub.load_roles.append({"name": "user-admin", "scopes": ["admin:users"], "users": ["ops"]})
 c.JupyterHub.load_roles.append(

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from hubdist.github import NOBODY_ALLOWED
+from hubdist.auth.github import NOBODY_ALLOWED
 
 from ..hubrig import docker
 from .deployment import api, http_session, server_api, wait_for_server, wait_until

@@ -1,4 +1,4 @@
-"""GitHub login from the environment (hubdist.github), and the fake GitHub the e2e tests use.
+"""GitHub login from the environment (hubdist.auth.github), and the fake GitHub the e2e tests use.
 
 No hub, no container: the settings are read from a dict, the default config is loaded as
 JupyterHub loads it, the allow check runs on the real authenticator class, and the fake
@@ -17,7 +17,7 @@ import requests
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from hubdist import github, trial
+from hubdist.auth import github, trial
 from hubdist.services import proxy
 
 from .. import fakegithub
@@ -138,7 +138,7 @@ def test_credentials_switch_the_default_config_to_github_login(load, tmp_path, c
 def test_without_credentials_the_default_config_stays_in_trial_mode(load):
     c = load({"GITHUB_ALLOWED_USERS": "alice"})
 
-    assert c.JupyterHub.authenticator_class == "hubdist.trial.TrialAuthenticator"
+    assert c.JupyterHub.authenticator_class == "hubdist.auth.trial.TrialAuthenticator"
     assert "GitHubOAuthenticator" not in c
 
 

@@ -53,7 +53,7 @@ class TrialRefused(SystemExit):
 
 def _spawner_class(c: Any) -> type | None:
     """The spawner class ``c`` selects (entry point name, import string or class)."""
-    from .config import catalog
+    from ..config import catalog
 
     value = c.JupyterHub.get("spawner_class")
     trait = catalog.option("JupyterHub.spawner_class")
@@ -172,7 +172,7 @@ def configure(c: Any, data_dir: str | Path, dry_run: bool = False) -> None:
         data_dir / ADMIN_PASSWORD_FILE, ADMIN_PASSWORD_BYTES, ADMIN_PASSWORD_MIN_LENGTH
     )
     c.SharedPasswordAuthenticator.admin_password = admin.value
-    c.JupyterHub.authenticator_class = "hubdist.trial.TrialAuthenticator"
+    c.JupyterHub.authenticator_class = "hubdist.auth.trial.TrialAuthenticator"
     c.SharedPasswordAuthenticator.user_password = user.value
     c.Authenticator.allow_all = True
     _label_login_page(c)
