@@ -90,7 +90,7 @@ env.apply()
 # -- fail closed: no server starts unless netguard reports its rules enforced -----------------
 # (compose sets HUBDIST_NETGUARD_STATUS_FILE; HUBDIST_NETGUARD=off: no check)
 if guard.expected_status_file(os.environ):
-    c.ContainerSpawner.netguard_status_file = guard.expected_status_file(os.environ)
+    c.DockerSpawner.netguard_status_file = guard.expected_status_file(os.environ)
 
 # -- layer 3, the overrides: config.d/*.py, *.yaml, *.yml, *.json, in file-name order --------
 layers.load_overrides(c, OVERRIDE_DIR)

@@ -164,6 +164,9 @@ class Catalog:
         cls = self.classes.get(class_name)
         if cls is None:
             return f"unknown class {class_name}" + self._hint(_close(class_name, self.classes))
+        refused = self._refused(class_name, option, value)
+        if refused:
+            return refused
         trait = self.trait(path)
         if trait is None:
             return f"{class_name} has no option {option!r}" + self._option_hint(cls, option)
@@ -171,6 +174,17 @@ class Catalog:
             validate(trait, effective(trait, value), class_name)
         except Exception as exc:
             return f"wrong type: {exc}"
+        return None
+
+    def _refused(self, class_name: str, option: str, value: Any) -> str | None:
+        """A class in use that reads ``class_name``'s section and refuses the value (the
+        SwarmSpawner, for DockerSpawner options a service cannot honour)."""
+        for used in self.in_use:
+            refuse = getattr(used, "refused_option", None)
+            if refuse is not None and class_name in used.section_names():
+                refused = refuse(option, value)
+                if refused:
+                    return refused
         return None
 
     def _option_hint(self, cls: type, option: str) -> str:
@@ -189,11 +203,20 @@ class Catalog:
         used = [klass for klass in self.in_use if option in _options(klass)]
         if used:
             return used[:1]
-        listed = [klass for klass in _standard_classes() if option in _options(klass)]
+        listed = [
+            klass
+            for klass in _standard_classes()
+            if option in _options(klass) and not klass.__dict__.get("shared_base")
+        ]
         listed = [k for k in listed if not any(b is not k and issubclass(k, b) for b in listed)]
+        listed = sorted(set(listed), key=lambda klass: klass.__name__)
         if 0 < len(listed) <= 3:
             return listed
-        owners = [klass for klass in self.classes.values() if option in _own_options(klass)]
+        owners = [
+            klass
+            for klass in self.classes.values()
+            if option in _own_options(klass) and not klass.__dict__.get("shared_base")
+        ]
         return sorted(owners, key=lambda klass: klass.__name__)[:3]
 
     @staticmethod

@@ -32,7 +32,6 @@ from traitlets import (
     TraitError,
     Unicode,
     Union,
-    observe,
     validate,
 )
 from traitlets.traitlets import DefaultHandler, TraitType, Undefined
@@ -41,46 +40,15 @@ from .. import names
 from ..engine import Engine, EngineError, PullProgress
 from . import options as image_options
 from . import ownership, readiness
-from .guard import NetguardGate
+from .compat import DeprecatedNames
+from .failure import SpawnFailed
+from .hardening import Hardening
 from .progress import ProgressChannel
 from .templating import own_volume_names, render, volume_binds, volume_owners
 
 
-class SpawnFailed(Exception):
-    """A spawn failed for a reason the user should read (shown on the spawn page)."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        # JupyterHub shows this text in the progress stream and on the error page
-        self.jupyterhub_message = message
-
-
 def _default_format_volume_name(template: str, spawner: ContainerSpawner) -> str:
     return template.format(**spawner.template_namespace())
-
-
-# dockerspawner's deprecated names: old -> (new, version that deprecated it)
-DEPRECATED_ALIASES = {
-    "container_ip": ("host_ip", "0.9.*"),
-    "container_port": ("port", "0.9.*"),
-    "container_image": ("image", "0.9.*"),
-    "container_prefix": ("prefix", "0.10.0"),
-    "container_name_template": ("name_template", "0.10.0"),
-    "remove_containers": ("remove", "0.10.0"),
-    "image_whitelist": ("allowed_images", "12.0"),
-}
-
-# accepted for old configs, with a warning: old -> what to use instead
-IGNORED_OPTIONS = {
-    "use_docker_client_env": "DOCKER_HOST and friends are always honoured",
-    **{
-        name: "set tls_config instead"
-        for name in ("tls", "tls_verify", "tls_ca", "tls_cert", "tls_key", "tls_assert_hostname")
-    },
-    "hub_ip_connect": "set JupyterHub.hub_connect_ip instead",
-    "certs_volume_name": "internal-SSL certificates are copied into the server's container",
-    "move_certs_image": "internal-SSL certificates are copied without a helper container",
-}
 
 
 def _jupyterhub_option(name: str, default_value: Any = Undefined) -> TraitType:
@@ -120,11 +88,13 @@ def _tagged(value: Any) -> bool:
 _claimed: set[tuple[int, str, str]] = set()
 
 
-class ContainerSpawner(NetguardGate, Spawner):
+class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
     """Shared base of the hubdist spawners; not used directly."""
 
+    shared_base = True  # configured as c.DockerSpawner.*: hints never suggest this class
+
     # JupyterHub checks at class creation that these exist; the subclasses implement them
-    async def start(self):
+    async def _start(self):
         raise NotImplementedError
 
     async def stop(self, now: bool = False):
@@ -132,6 +102,18 @@ class ContainerSpawner(NetguardGate, Spawner):
 
     async def poll(self):
         raise NotImplementedError
+
+    async def start(self):
+        """Progress from the first moment; why the last server stopped, told once."""
+        channel = self.progress_channel
+        channel.reset()
+        if self._stop_reason:  # why the last server stopped, told on this start
+            self.emit_progress(1, self._stop_reason)
+            self._stop_reason = ""
+        try:
+            return await self._start()
+        finally:
+            channel.close()
 
     # -- which image ----------------------------------------------------------------------
 
@@ -244,6 +226,13 @@ class ContainerSpawner(NetguardGate, Spawner):
         help="""Like volumes, always mounted read-only.""",
     )
 
+    mounts = List(
+        config=True,
+        help="""Mounts as docker.types.Mount keyword dicts, e.g. {"type": "volume", "source":
+        "data-{username}", "target": "/data", "read_only": False}; every string field is a
+        template.""",
+    )
+
     delete_volumes = Bool(
         False,
         config=True,
@@ -342,12 +331,11 @@ class ContainerSpawner(NetguardGate, Spawner):
         (may be async). String values are templates.""",
     )
 
-    post_start_cmd = AnyTrait(
-        False,
+    stop_timeout = Float(
+        10.0,
         config=True,
-        help="""Command (string or list) run inside the server with docker exec after it
-        starts, e.g. to fix permissions. A non-zero exit is logged with its output and does
-        not stop the server. False: none.""",
+        help="""Seconds a server gets to exit after SIGTERM before it is killed. The wait
+        blocks no other user's requests.""",
     )
 
     # -- JupyterHub's options, declared again with the defaults containers need ---------
@@ -397,60 +385,6 @@ class ContainerSpawner(NetguardGate, Spawner):
         callable spawner -> float evaluated at each spawn. None: no limit.""",
     )
 
-    # -- dockerspawner's deprecated names ------------------------------------------------
-
-    container_ip = Unicode(config=True, help="Deprecated alias of host_ip.")
-    container_port = Integer(config=True, help="Deprecated alias of port.")
-    container_image = Unicode(config=True, help="Deprecated alias of image.")
-    container_prefix = Unicode(config=True, help="Deprecated alias of prefix.")
-    container_name_template = Unicode(config=True, help="Deprecated alias of name_template.")
-    remove_containers = Bool(config=True, help="Deprecated alias of remove.")
-    image_whitelist = Union(
-        [Unicode(), Dict(), List(), Callable()],
-        config=True,
-        help="Deprecated alias of allowed_images.",
-    )
-
-    @observe(*DEPRECATED_ALIASES)
-    def _deprecated_alias_changed(self, change) -> None:
-        new, version = DEPRECATED_ALIASES[change.name]
-        cls = type(self).__name__
-        self.log.warning(
-            "%s.%s is deprecated in DockerSpawner %s, use %s.%s instead",
-            cls, change.name, version, cls, new,
-        )  # fmt: skip
-        setattr(self, new, change.new)
-
-    # dockerspawner ignores these already; accepted so old configs still load
-    use_docker_client_env = Bool(
-        True, config=True, help="Ignored (Docker env vars are always used)."
-    )
-    tls = AnyTrait(config=True, help="Ignored; use tls_config.")
-    tls_verify = AnyTrait(config=True, help="Ignored; use tls_config.")
-    tls_ca = AnyTrait(config=True, help="Ignored; use tls_config.")
-    tls_cert = AnyTrait(config=True, help="Ignored; use tls_config.")
-    tls_key = AnyTrait(config=True, help="Ignored; use tls_config.")
-    tls_assert_hostname = AnyTrait(config=True, help="Ignored; use tls_config.")
-    hub_ip_connect = Unicode(config=True, help="Ignored; use JupyterHub.hub_connect_ip.")
-    certs_volume_name = Unicode(
-        "{prefix}ssl-{username}",
-        config=True,
-        help="""Ignored: with internal_ssl the certificates are copied into the server's own
-        container at /certs, not into a volume.""",
-    )
-    move_certs_image = Unicode(
-        "busybox:1.30.1",
-        config=True,
-        help="Ignored: no helper container copies certificates.",
-    )
-
-    @observe(*IGNORED_OPTIONS)
-    def _ignored_option_set(self, change) -> None:
-        self.log.warning(
-            "%s.%s is ignored (as in dockerspawner): %s",
-            type(self).__name__, change.name, IGNORED_OPTIONS[change.name],
-        )  # fmt: skip
-
     # -- state ---------------------------------------------------------------------------
 
     # A trait tagged state="KEY" is this server's state: saved in the hub's database under
@@ -462,6 +396,10 @@ class ContainerSpawner(NetguardGate, Spawner):
     _saved_name = Unicode(
         "", help="Its name, kept so that a later template change does not lose it."
     ).tag(state="object_name")
+
+    _stop_reason = Unicode(
+        "", help="Why the last server stopped, kept until the next start tells the user."
+    ).tag(state="stop_reason")
 
     def load_state(self, state: dict) -> None:
         super().load_state(state)
@@ -487,6 +425,49 @@ class ContainerSpawner(NetguardGate, Spawner):
         """The object is gone (or never worked): the next start makes a fresh one."""
         self.object_id = ""
         self._saved_name = ""
+
+    async def delete_forever(self) -> None:
+        """The user (or this named server) was deleted: with delete_volumes, remove the named
+        volumes that were theirs alone (and are labelled so, or unlabelled at exactly the
+        expected name)."""
+        if not self.delete_volumes:
+            return
+        for volume in self.own_volumes:
+            why = await self._foreign_volume(volume)
+            if why:
+                self.log.warning("Kept volume %s of %s: %s", volume, self._log_name, why)
+                continue
+            try:
+                if await self.engine.remove_volume(volume):
+                    self.log.info("Deleted volume %s of %s", volume, self._log_name)
+            except EngineError as exc:  # e.g. still mounted elsewhere: keep it, say why
+                self.log.warning("Kept volume %s of %s: %s", volume, self._log_name, exc)
+
+    async def _foreign_volume(self, name: str) -> str | None:
+        """Why volume ``name`` is not this user's; "" if it is; None if it does not exist.
+
+        An unlabelled volume (made by the engine on first mount, before hubdist labelled
+        volumes) is the user's when its name is exactly what the template renders.
+        """
+        info = await self.engine.inspect_volume(name)
+        if info is None:
+            return None
+        names_server = self.volume_owners.get(name, (True, False))[1]
+        ours = self.volume_labels(names_server)
+        exact = not names.was_shortened(name, names.VOLUME_NAME_MAX)
+        return ownership.foreign(info.get("Labels"), ours, recorded=False, exact=exact)
+
+    async def _command(self, image: str, image_info: dict | None) -> list[str] | None:
+        """cmd (None: the image's CMD) followed by args; None lets the image decide."""
+        args = self.get_args()
+        if self.cmd:
+            return list(self.cmd) + args
+        if not args:
+            return None
+        if image_info is None:
+            image_info = await self.engine.inspect_image(image)
+        image_cmd = ((image_info or {}).get("Config") or {}).get("Cmd") or []
+        return list(image_cmd) + args
 
     # -- names and templates -------------------------------------------------------------
 

@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 
 from jupyterhub.traitlets import Callable
-from traitlets import Bool, Dict, Float, List, Unicode, Union
+from traitlets import Any as AnyTrait
+from traitlets import Bool, Dict, Union, observe
 
-from .. import names
 from ..engine import EngineError
 from ..engine.containers import ContainerState, ContainerView
-from . import certs, ownership
+from . import certs
 from .base import ContainerSpawner, SpawnFailed
-from .hardening import Hardening, starts_as_root
+from .guard import NetguardGate
+from .hardening import ProcessLimits, starts_as_root
 from .templating import deep_merge, render_mounts
 
 
-class DockerSpawner(Hardening, ContainerSpawner):
+class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
     """Spawn single-user servers as Docker containers.
 
     Compatible with jupyterhub/dockerspawner 14's configuration; see the hubdist docs for
@@ -46,19 +47,19 @@ class DockerSpawner(Hardening, ContainerSpawner):
         help="""Legacy Docker links {container: alias} for the server.""",
     )
 
-    mounts = List(
+    post_start_cmd = AnyTrait(
+        False,
         config=True,
-        help="""Mounts as docker.types.Mount keyword dicts, e.g. {"type": "volume", "source":
-        "data-{username}", "target": "/data", "read_only": False}; every string field is a
-        template.""",
+        help="""Command (string or list) run inside the server with docker exec after it
+        starts, e.g. to fix permissions. A non-zero exit is logged with its output and does
+        not stop the server. False: none.""",
     )
 
-    stop_timeout = Float(
-        10.0,
-        config=True,
-        help="""Seconds a server gets to exit after SIGTERM before it is killed. The wait
-        blocks no other user's requests.""",
-    )
+    remove_containers = Bool(config=True, help="Deprecated alias of remove.")
+
+    @observe("remove_containers")
+    def _remove_containers_set(self, change) -> None:
+        self.use_alias(change, "remove", "0.10.0")
 
     cpu_period = 100_000  # microseconds; Docker's default CFS period
 
@@ -71,17 +72,6 @@ class DockerSpawner(Hardening, ContainerSpawner):
         return not self.remove
 
     # -- JupyterHub's spawner contract ------------------------------------------------------
-
-    async def start(self):
-        channel = self.progress_channel
-        channel.reset()
-        if self._stop_reason:  # why the last server stopped, told on this start
-            self.emit_progress(1, self._stop_reason)
-            self._stop_reason = ""
-        try:
-            return await self._start()
-        finally:
-            channel.close()
 
     async def stop(self, now: bool = False) -> None:
         if self.object_id or await self._adopt_unrecorded():
@@ -115,18 +105,7 @@ class DockerSpawner(Hardening, ContainerSpawner):
             await self.engine.remove_container(info["Id"])
             self.view.forget(info["Id"])
         self.forget_object()
-        if not self.delete_volumes:
-            return
-        for volume in self.own_volumes:
-            why = await self._foreign_volume(volume)
-            if why:
-                self.log.warning("Kept volume %s of %s: %s", volume, self._log_name, why)
-                continue
-            try:
-                if await self.engine.remove_volume(volume):
-                    self.log.info("Deleted volume %s of %s", volume, self._log_name)
-            except EngineError as exc:  # e.g. still mounted elsewhere: keep it, say why
-                self.log.warning("Kept volume %s of %s: %s", volume, self._log_name, exc)
+        await super().delete_forever()  # the volumes, if delete_volumes says so
 
     def _died(self, state: ContainerState) -> None:
         """The container stopped without us: tell the hub now, not at its next poll."""
@@ -161,9 +140,6 @@ class DockerSpawner(Hardening, ContainerSpawner):
 
     # -- the steps of a start ---------------------------------------------------------------
 
-    _stop_reason = Unicode(
-        "", help="Why the last server stopped, kept until the next start tells the user."
-    ).tag(state="stop_reason")
     _certs = b""
 
     async def _start(self):
@@ -283,20 +259,6 @@ class DockerSpawner(Hardening, ContainerSpawner):
                 await self.engine.create_volume(name, self.volume_labels(names_server))
                 self.log.info("Created volume %s for %s", name, self._log_name)
 
-    async def _foreign_volume(self, name: str) -> str | None:
-        """Why volume ``name`` is not this user's; "" if it is; None if it does not exist.
-
-        An unlabelled volume (made by the engine on first mount, before hubdist labelled
-        volumes) is the user's when its name is exactly what the template renders.
-        """
-        info = await self.engine.inspect_volume(name)
-        if info is None:
-            return None
-        names_server = self.volume_owners.get(name, (True, False))[1]
-        ours = self.volume_labels(names_server)
-        exact = not names.was_shortened(name, names.VOLUME_NAME_MAX)
-        return ownership.foreign(info.get("Labels"), ours, recorded=False, exact=exact)
-
     def _recover_token(self, info: dict) -> None:
         """A reused container keeps the API token it was created with."""
         for item in info["Config"].get("Env") or []:
@@ -320,7 +282,7 @@ class DockerSpawner(Hardening, ContainerSpawner):
         create.update(self.object_create_kwargs())
         create = deep_merge(create, await self.rendered_extra(self.extra_create_kwargs))
         root = starts_as_root(create.get("user"), image_info, self.image_starts_as_root)
-        hardened = self.hardened_host_config(root)
+        hardened = {**self.hardened_host_config(root), **self.process_limits_host_config()}
         host_config = deep_merge(
             {**self._host_config(binds), **hardened},
             await self.rendered_extra(self.extra_host_config),
@@ -335,18 +297,6 @@ class DockerSpawner(Hardening, ContainerSpawner):
     def object_create_kwargs(self) -> dict:
         """What a subclass adds to the create call (extra_create_kwargs still wins)."""
         return {}
-
-    async def _command(self, image: str, image_info: dict | None) -> list[str] | None:
-        """cmd (None: the image's CMD) followed by args; None lets the image decide."""
-        args = self.get_args()
-        if self.cmd:
-            return list(self.cmd) + args
-        if not args:
-            return None
-        if image_info is None:
-            image_info = await self.engine.inspect_image(image)
-        image_cmd = ((image_info or {}).get("Config") or {}).get("Cmd") or []
-        return list(image_cmd) + args
 
     def _host_config(self, binds: dict) -> dict:
         config: dict = {

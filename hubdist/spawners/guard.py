@@ -83,7 +83,7 @@ class NetguardGate(HasTraits):
         """Return once netguard vouches for isolation; raise SpawnFailed after the wait."""
         if not self.netguard_status_file:
             return
-        from .base import SpawnFailed
+        from .failure import SpawnFailed
 
         path = Path(self.netguard_status_file)
         deadline = time.monotonic() + self.netguard_wait

@@ -13,7 +13,7 @@ from typing import Any
 
 from traitlets import Bool, HasTraits, Integer, List, Unicode
 
-from .base import SpawnFailed
+from .failure import SpawnFailed
 
 # What an image that starts as root needs to become its user (create the account, own the
 # home, switch uid/gid): the hubdist image's start script, docker-stacks' start.sh
@@ -99,18 +99,6 @@ class Hardening(HasTraits):
         config=True,
         help="""Capabilities to give back, e.g. ["NET_BIND_SERVICE"].""",
     )
-    no_new_privileges = Bool(
-        True,
-        config=True,
-        help="""Set no-new-privileges: setuid programs (sudo, su) cannot raise privileges.
-        Images that rely on sudo (docker-stacks' GRANT_SUDO) need False.""",
-    )
-    pids_limit = Integer(
-        4096,
-        config=True,
-        help="""Most processes and threads one server may have, so a fork bomb stays
-        inside it. 0 or -1: unlimited.""",
-    )
     log_max_size = Unicode(
         "10m",
         config=True,
@@ -152,10 +140,6 @@ class Hardening(HasTraits):
         config: dict = {"cap_drop": list(self.cap_drop)}
         if caps:
             config["cap_add"] = sorted(set(caps))
-        if self.no_new_privileges:
-            config["security_opt"] = ["no-new-privileges"]
-        if self.pids_limit > 0:
-            config["pids_limit"] = self.pids_limit
         if self.log_max_size:
             config["log_config"] = {
                 "type": "json-file",
@@ -179,6 +163,33 @@ class Hardening(HasTraits):
                         "subfolder instead of /, /run or /var/run), or set "
                         "allow_docker_socket = True if giving users the engine is intended."
                     )
+
+
+class ProcessLimits(HasTraits):
+    """What a plain container can set and a Swarm service cannot (Docker API 1.41):
+    DockerSpawner only."""
+
+    no_new_privileges = Bool(
+        True,
+        config=True,
+        help="""Set no-new-privileges: setuid programs (sudo, su) cannot raise privileges.
+        Images that rely on sudo (docker-stacks' GRANT_SUDO) need False.""",
+    )
+    pids_limit = Integer(
+        4096,
+        config=True,
+        help="""Most processes and threads one server may have, so a fork bomb stays
+        inside it. 0 or -1: unlimited.""",
+    )
+
+    def process_limits_host_config(self) -> dict:
+        """HostConfig arguments for these settings (extra_host_config may override)."""
+        config: dict = {}
+        if self.no_new_privileges:
+            config["security_opt"] = ["no-new-privileges"]
+        if self.pids_limit > 0:
+            config["pids_limit"] = self.pids_limit
+        return config
 
 
 def starts_as_root(user: str | None, image_info: dict | None, declared: bool | None) -> bool:

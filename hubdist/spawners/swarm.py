@@ -13,14 +13,13 @@ import asyncio
 import time
 
 from jupyterhub.traitlets import Callable
-from traitlets import Bool, CaselessStrEnum, Dict, Float, List, Unicode, Union
+from traitlets import Bool, CaselessStrEnum, Dict, Float, List, TraitError, Unicode, Union
 
 from .. import names
 from ..engine import EngineError
 from ..engine.swarm import NODE_LOST, TASK_ENDED, ServerState, SwarmView, hostname
 from . import certs, readiness
-from .base import SpawnFailed
-from .docker import DockerSpawner
+from .base import ContainerSpawner, SpawnFailed
 from .hardening import starts_as_root
 from .templating import deep_merge, render_mounts
 
@@ -37,8 +36,79 @@ TASK_PROGRESS = {
 }
 
 
-class SwarmSpawner(DockerSpawner):
-    """Spawn single-user servers as Docker Swarm services (the hub runs on a manager)."""
+#: DockerSpawner options a service cannot honour: (is the value what Swarm does anyway?, why).
+#: c.DockerSpawner.* configures SwarmSpawner too, so these are refused there as well.
+NOT_ON_SWARM = {
+    "remove": (
+        lambda value: value is True,
+        "a server's service is always removed when the server stops",
+    ),
+    "remove_containers": (
+        lambda value: value is True,
+        "a server's service is always removed when the server stops",
+    ),
+    "extra_host_config": (
+        lambda value: not value,
+        "a service has no host config: use extra_container_spec, extra_task_spec or "
+        "extra_resources_spec",
+    ),
+    "links": (lambda value: not value, "services have no Docker links: use network_name"),
+    "post_start_cmd": (
+        lambda value: not value,
+        "the hub cannot exec into a task that may run on another machine",
+    ),
+    "pids_limit": (
+        lambda value: value <= 0,
+        "a service cannot be given a pids limit here (Docker API 1.41)",
+    ),
+    "no_new_privileges": (
+        lambda value: not value,
+        "a service cannot be given no-new-privileges (Docker API 1.41)",
+    ),
+    "netguard_status_file": (
+        lambda value: not value,
+        "netguard does not cover a swarm yet (docs/swarm.md)",
+    ),
+    "netguard_wait": (lambda value: False, "netguard does not cover a swarm yet (docs/swarm.md)"),
+}
+
+
+def refused_on_swarm(option: str, value) -> str:
+    """Why SwarmSpawner refuses ``option = value`` ("" if it does not)."""
+    accepted, why = NOT_ON_SWARM.get(option, (None, ""))
+    if accepted is None:
+        return ""
+    try:
+        if accepted(value):
+            return ""
+    except TypeError:  # a value of another type is not a no-op either
+        pass
+    return f"SwarmSpawner cannot honour {option} = {value!r}: {why}"
+
+
+class SwarmSpawner(ContainerSpawner):
+    """Spawn single-user servers as Docker Swarm services (the hub runs on a manager).
+
+    ``c.DockerSpawner.*`` configures it too (dockerspawner's SwarmSpawner is a DockerSpawner,
+    and so is hubdist's default configuration), below ``c.SwarmSpawner.*``; a DockerSpawner
+    option a service cannot honour is refused, with the reason, wherever it is set.
+    """
+
+    refused_option = staticmethod(refused_on_swarm)  # asked by hubdist.config.catalog too
+
+    @classmethod
+    def section_names(cls) -> list[str]:
+        names = super().section_names()
+        return [*names[:-1], "DockerSpawner", names[-1]]
+
+    def _find_my_config(self, cfg):
+        found = super()._find_my_config(cfg)
+        for option in set(found) & set(NOT_ON_SWARM):
+            problem = refused_on_swarm(option, found[option])
+            if problem:
+                raise TraitError(problem)
+            del found[option]  # what Swarm does anyway (the defaults' remove = True)
+        return found
 
     extra_resources_spec = Dict(
         config=True,

@@ -13,12 +13,13 @@ import pytest
 from jupyterhub.spawner import Spawner
 
 from hubdist import DockerSpawner, SwarmSpawner, SystemUserSpawner
-from hubdist.spawners.base import DEPRECATED_ALIASES, IGNORED_OPTIONS
+from hubdist.spawners.base import ContainerSpawner
+from hubdist.spawners.compat import DEPRECATED_ALIASES, IGNORED_OPTIONS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "spawners.md"
 SPAWNERS = {"DockerSpawner": DockerSpawner, "SwarmSpawner": SwarmSpawner,
             "SystemUserSpawner": SystemUserSpawner}  # fmt: skip
-NOT_DOCUMENTED = set(DEPRECATED_ALIASES) | set(IGNORED_OPTIONS)  # listed in their own notes
+NOT_DOCUMENTED = {*DEPRECATED_ALIASES, *IGNORED_OPTIONS, "remove_containers"}  # own notes
 _NUMBER = re.compile(r"^(-?[0-9.]+)( s)?$")
 
 
@@ -43,8 +44,11 @@ def sections() -> dict[str, str]:
 
 
 def own_options(cls: type) -> set[str]:
-    """Options hubdist declares on ``cls`` (not JupyterHub's, not a parent spawner's)."""
+    """Options hubdist declares on ``cls``: not JupyterHub's, not a parent spawner's, and
+    not the shared base's (documented under DockerSpawner)."""
     inherited = set(Spawner.class_traits(config=True))
+    if cls is not DockerSpawner:
+        inherited |= set(ContainerSpawner.class_traits(config=True))
     for parent in cls.__mro__[1:]:
         if parent.__name__ in SPAWNERS:
             inherited |= set(parent.class_traits(config=True))

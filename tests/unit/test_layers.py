@@ -318,3 +318,23 @@ def test_every_variable_is_documented_with_its_default():
         row = next((line for line in docs.splitlines() if f"`{variable.name}`" in line), "")
         assert row, f"{variable.name} is not in docs/configuration.md"
         assert f"`{variable.default}`" in row if variable.default else "(unset)" in row
+
+
+def test_swarm_refuses_docker_options_a_service_cannot_honour_wherever_they_are_set(site):
+    """SwarmSpawner reads c.DockerSpawner.* (as dockerspawner's does, and hubdist's defaults
+    rely on); what a service cannot do is refused with the reason, not silently ignored."""
+    site.write("10-swarm.py", 'c.JupyterHub.spawner_class = "hubdist.SwarmSpawner"\n')
+    site.write("20-ok.py", "c.DockerSpawner.remove = True\nc.DockerSpawner.mem_limit = '1G'\n")
+    assert inspect(site).problems == [], "what Swarm does anyway, and shared options, pass"
+
+    site.write("30-docker.py", 'c.DockerSpawner.post_start_cmd = "chmod 700 ~"\n')
+    site.write("40-swarm.py", 'c.SwarmSpawner.extra_host_config = {"shm_size": "1G"}\n')
+    found = {problem.key: problem.message for problem in inspect(site).problems}
+    assert found["DockerSpawner.post_start_cmd"].startswith(
+        "SwarmSpawner cannot honour post_start_cmd = 'chmod 700 ~': the hub cannot exec"
+    )
+    assert (
+        "a service has no host config: use extra_container_spec"
+        in (found["SwarmSpawner.extra_host_config"])
+    )
+    assert len(found) == 2

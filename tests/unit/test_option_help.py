@@ -9,7 +9,7 @@ import re
 import pytest
 
 from hubdist import DockerSpawner, SwarmSpawner, SystemUserSpawner
-from hubdist.spawners.base import described_default
+from hubdist.spawners.base import ContainerSpawner, described_default
 
 SPAWNERS = [DockerSpawner, SwarmSpawner, SystemUserSpawner]
 
@@ -52,4 +52,4 @@ def test_a_described_default_shows_its_description():
     text = DockerSpawner.class_get_help()
     block = text.split("--DockerSpawner.host_ip=", 1)[1].split("--DockerSpawner.", 1)[0]
     assert 'Default: the host of a tcp:// DOCKER_HOST, else "127.0.0.1"' in block
-    assert isinstance(vars(DockerSpawner.__mro__[2]).get("_host_ip_default"), described_default)
+    assert isinstance(vars(ContainerSpawner).get("_host_ip_default"), described_default)

@@ -184,3 +184,26 @@ def test_every_piece_of_state_is_saved_and_restored_and_nothing_else():
         fresh.load_state(state)
         fresh.load_state({})  # loading an empty state resets every piece
         assert fresh.get_state() == {}, cls.__name__
+
+
+def test_swarm_takes_docker_settings_and_refuses_what_a_service_cannot_do():
+    from hubdist import SwarmSpawner
+
+    def swarm(c: Config):
+        return SwarmSpawner(config=c, user=SimpleNamespace(name="alice"),
+                            orm_spawner=SimpleNamespace(name="", server=None))  # fmt: skip
+
+    c = Config()
+    c.DockerSpawner.image = "lab:2"
+    c.DockerSpawner.volumes = {"home-{username}": "/home/jovyan/work"}
+    c.DockerSpawner.remove = True  # services are always removed: nothing to refuse
+    c.SwarmSpawner.image = "lab:3"  # the more specific section wins
+    s = swarm(c)
+    assert (s.image, list(s.volume_binds)) == ("lab:3", ["home-alice"])
+    assert not hasattr(s, "remove") and not hasattr(s, "links")
+
+    for option, value in (("remove", False), ("links", {"db": "db"}), ("pids_limit", 100)):
+        bad = Config()
+        bad.DockerSpawner[option] = value
+        with pytest.raises(TraitError, match=f"SwarmSpawner cannot honour {option} = "):
+            swarm(bad)
