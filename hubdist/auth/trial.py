@@ -16,17 +16,18 @@ hub is in trial mode.
 
 from __future__ import annotations
 
-import os
-import secrets
 import sys
 from dataclasses import dataclass
 from hmac import compare_digest
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 
 from jupyterhub import orm, roles, scopes
 from jupyterhub.auth import Authenticator
 from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
+
+from ..services import secrets
 
 USER_PASSWORD_FILE = "trial-password"
 ADMIN_PASSWORD_FILE = "trial-admin-password"
@@ -90,24 +91,21 @@ class Secret:
 
 
 def load_or_create(path: Path, nbytes: int, min_length: int) -> Secret:
-    """The password stored at ``path``, made (readable by the owner only) if missing.
+    """The password stored at ``path``, made (readable by the owner only) if missing, as the
+    hub's own secrets are (hubdist.services.secrets).
 
     An operator may write a password of their choosing into the file instead.
     """
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        value = path.read_text().strip()
-        if len(value) < min_length:
-            raise TrialError(
-                f"{path} holds a password shorter than {min_length} characters; "
-                "write a longer one into it, or delete it to get a new random one"
-            ) from None
-        return Secret(path, value, created=False)
-    value = secrets.token_urlsafe(nbytes)
-    with os.fdopen(fd, "w") as f:
-        f.write(value + "\n")
-    return Secret(path, value, created=True)
+        value, created = secrets.load_or_create(path, lambda: token_urlsafe(nbytes))
+    except secrets.SecretError as exc:
+        raise TrialError(str(exc)) from None
+    if len(value) < min_length:
+        raise TrialError(
+            f"{path} holds a password shorter than {min_length} characters; "
+            "write a longer one into it, or delete it to get a new random one"
+        )
+    return Secret(path, value, created)
 
 
 def _unread(path: Path, nbytes: int, min_length: int) -> Secret:

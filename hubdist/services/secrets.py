@@ -138,8 +138,9 @@ def read_private(path: Path) -> str:
     return value
 
 
-def load_or_create(path: Path) -> tuple[str, bool]:
-    """The secret kept at ``path``, made there first if missing; True if made now.
+def load_or_create(path: Path, make: Callable[[], str] | None = None) -> tuple[str, bool]:
+    """The secret kept at ``path``, made there first if missing (by ``make``, default 32
+    random bytes in hex); True if made now.
 
     The hub and the proxy start at the same time and may both find no token: each writes a
     complete private file under a name of its own, then hard-links it into place, which
@@ -157,7 +158,7 @@ def load_or_create(path: Path) -> tuple[str, bool]:
     except OSError as exc:
         raise SecretError(f"cannot create {path}: {exc.strerror} (is a volume mounted?)") from None
     try:
-        value = token_hex(RANDOM_BYTES)
+        value = make() if make else token_hex(RANDOM_BYTES)
         with os.fdopen(fd, "w") as f:
             f.write(value + "\n")
             f.flush()

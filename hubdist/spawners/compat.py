@@ -31,8 +31,6 @@ IGNORED_OPTIONS = {
 }
 
 
-
-
 class DeprecatedNames(HasTraits):
     """The aliases and ignored options every hubdist spawner accepts (DockerSpawner also
     takes remove_containers, an alias of its own option remove)."""

@@ -26,6 +26,10 @@ def test_a_new_password_is_random_long_enough_and_private(tmp_path):
 def test_an_existing_password_is_kept_even_one_the_operator_wrote(tmp_path):
     path = tmp_path / "pw"
     path.write_text("  my own choice  \n")
+    path.chmod(0o644)
+    with pytest.raises(trial.TrialError, match="readable by every user.*chmod 600"):
+        trial.load_or_create(path, 18, 8)  # as for the hub's own secrets
+    path.chmod(0o600)
 
     kept = trial.load_or_create(path, 18, 8)
 
@@ -35,6 +39,7 @@ def test_an_existing_password_is_kept_even_one_the_operator_wrote(tmp_path):
 def test_a_too_short_password_is_refused_with_what_to_do(tmp_path):
     path = tmp_path / "pw"
     path.write_text("short\n")
+    path.chmod(0o600)
 
     with pytest.raises(trial.TrialError, match="shorter than 8 characters.*delete it"):
         trial.load_or_create(path, 18, 8)
