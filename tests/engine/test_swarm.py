@@ -103,10 +103,11 @@ def test_a_server_that_exits_fails_the_spawn_with_its_exit_code(swarm_hub, usern
 def test_a_server_that_dies_is_marked_stopped_within_seconds_with_the_reason(swarm_hub, username):
     hub = swarm_hub(
         'c.Spawner.cmd = ["sh", "-c", "python3 -m http.server 8888 & sleep 15; exit 3"]\n'
+        "c.Spawner.poll_interval = 3600\nc.Spawner.poll_jitter = 0\n"  # no poll can do it
     )
     hub.spawn(username)
 
-    # one listing a second for all servers (hubdist.engine.swarm), not the hub's 30 s poll
+    # one listing a second for all servers (hubdist.engine.swarm), not the hub's poll
     deadline = time.monotonic() + 25
     while hub.server_model(username) is not None:
         assert time.monotonic() < deadline, "the hub did not notice the server died"
