@@ -37,9 +37,10 @@ def _checkout_versions():
     return module
 
 
-JUPYTERHUB_VERSION = _checkout_versions().JUPYTERHUB_VERSION
+_VERSIONS = _checkout_versions()
+JUPYTERHUB_VERSION = _VERSIONS.JUPYTERHUB_VERSION
 DOCKERSPAWNER_VERSION = "14.0.0"
-CHP_VERSION = "5.3.0"
+CHP_VERSION = _VERSIONS.CHP_VERSION
 VENV_REQUIREMENTS = [
     f"jupyterhub=={JUPYTERHUB_VERSION}",
     f"dockerspawner=={DOCKERSPAWNER_VERSION}",

@@ -14,6 +14,9 @@ from __future__ import annotations
 JUPYTERHUB_VERSION = "6.1.1"
 # The single-user image's JupyterLab.
 JUPYTERLAB_VERSION = "4.6.6"
+# configurable-http-proxy (npm), in the hub image. The Dockerfile's CHP_VERSION and tests/run
+# cannot read this file: tests/unit/test_versions.py checks that they say the same.
+CHP_VERSION = "5.3.0"
 
 
 def minor(version: str) -> str:

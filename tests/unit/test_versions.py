@@ -87,6 +87,22 @@ def test_the_benchmarks_use_the_stated_jupyterhub():
     assert f"jupyterhub=={_versions.JUPYTERHUB_VERSION}" in prepare.VENV_REQUIREMENTS
 
 
+def test_one_configurable_http_proxy_version():
+    """The places that cannot read hubdist/_versions.py say the same; the benchmarks read it."""
+    sys.path.insert(0, str(REPO))
+    try:
+        from benchmarks import prepare
+    finally:
+        sys.path.remove(str(REPO))
+    assert prepare.CHP_VERSION == _versions.CHP_VERSION
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.findall(r"^ARG CHP_VERSION=(\S+)$", dockerfile, re.MULTILINE) == [
+        _versions.CHP_VERSION
+    ]
+    run = (REPO / "tests" / "run").read_text()
+    assert re.findall(r"^CHP_VERSION=(\S+)$", run, re.MULTILINE) == [_versions.CHP_VERSION]
+
+
 @pytest.mark.parametrize("image", sorted(DOCKERFILES))
 def test_dockerfiles_install_from_the_lock_and_state_no_version(image):
     dockerfile, lock = DOCKERFILES[image]
