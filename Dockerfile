@@ -1,4 +1,6 @@
-# hubdist hub image: JupyterHub 6.1.1 with hubdist, configurable-http-proxy, tini as PID 1.
+# hubdist hub image: JupyterHub with hubdist, configurable-http-proxy, tini as PID 1.
+# Python packages at the versions locked in requirements/hub.txt (requirements/refresh makes
+# it; JupyterHub's version is hubdist/_versions.py's).
 # One image, two services: the hub (the default command, `hubdist start`) and the proxy
 # (`hubdist proxy`), which runs apart so that restarting the hub cuts no user's connection.
 #
@@ -29,9 +31,6 @@ RUN set -eux; \
 
 # -- the hub ---------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}
-ARG JUPYTERHUB_VERSION=6.1.1
-ARG OAUTHENTICATOR_VERSION=17.4.0
-ARG IDLE_CULLER_VERSION=2.0.0
 
 # node runs the proxy; tini reaps and forwards signals; both are no-ops where present.
 # iptables: `hubdist netguard` (the compose service isolating users' servers) runs from this
@@ -53,20 +52,28 @@ RUN set -eux; \
 ENV VIRTUAL_ENV=/opt/hubdist \
     PATH=/opt/hubdist/bin:$PATH \
     PYTHONUNBUFFERED=1
-# Pinned third-party packages first: a change to hubdist's code does not reinstall them.
+# The locked third-party packages first: a change to hubdist's code does not reinstall them.
+COPY requirements/hub.txt /usr/share/hubdist/requirements/hub.txt
 RUN set -eux; \
     python3 -m venv /opt/hubdist; \
     pip install --no-cache-dir --disable-pip-version-check \
-        "jupyterhub==${JUPYTERHUB_VERSION}" \
-        "oauthenticator==${OAUTHENTICATOR_VERSION}" \
-        "jupyterhub-idle-culler==${IDLE_CULLER_VERSION}"
+        -r /usr/share/hubdist/requirements/hub.txt
 
 COPY setup.cfg pyproject.toml README.md /tmp/hubdist-src/
 COPY hubdist /tmp/hubdist-src/hubdist
+# hubdist's version, for the label below: a unit test keeps this default equal to
+# hubdist/__init__.py's, and the build fails if the installed package says otherwise.
+ARG HUBDIST_VERSION=0.1.0
+# -c: hubdist's own requirements must be met by the locked versions (nothing else is fetched)
 RUN set -eux; \
-    pip install --no-cache-dir --disable-pip-version-check /tmp/hubdist-src; \
+    pip install --no-cache-dir --disable-pip-version-check \
+        -c /usr/share/hubdist/requirements/hub.txt /tmp/hubdist-src; \
     rm -rf /tmp/hubdist-src; \
-    hubdist --help >/dev/null
+    pip check; \
+    hubdist --help >/dev/null; \
+    test "$(hubdist --version)" = "$HUBDIST_VERSION" || { \
+        echo "the HUBDIST_VERSION label ($HUBDIST_VERSION) is not hubdist's $(hubdist --version)"; \
+        exit 1; }
 
 # The image build contexts, so `hubdist images build` can run from inside the hub.
 COPY images /usr/share/hubdist/images
@@ -96,3 +103,12 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 ENTRYPOINT ["tini", "-g", "--"]
 # Secrets first (generated once, or from *_FILE), then jupyterhub -f the config above.
 CMD ["hubdist", "start"]
+
+# At the end, so that a new revision rebuilds no layer. `hubdist images build` and
+# ./hubdist-up pass the git revision when the source is a git checkout.
+ARG HUBDIST_REVISION=
+LABEL org.opencontainers.image.title="hubdist hub" \
+      org.opencontainers.image.description="JupyterHub with hubdist and configurable-http-proxy" \
+      org.opencontainers.image.version="${HUBDIST_VERSION}" \
+      org.opencontainers.image.revision="${HUBDIST_REVISION}" \
+      org.opencontainers.image.licenses="BSD-3-Clause"

@@ -10,6 +10,7 @@ venv's python, so they differ only in ``spawner_class``.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -25,9 +26,21 @@ CACHE = REPO / ".cache"
 VENV = CACHE / "bench-venv"
 VENV_PYTHON = VENV / "bin" / "python"
 
-JUPYTERHUB_VERSION = "6.1.1"
+
+def _checkout_versions():
+    """This checkout's hubdist/_versions.py (not an installed hubdist's)."""
+    spec = importlib.util.spec_from_file_location(
+        "hubdist_checkout_versions", REPO / "hubdist" / "_versions.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_VERSIONS = _checkout_versions()
+JUPYTERHUB_VERSION = _VERSIONS.JUPYTERHUB_VERSION
 DOCKERSPAWNER_VERSION = "14.0.0"
-CHP_VERSION = "5.3.0"
+CHP_VERSION = _VERSIONS.CHP_VERSION
 VENV_REQUIREMENTS = [
     f"jupyterhub=={JUPYTERHUB_VERSION}",
     f"dockerspawner=={DOCKERSPAWNER_VERSION}",

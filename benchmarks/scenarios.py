@@ -210,7 +210,8 @@ async def floor(ctx: Context, image: str, n: int, name: str, stop: bool = False)
     lab = image == LAB_IMAGE
 
     async def hub_api(request):
-        return web.json_response({"version": "6.1.1"}, headers={"X-JupyterHub-Version": "6.1.1"})
+        version = prepare.JUPYTERHUB_VERSION
+        return web.json_response({"version": version}, headers={"X-JupyterHub-Version": version})
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", hub_api)

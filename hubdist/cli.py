@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hubdist import __version__
+
 DEFAULT_IMAGE = "singleuser"
 
 
@@ -33,6 +35,24 @@ def find_images_dir() -> Path:
     )
 
 
+def source_revision(path: Path) -> str:
+    """The git commit ``path`` is checked out at, with "-dirty" if it has local changes;
+    "" outside a git checkout (an installed package, the hub image)."""
+    if shutil.which("git") is None:
+        return ""
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["git", "-C", str(path), *args], capture_output=True, text=True, check=False
+        )
+
+    head = git("rev-parse", "--verify", "-q", "HEAD")
+    if head.returncode != 0:
+        return ""
+    dirty = git("status", "--porcelain", "--", ".").stdout.strip()
+    return head.stdout.strip() + ("-dirty" if dirty else "")
+
+
 def build_image(args: argparse.Namespace) -> int:
     if shutil.which("docker") is None:
         print(
@@ -48,6 +68,9 @@ def build_image(args: argparse.Namespace) -> int:
     cmd = ["docker", "build"]
     if args.base_image:
         cmd += ["--build-arg", f"BASE_IMAGE={args.base_image}"]
+    revision = source_revision(context)
+    if revision:  # the image's org.opencontainers.image.revision label
+        cmd += ["--build-arg", f"HUBDIST_REVISION={revision}"]
     if args.quiet:
         cmd.append("--quiet")
     cmd += ["-t", tag, str(context)]
@@ -147,6 +170,7 @@ def _add_config_commands(commands: argparse._SubParsersAction) -> None:
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hubdist", description="hubdist: JupyterHub for Docker")
+    parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     # Listed here for --help only; main() hands their arguments to their own modules.

@@ -36,7 +36,7 @@ from traitlets import (
 )
 from traitlets.traitlets import DefaultHandler, TraitType, Undefined
 
-from .. import names
+from .. import _versions, names
 from ..engine import Engine, EngineError, PullProgress
 from . import options as image_options
 from . import ownership, readiness
@@ -118,7 +118,7 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
     # -- which image ----------------------------------------------------------------------
 
     image = Unicode(
-        "quay.io/jupyterhub/singleuser:6.1",
+        f"quay.io/jupyterhub/singleuser:{_versions.minor(_versions.JUPYTERHUB_VERSION)}",
         config=True,
         help="""Image for single-user servers (the hubdist hub image sets
         hubdist/singleuser:latest). A user may pick another one
