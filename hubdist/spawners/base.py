@@ -432,8 +432,9 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
         expected name)."""
         if not self.delete_volumes:
             return
-        for volume in self.own_volumes:
-            why = await self._foreign_volume(volume)
+        owners = self.volume_owners
+        for volume in own_volume_names(owners, named_server=bool(self.name)):
+            why = await self._foreign_volume(volume, names_server=owners[volume][1])
             if why:
                 self.log.warning("Kept volume %s of %s: %s", volume, self._log_name, why)
                 continue
@@ -443,8 +444,9 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
             except EngineError as exc:  # e.g. still mounted elsewhere: keep it, say why
                 self.log.warning("Kept volume %s of %s: %s", volume, self._log_name, exc)
 
-    async def _foreign_volume(self, name: str) -> str | None:
-        """Why volume ``name`` is not this user's; "" if it is; None if it does not exist.
+    async def _foreign_volume(self, name: str, names_server: bool) -> str | None:
+        """Why volume ``name`` (whose template names this server, or not) is not this
+        user's; "" if it is; None if it does not exist.
 
         An unlabelled volume (made by the engine on first mount, before hubdist labelled
         volumes) is the user's when its name is exactly what the template renders.
@@ -452,7 +454,6 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
         info = await self.engine.inspect_volume(name)
         if info is None:
             return None
-        names_server = self.volume_owners.get(name, (True, False))[1]
         ours = self.volume_labels(names_server)
         exact = not names.was_shortened(name, names.VOLUME_NAME_MAX)
         return ownership.foreign(info.get("Labels"), ours, recorded=False, exact=exact)
@@ -516,11 +517,6 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
     @property
     def volume_binds(self) -> dict[str, dict[str, str]]:
         return volume_binds(self.volumes, self.read_only_volumes, self.format_volume_name, self)
-
-    @property
-    def own_volumes(self) -> list[str]:
-        """Names of the named volumes that belong to this server alone (see delete_volumes)."""
-        return own_volume_names(self.volume_owners, named_server=bool(self.name))
 
     @property
     def labels(self) -> dict[str, str]:

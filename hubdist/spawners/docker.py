@@ -252,7 +252,7 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
         for name, (names_user, names_server) in self.volume_owners.items():
             if not names_user:
                 continue  # shared by everyone: the admin's to make and to mind
-            why = await self._foreign_volume(name)
+            why = await self._foreign_volume(name, names_server)
             if why:
                 self.refuse_foreign("volume", name, why)
             if why is None and name in binds:
