@@ -209,7 +209,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = make_parser().parse_args(argv)
-    # a Swarm task's own name may resolve only a moment after it starts: try for a while
+    # the API's name is the proxy's alias on its own network: give that network's DNS a
+    # moment to answer at start (the stack binds no name: docker-stack.yml says why)
     for _attempt in range(1 if args.check else 20):
         try:
             args.api_ip = api_address(args.api_ip)

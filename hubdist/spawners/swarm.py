@@ -43,10 +43,6 @@ NOT_ON_SWARM = {
         lambda value: value is True,
         "a server's service is always removed when the server stops",
     ),
-    "remove_containers": (
-        lambda value: value is True,
-        "a server's service is always removed when the server stops",
-    ),
     "extra_host_config": (
         lambda value: not value,
         "a service has no host config: use extra_container_spec, extra_task_spec or "
@@ -71,6 +67,7 @@ NOT_ON_SWARM = {
     ),
     "netguard_wait": (lambda value: False, "netguard does not cover a swarm yet (docs/swarm.md)"),
 }
+NOT_ON_SWARM["remove_containers"] = NOT_ON_SWARM["remove"]  # its deprecated alias
 
 
 def refused_on_swarm(option: str, value) -> str:
