@@ -14,16 +14,17 @@ from hubdist.spawners.base import ContainerSpawner, described_default
 SPAWNERS = [DockerSpawner, SwarmSpawner, SystemUserSpawner]
 
 
-def hubdist_classes(cls: type) -> list[type]:
-    return [k for k in cls.__mro__ if k.__module__.startswith("hubdist.")]
+def hubdist_members(cls: type) -> list[tuple[str, object]]:
+    """(name, value) of everything the hubdist classes in ``cls``'s MRO declare."""
+    classes = [k for k in cls.__mro__ if k.__module__.startswith("hubdist.")]
+    return [member for klass in classes for member in vars(klass).items()]
 
 
 @pytest.mark.parametrize("cls", SPAWNERS, ids=lambda c: c.__name__)
 def test_help_texts_leave_the_default_to_the_trait(cls):
     written = [
         name
-        for klass in hubdist_classes(cls)
-        for name, trait in vars(klass).items()
+        for name, trait in hubdist_members(cls)
         if getattr(trait, "help", None) and re.search(r"\bDefault:", trait.help)
     ]
     assert not written, f"help texts that write their default by hand: {written}"
@@ -32,10 +33,7 @@ def test_help_texts_leave_the_default_to_the_trait(cls):
 @pytest.mark.parametrize("cls", SPAWNERS, ids=lambda c: c.__name__)
 def test_every_computed_default_is_described(cls):
     undescribed = [
-        name
-        for klass in hubdist_classes(cls)
-        for name, handler in vars(klass).items()
-        if type(handler).__name__ == "DefaultHandler"
+        name for name, handler in hubdist_members(cls) if type(handler).__name__ == "DefaultHandler"
     ]
     assert not undescribed, f"@default without a description (use described_default): {undescribed}"
 

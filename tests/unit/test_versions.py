@@ -77,23 +77,25 @@ def test_the_spawner_default_image_follows_the_stated_jupyterhub():
     assert default.rsplit(":", 1)[1] == _versions.minor(_versions.JUPYTERHUB_VERSION)
 
 
-def test_the_benchmarks_use_the_stated_jupyterhub():
+def benchmarks_prepare():
+    """benchmarks/prepare.py, imported from the checkout (it is not an installed package)."""
     sys.path.insert(0, str(REPO))
     try:
         from benchmarks import prepare
     finally:
         sys.path.remove(str(REPO))
+    return prepare
+
+
+def test_the_benchmarks_use_the_stated_jupyterhub():
+    prepare = benchmarks_prepare()
     assert prepare.JUPYTERHUB_VERSION == _versions.JUPYTERHUB_VERSION
     assert f"jupyterhub=={_versions.JUPYTERHUB_VERSION}" in prepare.VENV_REQUIREMENTS
 
 
 def test_one_configurable_http_proxy_version():
     """The places that cannot read hubdist/_versions.py say the same; the benchmarks read it."""
-    sys.path.insert(0, str(REPO))
-    try:
-        from benchmarks import prepare
-    finally:
-        sys.path.remove(str(REPO))
+    prepare = benchmarks_prepare()
     assert prepare.CHP_VERSION == _versions.CHP_VERSION
     dockerfile = (REPO / "Dockerfile").read_text()
     assert re.findall(r"^ARG CHP_VERSION=(\S+)$", dockerfile, re.MULTILINE) == [
