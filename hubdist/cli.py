@@ -180,6 +180,9 @@ def make_parser() -> argparse.ArgumentParser:
     commands.add_parser("start", help="the hub container's entry point: secrets, then jupyterhub")
     commands.add_parser("proxy", help="run configurable-http-proxy, restarting it if it dies")
     commands.add_parser(
+        "edge", help="serve the hub over HTTPS in front of the proxy (Caddy; docs/https.md)"
+    )
+    commands.add_parser(
         "prepull", help="keep the single-user image pulled on every swarm node (a global service)"
     )
     commands.add_parser(
@@ -207,10 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         from hubdist.services import baseimage
 
         return baseimage.main(argv[1:])
-    if argv and argv[0] in ("start", "proxy"):
-        from hubdist.services import proxy, start
+    if argv and argv[0] in ("start", "proxy", "edge"):
+        from hubdist.services import edge, proxy, start
 
-        return {"start": start, "proxy": proxy}[argv[0]].main(argv[1:])
+        return {"start": start, "proxy": proxy, "edge": edge}[argv[0]].main(argv[1:])
     if argv and argv[0] == "prepull":
         from hubdist.services import prepull
 

@@ -7,12 +7,8 @@ that container's main process:
 
 - the API token is the proxy token of hubdist.secrets (variable, ``_FILE`` or generated
   once in the folder shared with the hub), handed to CHP in ``CONFIGPROXY_AUTH_TOKEN``;
-- CHP is restarted when it dies, after 1 s, doubling up to 30 s while it keeps dying, back
-  to 1 s once it has run for a minute. It never gives up: the container's health check
-  (``hubdist proxy --check``) is what reports a proxy that cannot stay up;
-- SIGTERM or SIGINT stop CHP (SIGTERM, then SIGKILL after 10 s) and then the wrapper.
-  CHP runs in a session of its own, so tini's group-wide signal reaches it only through
-  the wrapper, which then knows not to restart it;
+- CHP is restarted when it dies, and stopped with the container (``supervise``); the
+  container's health check (``hubdist proxy --check``) reports a proxy that cannot stay up;
 - a restarted CHP knows only its default target (the hub) until the hub adds the users'
   routes back at its next activity check (``JupyterHub.last_activity_interval``).
 
@@ -37,7 +33,6 @@ import asyncio
 import ipaddress
 import os
 import pwd
-import signal
 import socket
 import sys
 import time
@@ -45,84 +40,16 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from .supervise import Supervisor
+
 PROXY_COMMAND = "configurable-http-proxy"
 DEFAULT_HUB_URL = "http://hub:8081"
-STOP_TIMEOUT = 10.0
 #: the account the proxy's container runs as (Dockerfile; docker-compose.yml's user:)
 PROXY_USER = "hubdist-proxy"
 #: each option's default comes from this variable, so the health check agrees with the proxy
 API_IP_VARIABLE = "HUBDIST_PROXY_API_IP"
-
-
-class Backoff:
-    """Seconds to wait before the next restart: doubling while CHP keeps dying young."""
-
-    def __init__(self, first: float = 1.0, maximum: float = 30.0, stable_after: float = 60.0):
-        self.first, self.maximum, self.stable_after = first, maximum, stable_after
-        self.delay = first
-
-    def after_exit(self, ran_for: float) -> float:
-        if ran_for >= self.stable_after:
-            self.delay = self.first
-        delay = self.delay
-        self.delay = min(self.delay * 2, self.maximum)
-        return delay
-
-
-class Supervisor:
-    """Keeps one CHP process running until told to stop."""
-
-    def __init__(self, command: list[str], env: dict[str, str], backoff: Backoff | None = None):
-        self.command = command
-        self.env = env
-        self.backoff = backoff or Backoff()
-        self.child: asyncio.subprocess.Process | None = None
-        self._stopping = asyncio.Event()
-
-    async def run(self) -> int:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop)
-        while not self._stopping.is_set():
-            started = time.monotonic()
-            self.child = await asyncio.create_subprocess_exec(
-                *self.command, env=self.env, start_new_session=True
-            )
-            _log(f"started {self.command[0]} (pid {self.child.pid})")
-            code = await self._wait_child()
-            if self._stopping.is_set():
-                _log(f"{self.command[0]} stopped (exit code {code})")
-                break
-            ran_for = time.monotonic() - started
-            delay = self.backoff.after_exit(ran_for)
-            _log(
-                f"{self.command[0]} exited with code {code} after {ran_for:.1f} s; "
-                f"restarting in {delay:g} s"
-            )
-            try:
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
-        return 0
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def _wait_child(self) -> int:
-        """The child's exit code; once a stop is asked, stop it (SIGTERM, then SIGKILL)."""
-        assert self.child is not None
-        waiting = asyncio.ensure_future(self.child.wait())
-        stop_asked = asyncio.ensure_future(self._stopping.wait())
-        await asyncio.wait({waiting, stop_asked}, return_when=asyncio.FIRST_COMPLETED)
-        stop_asked.cancel()
-        if self.child.returncode is None:
-            self.child.send_signal(signal.SIGTERM)
-        try:
-            return await asyncio.wait_for(waiting, STOP_TIMEOUT)
-        except asyncio.TimeoutError:
-            _log(f"{self.command[0]} ignored SIGTERM for {STOP_TIMEOUT:g} s; killing it")
-            self.child.kill()
-            return await self.child.wait()
+#: set by docker-compose.https.yml (and the stack's HTTPS file): the edge ends TLS in front
+BEHIND_EDGE_VARIABLE = "HUBDIST_PROXY_BEHIND_EDGE"
 
 
 def chp_command(args: argparse.Namespace) -> list[str]:
@@ -138,8 +65,26 @@ def chp_command(args: argparse.Namespace) -> list[str]:
         # an external proxy gets no --error-target from the hub
         "--error-target", f"{hub}/hub/error",
         "--log-level", args.log_level,
+        # behind the edge, its X-Forwarded-Proto (https) and -For must reach the hub and the
+        # servers as they are: CHP would append its own (http), the value Tornado believes
+        *(["--no-x-forward"] if args.behind_edge else []),
         *args.chp_args,
     ]  # fmt: skip
+
+
+def plain_http_refused(environ: dict[str, str]) -> str:
+    """Why this proxy must not serve (HTTPS is asked for but nothing ends TLS in front of
+    it, so logins would travel in the clear), or "" if it may."""
+    domain = environ.get("HUBDIST_DOMAIN", "").strip()
+    if not domain or environ.get(BEHIND_EDGE_VARIABLE, "").strip():
+        return ""
+    return (
+        f"HUBDIST_DOMAIN is set ({domain}), so the hub must be served over HTTPS, but this "
+        "proxy runs without the edge that ends TLS and would serve it over plain HTTP: add "
+        "docker-compose.https.yml (COMPOSE_FILE=docker-compose.yml:docker-compose.https.yml "
+        "in .env, which ./hubdist-up does for you) or, on a stack, docker-stack.https.yml "
+        "(docs/https.md)"
+    )
 
 
 def api_address(api_ip: str) -> str:
@@ -203,6 +148,13 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--api-port", type=int, default=8001, help="API port (%(default)s)")
     parser.add_argument("--log-level", default="info", help="CHP's log level (%(default)s)")
+    parser.add_argument(
+        "--behind-edge",
+        action="store_true",
+        default=bool(os.environ.get(BEHIND_EDGE_VARIABLE, "").strip()),
+        help=f"the edge (hubdist edge) ends TLS in front: pass its X-Forwarded-* headers on "
+        f"unchanged (default: ${BEHIND_EDGE_VARIABLE} set)",
+    )
     parser.add_argument("chp_args", nargs="*", help=argparse.SUPPRESS)
     return parser
 
@@ -230,6 +182,10 @@ def main(argv: list[str]) -> int:
     from . import secrets  # not needed by --check, which runs every few seconds
 
     env = dict(os.environ)
+    refused = plain_http_refused(env)
+    if refused:
+        _log(refused)
+        return 1
     try:
         token = secrets.resolve(secrets.PROXY_TOKEN, env, secrets.shared_dir(env))
     except secrets.SecretError as exc:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from hubdist.services import proxy
+from hubdist.services import proxy, supervise
 
 from ..hubrig import free_port
 
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_restarts_wait_longer_while_the_proxy_keeps_dying_and_reset_once_it_stays_up():
-    backoff = proxy.Backoff(first=1, maximum=30, stable_after=60)
+    backoff = supervise.Backoff(first=1, maximum=30, stable_after=60)
 
     quick_deaths = [backoff.after_exit(ran_for=0.5) for _ in range(7)]
 

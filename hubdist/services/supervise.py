@@ -1,0 +1,120 @@
+"""Keep one child program running: the proxy's configurable-http-proxy, the edge's Caddy.
+
+- the child is restarted when it dies, after 1 s, doubling up to 30 s while it keeps dying,
+  back to 1 s once it has run for a minute. It never gives up: the container's health check
+  is what reports a child that cannot stay up;
+- SIGTERM or SIGINT stop the child (SIGTERM, then SIGKILL after 10 s) and then the
+  supervisor. The child runs in a session of its own, so tini's group-wide signal reaches
+  it only through the supervisor, which then knows not to restart it;
+- ``on_line``: the child's standard error is read line by line and handed to it (the edge
+  turns Caddy's log into messages an administrator can act on); without it the child
+  writes to the supervisor's own standard error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+STOP_TIMEOUT = 10.0
+
+
+class Backoff:
+    """Seconds to wait before the next restart: doubling while the child keeps dying young."""
+
+    def __init__(self, first: float = 1.0, maximum: float = 30.0, stable_after: float = 60.0):
+        self.first, self.maximum, self.stable_after = first, maximum, stable_after
+        self.delay = first
+
+    def after_exit(self, ran_for: float) -> float:
+        if ran_for >= self.stable_after:
+            self.delay = self.first
+        delay = self.delay
+        self.delay = min(self.delay * 2, self.maximum)
+        return delay
+
+
+class Supervisor:
+    """Keeps one child process running until told to stop."""
+
+    def __init__(
+        self,
+        command: list[str],
+        env: dict[str, str],
+        backoff: Backoff | None = None,
+        *,
+        name: str = "hubdist proxy",
+        on_line: Callable[[str], None] | None = None,
+    ):
+        self.command = command
+        self.env = env
+        self.backoff = backoff or Backoff()
+        self.name = name
+        self.on_line = on_line
+        self.child: asyncio.subprocess.Process | None = None
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            self.child = await asyncio.create_subprocess_exec(
+                *self.command,
+                env=self.env,
+                start_new_session=True,
+                stderr=asyncio.subprocess.PIPE if self.on_line else None,
+            )
+            self.log(f"started {self.command[0]} (pid {self.child.pid})")
+            code = await self._wait_child()
+            if self._stopping.is_set():
+                self.log(f"{self.command[0]} stopped (exit code {code})")
+                break
+            ran_for = time.monotonic() - started
+            delay = self.backoff.after_exit(ran_for)
+            self.log(
+                f"{self.command[0]} exited with code {code} after {ran_for:.1f} s; "
+                f"restarting in {delay:g} s"
+            )
+            try:
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+        return 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def log(self, message: str) -> None:
+        print(f"{self.name}: {message}", file=sys.stderr, flush=True)
+
+    async def _wait_child(self) -> int:
+        """The child's exit code; once a stop is asked, stop it (SIGTERM, then SIGKILL)."""
+        assert self.child is not None
+        waiting = asyncio.ensure_future(self._child_done())
+        stop_asked = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({waiting, stop_asked}, return_when=asyncio.FIRST_COMPLETED)
+        stop_asked.cancel()
+        if self.child.returncode is None:
+            self.child.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(waiting, STOP_TIMEOUT)
+        except asyncio.TimeoutError:
+            self.log(f"{self.command[0]} ignored SIGTERM for {STOP_TIMEOUT:g} s; killing it")
+            self.child.kill()
+            return await self.child.wait()
+
+    async def _child_done(self) -> int:
+        assert self.child is not None
+        if self.on_line and self.child.stderr:
+            async for raw in self.child.stderr:
+                self.on_line(raw.decode(errors="replace").rstrip("\n"))
+        return await self.child.wait()
