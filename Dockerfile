@@ -36,10 +36,11 @@ FROM ${BASE_IMAGE}
 # iptables: `hubdist netguard` (the compose service isolating users' servers) runs from this
 # image too; Debian's package has both backends, nf_tables (its default) and legacy.
 # conntrack: netguard ends connections opened while its rules were missing.
+# caddy: `hubdist edge` (HTTPS in front of the proxy when HUBDIST_DOMAIN is set) runs it.
 RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        nodejs tini ca-certificates iptables conntrack; \
+        nodejs tini ca-certificates iptables conntrack caddy; \
     apt-get clean; \
     rm -rf /var/lib/apt/lists/*
 
@@ -89,12 +90,24 @@ RUN set -eux; \
     mkdir -p /etc/hubdist/config.d /srv/jupyterhub /srv/hubdist-shared; \
     chown hubdist-proxy:hubdist-proxy /srv/hubdist-shared; \
     chmod 700 /srv/hubdist-shared
+# The edge (HTTPS) faces the internet too, as its own account: it alone reads and writes the
+# ACME account and certificates (/srv/hubdist-tls, a volume) and writes the status the hub
+# reads (/run/hubdist-tls).
+RUN set -eux; \
+    groupadd --system --gid 10002 hubdist-edge; \
+    useradd --system --uid 10002 --gid 10002 --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin hubdist-edge; \
+    mkdir -p /srv/hubdist-tls /run/hubdist-tls /etc/hubdist/tls; \
+    chown hubdist-edge:hubdist-edge /srv/hubdist-tls /run/hubdist-tls; \
+    chmod 700 /srv/hubdist-tls; \
+    caddy version
 
 # Data (database, secrets, trial passwords): mount a volume here. The proxy token goes to
 # HUBDIST_SHARED_DIR (default: here), a folder the hub and the proxy both mount.
 WORKDIR /srv/jupyterhub
-# 8000: the proxy's public port; 8001: its API; 8081: the hub's API. Publish only 8000.
-EXPOSE 8000 8001 8081
+# 8000: the proxy's public port; 8001: its API; 8081: the hub's API. Publish only 8000,
+# or, with HTTPS, the edge's 8080 and 8443 (on 80 and 443).
+EXPOSE 8000 8001 8081 8080 8443
 
 # The hub's own health (the proxy service overrides this with `hubdist proxy --check`).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

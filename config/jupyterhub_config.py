@@ -21,6 +21,7 @@ from hubdist.auth import trial
 from hubdist.config import layers
 from hubdist.services import proxy
 from hubdist.spawners import guard
+from hubdist.tls.settings import public_origin
 
 # Every value set through `c` is recorded with the line (or variable) that set it.
 c = layers.record(get_config())  # noqa: F821 (provided by JupyterHub when it loads this file)
@@ -86,6 +87,12 @@ c.DockerSpawner.volumes = {"{prefix}-user-{username}": "/home/jovyan/work"}
 # (hubdist.config.variables), and GitHub login when GITHUB_CLIENT_ID/_SECRET are set
 # (hubdist.auth.github, docs/github.md)
 env.apply()
+
+# HTTPS (docs/https.md): the edge serves the hub on this name; the hub says so in the URLs it
+# makes (its API's full_url, servers' JUPYTERHUB_PUBLIC_URL)
+with env.setting("HUBDIST_DOMAIN") as domain:
+    if domain:
+        c.JupyterHub.public_url = public_origin(env.environ) + "/"
 
 # -- fail closed: no server starts unless netguard reports its rules enforced -----------------
 # (compose sets HUBDIST_NETGUARD_STATUS_FILE; HUBDIST_NETGUARD=off: no check)

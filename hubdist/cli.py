@@ -118,14 +118,18 @@ def _layers(args: argparse.Namespace) -> str:
 
 def config_show(args: argparse.Namespace) -> int:
     from hubdist.config import inspect
+    from hubdist.tls import status
 
     recorder = _read_config(args)
     found = inspect.entries(recorder, tuple(args.names))
     problems = [str(problem) for problem in recorder.problems]
+    https, https_lines = status.for_hub(os.environ)
     if args.json:
-        print(json.dumps({"values": found, "problems": problems}, indent=2))
+        print(json.dumps({"values": found, "problems": problems, "https": https}, indent=2))
     else:
         print(f"# layers, later ones win: {_layers(args)}")
+        for line in https_lines:
+            print(f"# {line}")
         for entry in found:
             print(f"c.{entry['name']} = {entry['value']}  # {entry['where']}")
         for problem in problems:

@@ -8,6 +8,7 @@ Without GitHub credentials it changes nothing, and the hub stays in local trial 
                                            GITHUB_CLIENT_SECRET_FILE naming files (Docker
                                            secrets)
   OAUTH_CALLBACK_URL                       https://HOST/hub/oauth_callback, as registered
+                                           (default with HTTPS: HUBDIST_DOMAIN's)
   GITHUB_ALLOWED_ORGANIZATIONS             entries ``org`` or ``org:team-slug``
   GITHUB_ALLOWED_USERS                     GitHub logins
   HUBDIST_ADMIN_USERS                      admins (the default configuration reads it)
@@ -30,6 +31,7 @@ from typing import Any
 from oauthenticator.github import GitHubOAuthenticator
 
 from ..services import secrets
+from ..tls.settings import public_origin
 
 #: what the default configuration sets ``c.JupyterHub.authenticator_class`` to
 AUTHENTICATOR = "hubdist.auth.github.GitHubAuthenticator"
@@ -78,6 +80,8 @@ def settings(environ: Mapping[str, str]) -> dict[str, Any] | None:
     if users:
         traits["allowed_users"] = users  # JupyterHub lowercases logins
     callback = environ.get("OAUTH_CALLBACK_URL", "").strip()
+    if not callback and public_origin(environ):
+        callback = f"{public_origin(environ)}/hub/oauth_callback"
     if callback:
         traits["oauth_callback_url"] = callback
     url = environ.get("GITHUB_URL", "").strip()

@@ -35,6 +35,12 @@ def _seconds(value: str) -> int:
     return seconds
 
 
+def _domain(value: str) -> str:
+    from ..tls.settings import check_domain
+
+    return check_domain(value)
+
+
 @dataclass(frozen=True)
 class Variable:
     """An environment variable of the hub, as docs/configuration.md lists it."""
@@ -104,6 +110,20 @@ VARIABLES = (
         "Seconds a server may sit idle before the idle culler stops it; 0 turns it off. "
         "Sets the culler service in JupyterHub.services and its role in load_roles.",
         parse=_seconds,
+    ),
+    Variable(
+        "HUBDIST_DOMAIN",
+        "",
+        "The hub's public name when the edge serves it over HTTPS (docs/https.md), e.g. "
+        "hub.example.org: sets JupyterHub.public_url to https://DOMAIN/ (with "
+        "HUBDIST_HTTPS_PORT if not 443), and OAuth callbacks default to it. Unset: plain HTTP.",
+        parse=_domain,
+    ),
+    Variable(
+        "HUBDIST_HTTPS_PORT",
+        "443",
+        "The public HTTPS port, with HUBDIST_DOMAIN (the edge publishes it).",
+        parse=str,
     ),
     Variable(
         "HUBDIST_DATA_DIR",

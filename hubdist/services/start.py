@@ -18,6 +18,7 @@ from collections.abc import Mapping, MutableMapping
 
 from ..engine import Engine
 from ..spawners import ownership
+from ..tls import status as tls_status
 from . import proxy, secrets
 
 DEFAULT_CONFIG = "/etc/hubdist/jupyterhub_config.py"
@@ -81,6 +82,8 @@ def main(argv: list[str]) -> int:
     token_file = shared / secrets.PROXY_TOKEN.filename
     if shared != secrets.data_dir(os.environ) and proxy.hand_over_token(token_file):
         print(f"hubdist start: {token_file} is now {proxy.PROXY_USER}'s alone", file=sys.stderr)
+    for line in tls_status.for_hub(os.environ)[1]:
+        print(f"hubdist start: {line}", file=sys.stderr)
     command = ["jupyterhub", "-f", args.config, *jupyterhub_args]
     print(f"hubdist start: exec {' '.join(command)}", file=sys.stderr, flush=True)
     try:

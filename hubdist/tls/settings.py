@@ -104,6 +104,17 @@ def from_environment(environ: Mapping[str, str]) -> EdgeSettings:
     )
 
 
+def public_origin(environ: Mapping[str, str]) -> str:
+    """https://DOMAIN[:PORT], where users reach the hub when the edge serves HTTPS
+    (HUBDIST_DOMAIN set), else ""; for the hub's public_url and OAuth callbacks."""
+    if not environ.get("HUBDIST_DOMAIN", "").strip():
+        return ""
+    port = _port(environ.get("HUBDIST_HTTPS_PORT", "").strip() or "443", "HUBDIST_HTTPS_PORT")
+    return EdgeSettings(
+        check_domain(environ["HUBDIST_DOMAIN"]), "acme", https_port=port
+    ).public_origin
+
+
 def check_domain(value: str) -> str:
     name = value.lower().rstrip(".")
     if not name:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 STATUS_FILE_VARIABLE = "HUBDIST_TLS_STATUS_FILE"
+DEFAULT_STATUS_FILE = "/run/hubdist-tls/status.json"
 
 
 def write(path: Path, **fields: Any) -> None:
@@ -44,3 +46,12 @@ def describe(status: dict[str, Any] | None, domain: str) -> list[str]:
     if status.get("problem"):
         lines.append(f"  last problem: {status['problem']}")
     return lines
+
+
+def for_hub(environ: Mapping[str, str]) -> tuple[dict[str, Any] | None, list[str]]:
+    """The edge's status and its lines, as the hub sees them; (None, []) without HTTPS."""
+    domain = environ.get("HUBDIST_DOMAIN", "").strip()
+    if not domain:
+        return None, []
+    found = read(Path(environ.get(STATUS_FILE_VARIABLE) or DEFAULT_STATUS_FILE))
+    return found, describe(found, domain)

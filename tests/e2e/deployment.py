@@ -38,9 +38,13 @@ class Deployment:
     project: str  # also the network, the user-object prefix and the image tag
     url: str
     env: dict[str, str]
+    #: the compose files, in order (docker-compose.https.yml adds the edge)
+    files: tuple[Path, ...] = (COMPOSE_FILE,)
 
     def compose(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-        cmd = ["docker", "compose", "-p", self.project, "-f", str(COMPOSE_FILE)]
+        cmd = ["docker", "compose", "-p", self.project]
+        for file in self.files:
+            cmd += ["-f", str(file)]
         # --env-file: a developer's own .env must not leak into the test
         cmd += ["--env-file", os.devnull, *args]
         return subprocess.run(

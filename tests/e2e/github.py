@@ -55,6 +55,8 @@ class GitHubHub:
     dep: Deployment
     github: FakeGitHub
     client_secret: str
+    #: what the test's HTTP client trusts for the hub: a CA file over HTTPS (requests' verify)
+    verify: str | bool = True
 
     @property
     def url(self) -> str:
@@ -125,6 +127,7 @@ def github_login(
     adds ``login`` to the same query; the fake then sends it back to the hub's callback.
     """
     s = http_session()
+    s.verify = hub.verify
     start = s.get(
         f"{hub.url}/hub/oauth_login", params={"next": next_url}, allow_redirects=False, timeout=10
     )

@@ -26,12 +26,21 @@ class KernelError(AssertionError):
 class KernelSocket:
     """An open ``/api/kernels/<id>/channels`` websocket of a single-user server."""
 
-    def __init__(self, url: str, headers: dict[str, str] | None = None, timeout: float = 30):
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30,
+        ca_certs: str | None = None,
+    ):
+        """``ca_certs``: the roots to trust for wss:// (default: the system's)."""
         self.url = url
         self.timeout = timeout
         self.session = uuid.uuid4().hex
         self._loop = asyncio.new_event_loop()
-        request = HTTPRequest(url, headers=headers or {}, request_timeout=timeout)
+        request = HTTPRequest(
+            url, headers=headers or {}, request_timeout=timeout, ca_certs=ca_certs
+        )
         self._ws: WebSocketClientConnection = self._run(self._connect(request))
 
     @classmethod
@@ -46,6 +55,11 @@ class KernelSocket:
     def execute(self, code: str) -> str:
         """Run ``code``; its standard output once the kernel says it is done."""
         return self._run(self._execute(code))
+
+    def stay(self, seconds: float) -> None:
+        """Keep the connection for ``seconds`` as a browser does, answering the server's pings
+        (Jupyter closes a websocket whose client has not answered them for 90 s)."""
+        self._run(asyncio.sleep(seconds))
 
     def close(self) -> None:
         if not self._loop.is_closed():
