@@ -35,6 +35,13 @@ def _seconds(value: str) -> int:
     return seconds
 
 
+def _metrics_token(value: str) -> str:
+    from ..metrics import scrape_service
+
+    scrape_service(value)  # refused here, naming the variable, if JupyterHub would refuse it
+    return value
+
+
 @dataclass(frozen=True)
 class Variable:
     """An environment variable of the hub, as docs/configuration.md lists it."""
@@ -104,6 +111,15 @@ VARIABLES = (
         "Seconds a server may sit idle before the idle culler stops it; 0 turns it off. "
         "Sets the culler service in JupyterHub.services and its role in load_roles.",
         parse=_seconds,
+    ),
+    Variable(
+        "HUBDIST_METRICS_TOKEN",
+        "",
+        "A token for Prometheus to read /hub/metrics (JupyterHub's and hubdist's figures, "
+        "docs/operations.md): the default configuration makes a service metrics-scraper with "
+        "it and a role of that one scope, read:metrics. Unset: no token may read them but "
+        "one given that scope otherwise; /hub/metrics is never open without a token.",
+        parse=_metrics_token,
     ),
     Variable(
         "HUBDIST_DATA_DIR",
