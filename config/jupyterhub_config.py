@@ -20,7 +20,8 @@ import sys
 from hubdist import metrics
 from hubdist.auth import trial
 from hubdist.config import layers
-from hubdist.services import proxy
+from hubdist.doctor import access as doctor
+from hubdist.services import proxy, secrets
 from hubdist.spawners import guard
 
 # Every value set through `c` is recorded with the line (or variable) that set it.
@@ -82,6 +83,10 @@ def add_service(service: dict, role: dict) -> None:
         else:
             setattr(c.JupyterHub, option, [item])
 
+
+# -- `hubdist doctor` reads the hub's servers with a token of its own (made by `hubdist start`)
+if os.environ.get(secrets.DOCTOR_TOKEN.variable):
+    add_service(*doctor.hub_service(os.environ[secrets.DOCTOR_TOKEN.variable]))
 
 # -- metrics: /hub/metrics for Prometheus, only with a token of the read:metrics scope --------
 c.JupyterHub.authenticate_prometheus = True  # JupyterHub's default; never open

@@ -306,6 +306,22 @@ class Engine:
             seconds = time.monotonic() - began
             metrics.ENGINE_CALL_SECONDS.labels(what or "other", outcome).observe(seconds)
 
+    # -- the engine itself --------------------------------------------------------------
+
+    async def version(self) -> dict:
+        """The daemon's ``docker version`` (Version, ApiVersion, MinAPIVersion, ...)."""
+        return await self._run("version")
+
+    async def info(self) -> dict:
+        """The daemon's ``docker info`` (DockerRootDir, ServerVersion, Swarm, ...)."""
+        return await self._run("info")
+
+    async def inspect_network(self, name: str) -> dict | None:
+        try:
+            return await self._run("inspect_network", name)
+        except NotFound:
+            return None
+
     # -- images -------------------------------------------------------------------------
 
     async def inspect_image(self, image: str) -> dict | None:

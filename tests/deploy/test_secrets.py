@@ -158,6 +158,7 @@ def test_the_proxy_token_is_kept_in_the_shared_folder_and_the_rest_with_the_data
     start.prepare(environ)
 
     assert sorted(p.name for p in data.iterdir()) == [
+        "doctor_api_token",
         "jupyterhub_cookie_secret",
         "jupyterhub_crypt_key",
     ]
