@@ -55,10 +55,11 @@ async def check_routes(deployment: Deployment, engine: Engine) -> list[Finding]:
 
 
 def compare(routes: dict[str, dict], servers: dict[str, str]) -> list[Finding]:
-    """Findings for the proxy's ``routes`` (path: {target, data}) against the hub's running
-    ``servers`` (path: whose)."""
+    """Findings for the proxy's ``routes`` against the hub's running ``servers`` (path:
+    whose). configurable-http-proxy lists a route as path: {target, the hub's data: user,
+    server_name or hub, and jupyterhub: true}."""
     findings = []
-    if not any((route.get("data") or {}).get("hub") for route in routes.values()):
+    if not any(route.get("hub") for route in routes.values()):
         findings.append(
             Finding(
                 "routes", PROBLEM, "the proxy has no route to the hub: nobody can log in", RESYNC
@@ -77,14 +78,13 @@ def compare(routes: dict[str, dict], servers: dict[str, str]) -> list[Finding]:
             )
     running = {path.rstrip("/") for path in servers}
     for path, route in sorted(routed.items()):
-        data = route.get("data") or {}
-        if "user" in data and path not in running:
+        if "user" in route and path not in running:
             findings.append(
                 Finding(
                     "routes",
                     PROBLEM,
                     f"stale route {path or '/'} -> {route.get('target')} "
-                    f"({data['user']}'s server, which the hub does not run): that address "
+                    f"({route['user']}'s server, which the hub does not run): that address "
                     "may be another server by now",
                     RESYNC,
                 )
