@@ -42,7 +42,8 @@ IMAGE_PULL_SECONDS = Histogram(
 ENGINE_CALL_SECONDS = Histogram(
     "hubdist_engine_call_duration_seconds",
     "Docker API calls of the hub (hubdist.engine.Engine), by call and outcome "
-    "(ok, not_found, error: the engine refused, timeout, unavailable: not reachable)",
+    "(ok, not_found, error: the engine refused, timeout, unavailable: not reachable, "
+    "cancelled: the caller gave up first)",
     ["call", "outcome"],
     buckets=_CALL_BUCKETS,
 )

@@ -38,7 +38,7 @@ Check = Callable[["Deployment", "Engine"], Awaitable[list[Finding]]]
 
 async def run_checks(checks: Sequence[Check], deployment: Deployment, engine: Engine):
     """Every check's findings, in order; a check that fails is itself a finding."""
-    findings: list[Finding] = list(deployment.findings)  # what finding the deployment found
+    findings: list[Finding] = list(deployment.findings)  # found while discovering it
     for check in checks:
         name = getattr(check, "check_name", check.__name__)
         try:

@@ -11,7 +11,7 @@ from ..engine import Engine
 from ..netguard import Iptables, NetguardError
 from ..netguard.command import guard_from_args, make_parser, problems_of
 from ..spawners import guard as spawn_guard
-from .deployment import Deployment
+from .deployment import HUB, Deployment
 from .findings import OK, PROBLEM, SKIPPED, WARNING, Finding, named
 
 LOGS = "docker compose logs netguard"
@@ -23,6 +23,16 @@ PUT_BACK = (
 
 @named("netguard")
 async def check_netguard(deployment: Deployment, engine: Engine) -> list[Finding]:
+    if deployment.env.get("HUBDIST_SPAWNER") == "swarm":
+        return [
+            Finding(
+                "netguard",
+                WARNING,
+                "users' servers on a swarm are not isolated from each other: netguard does "
+                "not cover overlay networks (docs/swarm.md, Not isolated yet)",
+                "block the cloud metadata address at the provider (AWS: IMDSv2, hop limit 1)",
+            )
+        ]
     if not deployment.netguard_on:
         return [
             Finding(
@@ -114,7 +124,7 @@ def _rules(deployment: Deployment) -> list[Finding]:
 def _reported(deployment: Deployment) -> list[Finding]:
     """What netguard said at its last check (the status file the hub mounts)."""
     path = spawn_guard.expected_status_file(deployment.env)
-    if not path or not Path(path).exists() and deployment.where != "hub":
+    if not path or not Path(path).exists() and deployment.where != HUB:
         return [
             Finding(
                 "netguard",

@@ -291,9 +291,11 @@ class Engine:
 
         loop = asyncio.get_running_loop()
         limit = limit or self.call_timeout
-        began, outcome = time.monotonic(), "ok"
+        began, outcome = time.monotonic(), "cancelled"
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self._calls, invoke), limit)
+            result = await asyncio.wait_for(loop.run_in_executor(self._calls, invoke), limit)
+            outcome = "ok"
+            return result
         except asyncio.TimeoutError:
             outcome = "timeout"
             raise EngineTimeout(
