@@ -119,6 +119,19 @@ async def discover(engine: Engine, where: str, project: str = "") -> Deployment:
             )
         )
     deployment.env = environment(deployment.hub)
+    proxy = await service_container(engine, project, "proxy")
+    for service, container in (("hub", deployment.hub), ("proxy", proxy)):
+        state = (container or {}).get("State") or {}
+        if container is not None and not state.get("Running"):
+            deployment.findings.append(
+                Finding(
+                    "deployment",
+                    PROBLEM,
+                    f"the {service} container is not running ({state.get('Status', '?')})",
+                    f"docker compose up -d {service}; why it stopped: docker compose logs "
+                    f"{service}",
+                )
+            )
     return deployment
 
 

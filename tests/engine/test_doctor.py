@@ -315,3 +315,17 @@ def test_each_finding_says_what_to_do_and_a_problem_fails_the_run(engine_ready):
     assert all(f.advice for f in findings if f.status != OK)
     done = doctor_cli("--project", f"{PREFIX}-nothing")
     assert done.returncode == 1 and "no hub container of the compose project" in done.stdout
+
+
+def test_a_stopped_hub_container_of_the_project_is_a_problem(engine_ready):
+    project = f"{PREFIX}-stopped"
+    labels = ["--label", f"com.docker.compose.project={project}"]
+    labels += ["--label", "com.docker.compose.service=hub"]
+    docker("create", "--name", f"{PREFIX}-stopped-hub", *labels, BASE_IMAGE, "true")
+    args = argparse.Namespace(project=project, only=["engine"], min_free_gb=0.0)
+
+    findings = asyncio.run(diagnose(args, where=HOST))
+
+    (stopped,) = [f for f in findings if f.check == "deployment"]
+    assert stopped.status == PROBLEM and "hub container is not running (created)" in stopped.message
+    assert "docker compose up -d hub" in stopped.advice
