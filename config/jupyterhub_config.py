@@ -17,9 +17,11 @@ with where it came from; `hubdist config check` checks without starting the hub.
 import os
 import sys
 
+from hubdist import metrics
 from hubdist.auth import trial
 from hubdist.config import layers
-from hubdist.services import proxy
+from hubdist.doctor import access as doctor
+from hubdist.services import proxy, secrets
 from hubdist.spawners import guard
 from hubdist.tls.settings import public_origin
 
@@ -72,6 +74,26 @@ with env.setting("HUBDIST_CULL_TIMEOUT") as cull_timeout:
                 "services": ["idle-culler"],
             }
         ]
+
+
+def add_service(service: dict, role: dict) -> None:
+    """A JupyterHub service and its role, next to those set before (and after: config.d)."""
+    for option, item in (("services", service), ("load_roles", role)):
+        if option in c.JupyterHub:
+            getattr(c.JupyterHub, option).append(item)
+        else:
+            setattr(c.JupyterHub, option, [item])
+
+
+# -- `hubdist doctor` reads the hub's servers with a token of its own (made by `hubdist start`)
+if os.environ.get(secrets.DOCTOR_TOKEN.variable):
+    add_service(*doctor.hub_service(os.environ[secrets.DOCTOR_TOKEN.variable]))
+
+# -- metrics: /hub/metrics for Prometheus, only with a token of the read:metrics scope --------
+c.JupyterHub.authenticate_prometheus = True  # JupyterHub's default; never open
+with env.setting("HUBDIST_METRICS_TOKEN") as metrics_token:
+    if metrics_token:
+        add_service(*metrics.scrape_service(metrics_token))
 
 # -- user servers: one container each, on the compose network -----------------------------
 # HUBDIST_SPAWNER=swarm (set by docker-stack.yml): one Swarm service each, on that network.

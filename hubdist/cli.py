@@ -193,6 +193,9 @@ def make_parser() -> argparse.ArgumentParser:
         "netguard",
         help="isolate users' servers on the network with iptables rules (needs NET_ADMIN)",
     )
+    commands.add_parser(
+        "doctor", help="check the deployment (engine, network, netguard, images, routes, ...)"
+    )
 
     images = commands.add_parser("images", help="build the hubdist container images")
     images_commands = images.add_subparsers(dest="images_command", metavar="ACTION", required=True)
@@ -226,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         from hubdist import netguard
 
         return netguard.main(argv[1:])
+    if argv and argv[0] == "doctor":
+        from hubdist import doctor
+
+        return doctor.main(argv[1:])
     args = make_parser().parse_args(argv)
     return args.func(args)
 

@@ -41,6 +41,13 @@ def _domain(value: str) -> str:
     return check_domain(value)
 
 
+def _metrics_token(value: str) -> str:
+    from ..metrics import scrape_service
+
+    scrape_service(value)  # refused here, naming the variable, if JupyterHub would refuse it
+    return value
+
+
 @dataclass(frozen=True)
 class Variable:
     """An environment variable of the hub, as docs/configuration.md lists it."""
@@ -124,6 +131,15 @@ VARIABLES = (
         "443",
         "The public HTTPS port, with HUBDIST_DOMAIN (the edge publishes it).",
         parse=str,
+    ),
+    Variable(
+        "HUBDIST_METRICS_TOKEN",
+        "",
+        "A token for Prometheus to read /hub/metrics (JupyterHub's and hubdist's figures, "
+        "docs/operations.md): the default configuration makes a service metrics-scraper with "
+        "it and a role of that one scope, read:metrics. Unset: no token may read them but "
+        "one given that scope otherwise; /hub/metrics is never open without a token.",
+        parse=_metrics_token,
     ),
     Variable(
         "HUBDIST_DATA_DIR",

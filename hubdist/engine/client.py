@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ import docker.tls
 import docker.types
 import docker.utils
 import requests.exceptions
+
+from .. import metrics
 
 log = logging.getLogger("hubdist.engine")
 
@@ -62,6 +65,15 @@ def _translate(exc: Exception) -> EngineError:
     if isinstance(exc, requests.exceptions.ConnectionError | docker.errors.DockerException):
         return EngineUnavailable(f"cannot reach the Docker engine: {exc}")
     return EngineError(str(exc))
+
+
+def _outcome(exc: EngineError) -> str:
+    """The outcome label of a failed call, for hubdist.metrics."""
+    if isinstance(exc, EngineTimeout):
+        return "timeout"
+    if isinstance(exc, EngineUnavailable):
+        return "unavailable"
+    return "not_found" if isinstance(exc, NotFound) else "error"
 
 
 def _label_filter(labels: dict[str, str]) -> dict[str, list[str]]:
@@ -279,12 +291,38 @@ class Engine:
 
         loop = asyncio.get_running_loop()
         limit = limit or self.call_timeout
+        began, outcome = time.monotonic(), "cancelled"
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self._calls, invoke), limit)
+            result = await asyncio.wait_for(loop.run_in_executor(self._calls, invoke), limit)
+            outcome = "ok"
+            return result
         except asyncio.TimeoutError:
+            outcome = "timeout"
             raise EngineTimeout(
                 f"the Docker engine did not answer {what or 'a request'} within {limit:g} s"
             ) from None
+        except EngineError as exc:
+            outcome = _outcome(exc)
+            raise
+        finally:
+            seconds = time.monotonic() - began
+            metrics.ENGINE_CALL_SECONDS.labels(what or "other", outcome).observe(seconds)
+
+    # -- the engine itself --------------------------------------------------------------
+
+    async def version(self) -> dict:
+        """The daemon's ``docker version`` (Version, ApiVersion, MinAPIVersion, ...)."""
+        return await self._run("version")
+
+    async def info(self) -> dict:
+        """The daemon's ``docker info`` (DockerRootDir, ServerVersion, Swarm, ...)."""
+        return await self._run("info")
+
+    async def inspect_network(self, name: str) -> dict | None:
+        try:
+            return await self._run("inspect_network", name)
+        except NotFound:
+            return None
 
     # -- images -------------------------------------------------------------------------
 
@@ -324,12 +362,18 @@ class Engine:
             except Exception as exc:
                 raise _translate(exc) from exc
 
+        began, outcome = time.monotonic(), "failed"
         try:
             await asyncio.wait_for(loop.run_in_executor(self._pull_pool, stream), self.pull_timeout)
+            outcome = "ok"
         except asyncio.TimeoutError:
+            outcome = "timeout"
             raise EngineTimeout(
                 f"pulling {image} took longer than {self.pull_timeout:g} s (pull_timeout)"
             ) from None
+        finally:
+            metrics.IMAGE_PULLS.labels(outcome).inc()
+            metrics.IMAGE_PULL_SECONDS.labels(outcome).observe(time.monotonic() - began)
 
     # -- containers ---------------------------------------------------------------------
 
@@ -362,10 +406,13 @@ class Engine:
         feed = EventFeed()
 
         def follow() -> None:
-            delay = 0.5
+            delay, broke = 0.5, False
             while not feed.stopped.is_set():
                 try:
                     feed.stream = self.client.events(decode=True, filters=filters)
+                    if broke:
+                        metrics.EVENT_STREAM_RECONNECTS.inc()
+                        broke = False
                     on_open()
                     delay = 0.5
                     for event in feed.stream:
@@ -373,6 +420,7 @@ class Engine:
                 except Exception as exc:
                     if not feed.stopped.is_set():
                         log.warning("Docker event stream broke (%s); reopening", exc)
+                broke = True
                 feed.stopped.wait(delay)
                 delay = min(delay * 2, 2)  # cheap while the engine is down; soon back
 
@@ -395,7 +443,7 @@ class Engine:
             kwargs["host_config"] = self.client.create_host_config(**host_config)
             return self.client.create_container(**kwargs)
 
-        result = await self._run_fn(build_and_create)
+        result = await self._run_fn(build_and_create, what="create_container")
         return result["Id"]
 
     async def start_container(self, container_id: str) -> None:
@@ -477,7 +525,7 @@ class Engine:
                 (err or b"").decode("utf-8", "replace"),
             )
 
-        return await self._run_fn(run)
+        return await self._run_fn(run, what="exec_run")
 
     # -- swarm services -----------------------------------------------------------------
 

@@ -1,8 +1,9 @@
-"""The hub's three long-lived secrets: given by the operator, or generated once and kept.
+"""The hub's long-lived secrets: given by the operator, or generated once and kept.
 
 Each must survive restarts and upgrades: a new cookie secret logs every user out, a new proxy
 token locks the hub out of the proxy (which runs in its own container), and a new crypt key
-makes stored auth state unreadable. So each comes, in this order, from
+makes stored auth state unreadable (the doctor's read-only API token is kept the same way).
+So each comes, in this order, from
 
   1. its own variable (``JPY_COOKIE_SECRET``, ...), the one JupyterHub or the proxy reads;
   2. ``<VARIABLE>_FILE``, a file holding it: Docker secrets under ``docker stack deploy``;
@@ -59,6 +60,9 @@ class Spec:
 COOKIE_SECRET = Spec("JPY_COOKIE_SECRET", "jupyterhub_cookie_secret", "cookie secret", _hex_32)
 PROXY_TOKEN = Spec("CONFIGPROXY_AUTH_TOKEN", "proxy_auth_token", "proxy auth token")
 CRYPT_KEY = Spec("JUPYTERHUB_CRYPT_KEY", "jupyterhub_crypt_key", "auth state crypt key")
+#: the token `hubdist doctor` reads the hub's servers with (hubdist.doctor); kept with the
+#: data, readable by root only, like the others
+DOCTOR_TOKEN = Spec("HUBDIST_DOCTOR_TOKEN", "doctor_api_token", "doctor's API token")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ def prepare(environ: MutableMapping[str, str]) -> list[secrets.Resolved]:
         secrets.COOKIE_SECRET: secrets.data_dir(environ),
         secrets.PROXY_TOKEN: secrets.shared_dir(environ),
         secrets.CRYPT_KEY: secrets.data_dir(environ),
+        secrets.DOCTOR_TOKEN: secrets.data_dir(environ),
     }
     resolved = [secrets.resolve(spec, environ, store) for spec, store in stores.items()]
     for item in resolved:

@@ -110,10 +110,13 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
         if self._stop_reason:  # why the last server stopped, told on this start
             self.emit_progress(1, self._stop_reason)
             self._stop_reason = ""
+        started = False
         try:
-            return await self._start()
+            address = await self._start()
+            started = True
+            return address
         finally:
-            channel.close()
+            channel.close(ok=started)
 
     # -- which image ----------------------------------------------------------------------
 
@@ -654,6 +657,7 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
 
     async def ensure_image(self, image: str) -> dict | None:
         """Apply pull_policy; return the image's inspect data when known."""
+        self.enter_phase("image")
         if self.pull_policy == "skip":
             return await self._inspected_once(image)
         local = image_options.built_locally(image)  # never pulled, whatever the policy
@@ -736,6 +740,10 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
         if not hasattr(self, "_progress_channel"):
             self._progress_channel = ProgressChannel()
         return self._progress_channel
+
+    def enter_phase(self, name: str) -> None:
+        """The start moves on to ``name`` (hubdist.spawners.progress.PHASES), for metrics."""
+        self.progress_channel.phase(name)
 
     def emit_progress(self, percent: int, message: str) -> None:
         self.log.debug("%s: %s", self._log_name, message)

@@ -152,6 +152,7 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
         container_id = await self._reusable_container(image)
         created = container_id is None
         if created:
+            self.enter_phase("create")
             self.emit_progress(60, "Creating container")
             await self._prepare_volumes()
             container_id = await self._create(image, image_info)
@@ -178,6 +179,7 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
         self._certs = b""
 
     async def _run_container(self) -> tuple[str, int]:
+        self.enter_phase("start")
         self.emit_progress(70, "Starting container")
         try:
             await self.engine.start_container(self.object_id)
@@ -191,6 +193,7 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
         except SpawnFailed:
             await self._fail_if_exited()  # an exit explains a missing address better
             raise
+        self.enter_phase("answer")
         self.emit_progress(85, "Waiting for the server to answer")
         address = await self.wait_until_answering([(ip, port)], self._fail_if_exited)
         self.view.note(ContainerState(self.object_id, self.object_name, running=True))

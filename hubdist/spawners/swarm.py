@@ -327,6 +327,7 @@ class SwarmSpawner(ContainerSpawner):
             )
         if why := await self._remove_leftover_service():
             self.refuse_foreign("service", self.object_name, why)
+        self.enter_phase("create")
         self.emit_progress(58, "Creating service")
         spec = await self._service_spec(image, image_info)
         self.refuse_engine_sockets(spec)
@@ -335,11 +336,13 @@ class SwarmSpawner(ContainerSpawner):
         except EngineError as exc:
             raise SpawnFailed(f"Swarm refused service {self.object_name}: {exc}") from exc
         try:
+            self.enter_phase("start")
             task = await self._wait_for_running_task(image)
             if self.pin_to_node and not self.pinned_node:
                 self.pinned_node = task["NodeID"]
             self.swarm_view.watch(self.object_id, self._ended)
             candidates = await self._task_endpoints(task)
+            self.enter_phase("answer")
             self.emit_progress(85, "Waiting for the server to answer")
             return await self.wait_until_answering(candidates, self._fail_if_task_ended)
         except BaseException:

@@ -19,7 +19,10 @@ def load(tmp_path, monkeypatch):
     data.mkdir()
     monkeypatch.setenv("HUBDIST_DATA_DIR", str(data))
     monkeypatch.setenv("HUBDIST_OVERRIDE_DIR", str(overrides))
-    for name in ("SINGLEUSER_IMAGE", "NETWORK", "PREFIX", "ADMIN_USERS", "CULL_TIMEOUT", "SPAWNER"):
+    for name in (
+        "SINGLEUSER_IMAGE", "NETWORK", "PREFIX", "ADMIN_USERS", "CULL_TIMEOUT", "SPAWNER",
+        "METRICS_TOKEN",
+    ):  # fmt: skip
         monkeypatch.delenv(f"HUBDIST_{name}", raising=False)
     # the real guard would look at this machine's /tmp
     pid_files = []

@@ -158,6 +158,7 @@ def test_the_proxy_token_is_kept_in_the_shared_folder_and_the_rest_with_the_data
     start.prepare(environ)
 
     assert sorted(p.name for p in data.iterdir()) == [
+        "doctor_api_token",
         "jupyterhub_cookie_secret",
         "jupyterhub_crypt_key",
     ]
@@ -237,7 +238,7 @@ def test_start_settles_the_secrets_then_becomes_jupyterhub(run_start):
     # a restart keeps them all
     _, output, again = run_start()
     assert {k: again["env"][k] for k in env} == env
-    assert "(generated now)" not in output and output.count("(kept)") == 3
+    assert "(generated now)" not in output and output.count("(kept)") == 4
 
 
 def test_start_reads_docker_secrets_and_leaves_the_github_one_alone(run_start, tmp_path):

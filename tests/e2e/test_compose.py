@@ -9,14 +9,19 @@ the checkout's .env and config.d, so it never touches a real deployment on the m
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
 import pytest
+
+from hubdist.doctor.deployment import checkout_source
 
 from ..hubrig import docker
 from .deployment import api, deployed, http_session, login, wait_for_server, wait_until
 
 ADMIN = "boss"
+METRICS_TOKEN = "e2e-metrics-token-5d0c2b7a"
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +37,13 @@ def deployment(tmp_path_factory):
         'c.JupyterHub.template_vars["announcement_login"] += " e2e-second"\n'
     )
     (overrides / "30-ignored.txt").write_text("this is not Python(\n")
-    with deployed("e2e", overrides, HUBDIST_ADMIN_USERS=ADMIN) as dep:
+    settings = {
+        "HUBDIST_ADMIN_USERS": ADMIN,
+        "HUBDIST_METRICS_TOKEN": METRICS_TOKEN,
+        # as ./hubdist-up labels the images, so the doctor can tell they match this checkout
+        "HUBDIST_SOURCE": checkout_source(),
+    }
+    with deployed("e2e", overrides, **settings) as dep:
         yield dep
 
 
@@ -107,3 +118,58 @@ def test_only_the_proxy_publishes_a_port_and_only_the_hub_has_the_docker_socket(
     assert len(sockets["hub"]) == 1 and sockets["proxy"] == []
     # the proxy shares only the folder of the proxy token with the hub, not its data
     assert {m["Destination"] for m in proxy["Mounts"]} == {"/srv/hubdist-shared"}
+
+
+def doctor_findings(done: subprocess.CompletedProcess) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for finding in json.loads(done.stdout)["findings"]:
+        found.setdefault(finding["check"], []).append(finding)
+    return found
+
+
+def test_doctor_in_the_hub_and_on_the_host_finds_a_sound_deployment_then_a_stopped_netguard(
+    deployment,
+):
+    user = "carol"
+    session, _ = login(deployment.url, user, deployment.password())
+    assert api(session, deployment.url, "POST", f"/users/{user}/server").status_code in (201, 202)
+    wait_for_server(session, deployment.url, user, deployment.logs)
+    host_command = [sys.executable, "-m", "hubdist", "doctor", "--json"]
+    host_command += ["--project", deployment.project]
+    try:
+        inside = deployment.compose("exec", "-T", "hub", "hubdist", "doctor", "--json")
+        on_host = subprocess.run(host_command, capture_output=True, text=True, timeout=120)
+        metrics = http_session().get(
+            f"{deployment.url}/hub/metrics",
+            headers={"Authorization": f"token {METRICS_TOKEN}"},
+            timeout=10,
+        )
+        assert deployment.compose("stop", "netguard").returncode == 0
+        stopped = deployment.compose("exec", "-T", "hub", "hubdist", "doctor", "--json")
+    finally:
+        deployment.compose("up", "-d", "netguard")
+        api(session, deployment.url, "DELETE", f"/users/{user}/server")
+
+    assert inside.returncode == 0, inside.stdout + inside.stderr
+    assert on_host.returncode == 0, on_host.stdout + on_host.stderr
+    for run in (inside, on_host):
+        found = doctor_findings(run)
+        for check in ("engine", "network", "images", "netguard", "routes", "database"):
+            assert [f["status"] for f in found[check]] == ["ok"], found[check]
+        assert "1 running server(s)" in found["routes"][0]["message"]
+        assert "user(s)" in found["database"][0]["message"]
+    # the host sees the firewall and the disk itself; the hub container reads netguard's report
+    host_found = doctor_findings(on_host)
+    assert "rules in place and effective" in host_found["netguard"][0]["message"]
+    assert host_found["disk"][0]["status"] in ("ok", "warning")
+    assert doctor_findings(inside)["disk"][0]["status"] == "skipped"
+
+    assert metrics.status_code == 200
+    assert 'hubdist_spawn_phase_duration_seconds_count{outcome="ok",phase="answer"}' in (
+        metrics.text
+    )
+
+    assert stopped.returncode == 1
+    (netguard,) = doctor_findings(stopped)["netguard"][:1]
+    assert netguard["status"] == "problem" and "not running" in netguard["message"]
+    assert "docker compose up -d netguard" in netguard["advice"]
