@@ -9,7 +9,8 @@
   GITLAB_ALLOWED_USERS                     GitLab user names that may
 
 Membership is asked of GitLab's API at each login, which needs the ``read_api`` scope; it is
-requested only then (``read_user`` otherwise). The settings go to ``c.GitLabOAuthenticator``.
+requested only then (``read_user`` otherwise). Subgroups work (oauthenticator 17.4 alone
+escapes their paths twice and never finds them). The settings go to ``c.GitLabOAuthenticator``.
 See docs/authentication.md.
 """
 
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
-from oauthenticator.gitlab import GitLabOAuthenticator
+from oauthenticator.gitlab import GitLabOAuthenticator, _api_headers
 
 from . import oauth
 
@@ -79,3 +81,21 @@ class GitLabAuthenticator(oauth.RefusesNobodyAllowed, GitLabOAuthenticator):
             "projects": self.allowed_project_ids,
             **super().allow_rules(),
         }
+
+    async def _check_membership_allowed_groups(self, user_id: int, access_token: str) -> bool:
+        # oauthenticator 17.4 escapes a group's path twice, so a subgroup (my-group/sub) is
+        # never found (jupyterhub/oauthenticator#423); GitLab's API wants it escaped once
+        await self._set_gitlab_version(access_token)
+        for group in sorted(self.allowed_gitlab_groups):
+            path = f"groups/{quote(group, safe='')}/members/{self.member_api_variant}{int(user_id)}"
+            answer = await self.httpfetch(
+                f"{self.gitlab_api}/{path}",
+                parse_json=False,
+                raise_error=False,
+                method="GET",
+                headers=_api_headers(access_token),
+                validate_cert=self.validate_server_cert,
+            )
+            if answer.code == 200:
+                return True
+        return False
