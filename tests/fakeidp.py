@@ -8,7 +8,7 @@ and a browser see of one, in two shapes on the same server:
   GET  /authorize                          a login-name page (``?login=NAME`` skips it), then
                                            302 to redirect_uri with code and state
   POST /token                              code (+ client credentials in the form or by HTTP
-                                           Basic, as the document says; PKCE) -> access_token
+                                           Basic, only as the document says; PKCE) -> token
   GET  /userinfo                           sub, preferred_username, email, groups
 
   GitLab (the same server as GITLAB_URL)
@@ -125,9 +125,9 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- the hub's side --------------------------------------------------------------------
 
-    def token(self, form: dict[str, str]) -> None:
+    def token(self, form: dict[str, str], methods: tuple[str, ...]) -> None:
         idp = self.server.idp
-        client = self.client_credentials(form)
+        client = self.client_credentials(form, methods)
         if client != (idp.client_id, idp.client_secret):
             return self.json(401, {"error": "invalid_client"})
         with idp.lock:
@@ -144,9 +144,10 @@ class Handler(BaseHTTPRequestHandler):
         self.json(200, {"access_token": token, "token_type": "Bearer", "expires_in": 300,
                         "scope": grant["scope"]})  # fmt: skip
 
-    def client_credentials(self, form: dict[str, str]) -> tuple[str, str] | None:
-        """The client's ID and secret, only the ways the discovery document allows."""
-        methods = self.server.idp.auth_methods
+    def client_credentials(
+        self, form: dict[str, str], methods: tuple[str, ...]
+    ) -> tuple[str, str] | None:
+        """The client's ID and secret, given only in one of the ways ``methods`` allows."""
         scheme, _, value = self.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "basic":
             if "client_secret_basic" not in methods:
@@ -199,8 +200,10 @@ class Handler(BaseHTTPRequestHandler):
         self.record()
         length = int(self.headers.get("Content-Length") or 0)
         form = single(parse_qs(self.rfile.read(length).decode()))
-        if url.path in ("/token", "/oauth/token"):
-            return self.token(form)
+        if url.path == "/token":  # the ways the discovery document names
+            return self.token(form, self.server.idp.auth_methods)
+        if url.path == "/oauth/token":  # GitLab takes either
+            return self.token(form, BOTH_METHODS)
         self.json(404, {"error": "not found"})
 
     def record(self) -> None:
