@@ -104,10 +104,14 @@ class RefusesNobodyAllowed:
         if not (self.any_allow_config or any(self.allow_rules().values())):
             self.log.error("hubdist: %s", self.nobody_allowed)
             raise LoginConfigError(self.nobody_allowed)
+        self.check_provider()
         # not calling the base class: it only warns about what was just refused
         self.log.info(
             "hubdist: %s login at %s; %s", self.login, self.where(), self.describe_allowed()
         )
+
+    def check_provider(self) -> None:
+        """What else the login must settle before the hub starts (default: nothing)."""
 
     def where(self) -> str:
         """The provider's address, for the log."""

@@ -171,11 +171,10 @@ class OIDCAuthenticator(oauth.RefusesNobodyAllowed, GenericOAuthenticator):
         it.""",
     )
 
-    def check_allow_config(self) -> None:
-        # JupyterHub's one check of an authenticator's own config at start: the hub must not
-        # start with endpoints it cannot use, any more than with nobody allowed
+    def check_provider(self) -> None:
+        # called from check_allow_config, JupyterHub's one check of an authenticator's own
+        # config at start: the hub must not start with endpoints it cannot use
         self.discover()
-        super().check_allow_config()
 
     def where(self) -> str:
         return self.issuer or self.authorize_url
