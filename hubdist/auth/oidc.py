@@ -156,7 +156,7 @@ class OIDCAuthenticator(oauth.RefusesNobodyAllowed, GenericOAuthenticator):
     issuer = Unicode(
         "",
         config=True,
-        help="""The OpenID Connect issuer URL (default: unset), e.g.
+        help="""The OpenID Connect issuer URL, e.g.
         ``https://keycloak.example.org/realms/hub``. When the hub starts, the endpoints not
         set in the configuration (``authorize_url``, ``token_url``, ``userdata_url``) are
         read from ISSUER/.well-known/openid-configuration, and ``basic_auth`` is turned on if
@@ -166,9 +166,8 @@ class OIDCAuthenticator(oauth.RefusesNobodyAllowed, GenericOAuthenticator):
     discovery_timeout = Float(
         10.0,
         config=True,
-        help="""Seconds to wait for the discovery document when the hub starts (default 10).
-        A provider that does not answer stops the hub with the reason; compose restarts
-        it.""",
+        help="""Seconds to wait for the discovery document when the hub starts. A provider
+        that does not answer stops the hub with the reason (compose restarts it).""",
     )
 
     def check_provider(self) -> None:
