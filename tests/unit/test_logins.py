@@ -5,10 +5,16 @@ tests/deploy/test_logins.py logs in through them on real hubs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 from traitlets.config import Config
 
 from hubdist.auth import environment, gitlab, oauth, oidc
+from hubdist.config.variables import LOGIN_VARIABLES
+
+REPO = Path(__file__).resolve().parents[2]
 
 OIDC = {"OIDC_CLIENT_ID": "cid", "OIDC_CLIENT_SECRET": "cs", "OIDC_ISSUER": "https://idp.test/r/x/"}
 GITLAB = {"GITLAB_CLIENT_ID": "gid", "GITLAB_CLIENT_SECRET": "gs"}
@@ -226,3 +232,12 @@ def test_configure_puts_hubdists_own_options_on_its_class_and_the_rest_on_oauthe
     assert c.OIDCAuthenticator.issuer == ISSUER and "issuer" not in c.GenericOAuthenticator
     assert c.GenericOAuthenticator.allowed_groups == {"staff"}
     assert f"OIDC LOGIN MODE - users log in through {ISSUER}" in capsys.readouterr().err
+
+
+def test_compose_passes_every_login_variable_to_the_hub():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    passed = set(compose["services"]["hub"]["environment"])
+    read = {name for options in LOGIN_VARIABLES.values() for name in options.values()}
+    read |= {f"{p}_CLIENT_{part}_FILE" for p in LOGIN_VARIABLES for part in ("ID", "SECRET")}
+
+    assert read - passed == set()
