@@ -28,7 +28,7 @@ import json
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -106,8 +106,11 @@ def discovery_url(issuer: str) -> str:
     return issuer.rstrip("/") + DISCOVERY_PATH
 
 
-def endpoints(issuer: str, document: Mapping[str, Any]) -> dict[str, str]:
-    """GenericOAuthenticator's endpoint options from a discovery document, checked.
+def endpoints(
+    issuer: str, document: Mapping[str, Any], wanted: Iterable[str] = tuple(ENDPOINTS)
+) -> dict[str, str]:
+    """The ``wanted`` endpoint options of GenericOAuthenticator from a discovery document,
+    checked.
 
     The document must name the issuer it was fetched for (OpenID Connect Discovery 1.0,
     section 4.3: a document answering for another issuer is not to be used), and an
@@ -122,7 +125,8 @@ def endpoints(issuer: str, document: Mapping[str, Any]) -> dict[str, str]:
             "(for Azure AD: https://login.microsoftonline.com/TENANT-ID/v2.0)"
         )
     found = {}
-    for option, key in ENDPOINTS.items():
+    for option in wanted:
+        key = ENDPOINTS[option]
         value = document.get(key)
         if not isinstance(value, str) or not value:
             raise oauth.LoginConfigError(
@@ -187,7 +191,8 @@ class OIDCAuthenticator(oauth.RefusesNobodyAllowed, GenericOAuthenticator):
 
     def discover(self) -> None:
         """Fill the endpoints config.d left unset from the issuer's discovery document."""
-        unset = [option for option in ENDPOINTS if not getattr(self, option)]
+        kept = [option for option in ENDPOINTS if getattr(self, option)]
+        unset = [option for option in ENDPOINTS if option not in kept]
         if self.userdata_from_id_token and "userdata_url" in unset:
             unset.remove("userdata_url")  # the user info comes from the id token instead
         if not self.issuer:
@@ -204,15 +209,13 @@ class OIDCAuthenticator(oauth.RefusesNobodyAllowed, GenericOAuthenticator):
             self.log.info("hubdist: OpenID Connect: every endpoint is set; no discovery needed")
             return
         document = self.fetch_discovery()
-        found = endpoints(self.issuer, document)
-        for option in unset:
-            setattr(self, option, found[option])
+        for option, value in endpoints(self.issuer, document, unset).items():
+            setattr(self, option, value)
         if not self.basic_auth and not sends_secret_in_form(document):
             self.basic_auth = True
             secret = "by HTTP Basic, as the provider does not take it in the form"
         else:
             secret = "by HTTP Basic" if self.basic_auth else "in the form"
-        kept = [option for option in ENDPOINTS if option not in unset]
         self.log.info(
             "hubdist: OpenID Connect discovery from %s: sign-in at %s, tokens from %s "
             "(client secret sent %s), user info from %s%s",

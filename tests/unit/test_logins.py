@@ -5,6 +5,8 @@ tests/deploy/test_logins.py logs in through them on real hubs."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,9 @@ from traitlets.config import Config
 
 from hubdist.auth import environment, gitlab, oauth, oidc
 from hubdist.config.variables import LOGIN_VARIABLES
+
+from .. import fakeidp
+from ..hubrig import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -241,3 +246,43 @@ def test_compose_passes_every_login_variable_to_the_hub():
     read |= {f"{p}_CLIENT_{part}_FILE" for p in LOGIN_VARIABLES for part in ("ID", "SECRET")}
 
     assert read - passed == set()
+
+
+def test_an_issuer_that_does_not_answer_stops_the_hub_naming_it():
+    issuer = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    auth = authenticator(issuer=issuer, allowed_users={"alice"}, discovery_timeout=5)
+
+    with pytest.raises(oauth.LoginConfigError) as refused:
+        auth.check_allow_config()
+
+    assert str(refused.value).startswith(
+        f"OIDC_ISSUER={issuer}: the discovery document {issuer}/.well-known/openid-configuration"
+        " could not be read: "
+    )
+
+
+@pytest.fixture
+def provider():
+    state = fakeidp.FakeIdP("cid", "cs", {}, auth_methods=("client_secret_basic",))
+    server = fakeidp.Server(("127.0.0.1", 0), state, verbose=False)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def test_discovery_fills_only_what_the_configuration_left_unset(provider, caplog):
+    auth = authenticator(
+        issuer=provider.issuer, allowed_users={"alice"}, token_url="https://mine/token",
+        userdata_from_id_token=True,
+    )  # fmt: skip
+
+    caplog.set_level(logging.INFO)
+    auth.check_allow_config()
+
+    assert auth.authorize_url == f"{provider.issuer}/authorize"
+    assert (auth.token_url, auth.userdata_url) == ("https://mine/token", "")
+    assert auth.basic_auth is True  # the provider takes the secret by HTTP Basic only
+    said = caplog.text
+    assert "user info from the id token; kept from the configuration: token_url" in said
+    assert f"OIDC_ISSUER {provider.issuer} is plain http" in said
