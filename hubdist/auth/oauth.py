@@ -26,6 +26,14 @@ class LoginConfigError(Exception):
     """Login settings the hub must not start with; the message says what to change."""
 
 
+class LoginRefused(SystemExit):
+    """The same, found when the hub starts: it stops with the message and no traceback
+    (JupyterHub logs any other exception from its start as one, burying the message)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"hubdist: the hub will not start: {message}")
+
+
 def given(environ: Mapping[str, str], prefix: str) -> list[str]:
     """The variables of ``prefix``'s client ID and secret that are set, to tell whether
     (and by what) that login is configured without reading any file."""
@@ -102,8 +110,7 @@ class RefusesNobodyAllowed:
     def check_allow_config(self) -> None:
         # any_allow_config: any truthy allow* setting; admins (and admin groups) may log in too
         if not (self.any_allow_config or any(self.allow_rules().values())):
-            self.log.error("hubdist: %s", self.nobody_allowed)
-            raise LoginConfigError(self.nobody_allowed)
+            raise LoginRefused(self.nobody_allowed)
         self.check_provider()
         # not calling the base class: it only warns about what was just refused
         self.log.info(

@@ -209,7 +209,11 @@ class OIDCAuthenticator(oauth.RefusesNobodyAllowed, GenericOAuthenticator):
             self.log.info("hubdist: OpenID Connect: every endpoint is set; no discovery needed")
             return
         document = self.fetch_discovery()
-        for option, value in endpoints(self.issuer, document, unset).items():
+        try:
+            found = endpoints(self.issuer, document, unset)
+        except oauth.LoginConfigError as exc:
+            raise self._refuse(str(exc)) from None
+        for option, value in found.items():
             setattr(self, option, value)
         if not self.basic_auth and not sends_secret_in_form(document):
             self.basic_auth = True
@@ -260,6 +264,5 @@ class OIDCAuthenticator(oauth.RefusesNobodyAllowed, GenericOAuthenticator):
             return ssl._create_unverified_context()
         return ssl.create_default_context(cafile=self.http_request_kwargs.get("ca_certs"))
 
-    def _refuse(self, message: str) -> oauth.LoginConfigError:
-        self.log.error("hubdist: %s", message)
-        return oauth.LoginConfigError(message)
+    def _refuse(self, message: str) -> oauth.LoginRefused:
+        return oauth.LoginRefused(message)

@@ -133,7 +133,7 @@ def authenticator(**options) -> oidc.OIDCAuthenticator:
 
 
 def test_without_an_issuer_or_endpoints_the_hub_is_told_to_set_oidc_issuer():
-    with pytest.raises(oauth.LoginConfigError, match="set OIDC_ISSUER to the issuer URL"):
+    with pytest.raises(oauth.LoginRefused, match="set OIDC_ISSUER to the issuer URL"):
         authenticator(allowed_users={"alice"}).check_allow_config()
 
 
@@ -151,7 +151,7 @@ def test_endpoints_set_in_config_need_no_issuer_and_no_discovery():
 def test_nobody_allowed_is_refused_even_before_discovery_is_tried():
     auth = authenticator(issuer="http://127.0.0.1:9")  # nothing listens: never asked
 
-    with pytest.raises(oauth.LoginConfigError, match="no rule says who may log in"):
+    with pytest.raises(oauth.LoginRefused, match="no rule says who may log in"):
         auth.check_allow_config()
 
 
@@ -252,12 +252,12 @@ def test_an_issuer_that_does_not_answer_stops_the_hub_naming_it():
     issuer = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     auth = authenticator(issuer=issuer, allowed_users={"alice"}, discovery_timeout=5)
 
-    with pytest.raises(oauth.LoginConfigError) as refused:
+    with pytest.raises(oauth.LoginRefused) as refused:
         auth.check_allow_config()
 
     assert str(refused.value).startswith(
-        f"OIDC_ISSUER={issuer}: the discovery document {issuer}/.well-known/openid-configuration"
-        " could not be read: "
+        f"hubdist: the hub will not start: OIDC_ISSUER={issuer}: the discovery document "
+        f"{issuer}/.well-known/openid-configuration could not be read: "
     )
 
 
