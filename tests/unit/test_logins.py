@@ -6,15 +6,18 @@ tests/deploy/test_logins.py logs in through them on real hubs."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 
 import pytest
 import yaml
 from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
 
-from hubdist.auth import environment, gitlab, oauth, oidc
+from hubdist.auth import environment, gitlab, oauth, oidc, trial
 from hubdist.config.variables import LOGIN_VARIABLES
+from hubdist.services import proxy
 
 from .. import fakeidp
 from ..hubrig import free_port
@@ -286,3 +289,25 @@ def test_discovery_fills_only_what_the_configuration_left_unset(provider, caplog
     said = caplog.text
     assert "user info from the id token; kept from the configuration: token_url" in said
     assert f"OIDC_ISSUER {provider.issuer} is plain http" in said
+
+
+def test_the_default_config_sets_up_oidc_and_an_override_still_wins(tmp_path, monkeypatch):
+    monkeypatch.setattr(proxy, "forget_stale_pid_file", lambda path: None)
+    for name in list(os.environ):
+        if name.startswith(("HUBDIST_", "GITHUB_", "OIDC_", "GITLAB_", "OAUTH_")):
+            monkeypatch.delenv(name)
+    overrides = tmp_path / "config.d"
+    overrides.mkdir()
+    (overrides / "50-oidc.py").write_text("c.GenericOAuthenticator.allowed_groups = {'lab'}\n")
+    env = {**OIDC, "OIDC_ALLOWED_GROUPS": "staff", "HUBDIST_ADMIN_USERS": "Boss",
+           "HUBDIST_DATA_DIR": str(tmp_path), "HUBDIST_OVERRIDE_DIR": str(overrides)}  # fmt: skip
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    c = PyFileConfigLoader("jupyterhub_config.py", path=str(REPO / "config")).load_config()
+    auth = oidc.OIDCAuthenticator(config=c)
+
+    assert c.JupyterHub.authenticator_class == oidc.AUTHENTICATOR
+    assert (auth.issuer, auth.client_secret) == (ISSUER, "cs")
+    assert (auth.allowed_groups, auth.admin_users, auth.manage_groups) == ({"lab"}, {"boss"}, True)
+    assert not (tmp_path / trial.USER_PASSWORD_FILE).exists()
