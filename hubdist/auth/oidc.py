@@ -189,6 +189,18 @@ class OIDCAuthenticator(oauth.RefusesNobodyAllowed, GenericOAuthenticator):
             "admin groups": self.admin_groups,
         }
 
+    async def get_user_groups(self, auth_state: dict) -> set[str]:
+        # a provider that sends a single group as a plain string would otherwise give the
+        # user one group per letter of it (oauthenticator takes set() of the value)
+        key = self.auth_state_groups_key
+        if isinstance(key, str):
+            value: Any = auth_state
+            for part in key.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if isinstance(value, str):
+                return {value}
+        return await super().get_user_groups(auth_state)
+
     def discover(self) -> None:
         """Fill the endpoints config.d left unset from the issuer's discovery document."""
         kept = [option for option in ENDPOINTS if getattr(self, option)]

@@ -5,6 +5,7 @@ tests/deploy/test_logins.py logs in through them on real hubs."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -311,3 +312,14 @@ def test_the_default_config_sets_up_oidc_and_an_override_still_wins(tmp_path, mo
     assert (auth.issuer, auth.client_secret) == (ISSUER, "cs")
     assert (auth.allowed_groups, auth.admin_users, auth.manage_groups) == ({"lab"}, {"boss"}, True)
     assert not (tmp_path / trial.USER_PASSWORD_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    ("claim", "groups"),
+    [(["staff", "lab"], {"staff", "lab"}), ("staff", {"staff"}), (None, set()), ([], set())],
+)
+def test_the_groups_claim_gives_the_users_groups_a_single_string_as_one(claim, groups):
+    auth = authenticator(manage_groups=True, auth_state_groups_key="oauth_user.realm.groups")
+    state = {"oauth_user": {"realm": {"groups": claim}}}
+
+    assert asyncio.run(auth.get_user_groups(state)) == groups
