@@ -16,6 +16,8 @@ and a browser see of one, in two shapes on the same server:
   GET  /api/v4/user, /api/v4/version
   GET  /api/v4/groups/GROUP/members/all/ID  200 for members, else 404 (GROUP escaped once,
                                             a/b as a%2Fb, as GitLab wants it)
+  GET  /api/v4/groups?page=N                the user's groups, one a page (a server may give
+                                            fewer than asked), X-Next-Page naming the next
 
   GET  /_calls                              the requests served so far, for tests to look at
 
@@ -158,7 +160,7 @@ class Handler(BaseHTTPRequestHandler):
             return form.get("client_id", ""), form["client_secret"]
         return None
 
-    def api(self, path: str, login: str) -> None:
+    def api(self, path: str, login: str, query: dict[str, str]) -> None:
         idp = self.server.idp
         if path == "/userinfo":
             return self.json(200, idp.userinfo(login))
@@ -166,6 +168,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.json(200, idp.gitlab_user(login))
         if path == "/api/v4/version":
             return self.json(200, {"version": "17.5.1-ee", "revision": "fake"})
+        if path == "/api/v4/groups":
+            return self.group_page(idp.member_of(login), int(query.get("page") or 1))
         parts = path.split("/")  # "", api, v4, groups, GROUP, members, all, ID
         if parts[1:4] == ["api", "v4", "groups"] and parts[5:7] == ["members", "all"]:
             group, user_id = unquote(parts[4]), parts[7]
@@ -174,6 +178,17 @@ class Handler(BaseHTTPRequestHandler):
             if member:
                 return self.json(200, {**idp.gitlab_user(member[0]), "access_level": 30})
         self.json(404, {"message": "404 Not found"})
+
+    def group_page(self, groups: list[str], page: int) -> None:
+        shown = groups[page - 1 : page]
+        body = [{"id": self.server.idp.number(path), "full_path": path} for path in shown]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Next-Page", str(page + 1) if page < len(groups) else "")
+        data = json.dumps(body).encode()
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -193,7 +208,7 @@ class Handler(BaseHTTPRequestHandler):
             login = idp.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
         if login is None:
             return self.json(401, {"error": "invalid_token"})
-        self.api(url.path, login)
+        self.api(url.path, login, single(parse_qs(url.query)))
 
     def do_POST(self) -> None:
         url = urlsplit(self.path)

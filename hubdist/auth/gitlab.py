@@ -7,15 +7,20 @@
                                            members may log in
   GITLAB_ALLOWED_PROJECTS                  project IDs whose Developers (and above) may
   GITLAB_ALLOWED_USERS                     GitLab user names that may
+  GITLAB_MANAGE_GROUPS                     true: the hub's groups follow the user's GitLab
+                                           groups (their full paths), at each login
+  GITLAB_ADMIN_GROUPS                      groups whose members are admins (implies the above)
 
 Membership is asked of GitLab's API at each login, which needs the ``read_api`` scope; it is
 requested only then (``read_user`` otherwise). Subgroups work (oauthenticator 17.4 alone
-escapes their paths twice and never finds them). The settings go to ``c.GitLabOAuthenticator``.
-See docs/authentication.md.
+escapes their paths twice and never finds them), and oauthenticator has no way to make
+GitLab groups JupyterHub groups: :class:`GitLabAuthenticator` adds both. The settings go to
+``c.GitLabOAuthenticator``. See docs/authentication.md.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +31,9 @@ from . import oauth
 
 AUTHENTICATOR = "hubdist.auth.gitlab.GitLabAuthenticator"
 DEFAULT_URL = "https://gitlab.com"
+#: GitLab's largest page; a user in more groups than this many pages hold keeps the first
+GROUPS_PER_PAGE, MAX_GROUP_PAGES = 100, 20
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
 
 NOBODY_ALLOWED = (
     "GitLab login is configured (a client ID and secret are set) but no rule says who may "
@@ -54,7 +62,14 @@ def settings(environ: Mapping[str, str]) -> dict[str, Any] | None:
         traits["allowed_gitlab_groups"] = groups
     if projects:
         traits["allowed_project_ids"] = {int(project) for project in projects}
-    traits["scope"] = ["read_user", "read_api"] if groups or projects else ["read_user"]
+    admin_groups = oauth.entries(environ, "GITLAB_ADMIN_GROUPS")
+    manage = _flag(environ, "GITLAB_MANAGE_GROUPS") or bool(admin_groups)
+    if manage:
+        traits["manage_groups"] = True
+    if admin_groups:
+        traits["admin_groups"] = admin_groups
+    api = groups or projects or manage  # GitLab tells memberships with read_api only
+    traits["scope"] = ["read_user", "read_api"] if api else ["read_user"]
     users = oauth.usernames(environ, "GITLAB_ALLOWED_USERS")
     if users:
         traits["allowed_users"] = users
@@ -64,6 +79,13 @@ def settings(environ: Mapping[str, str]) -> dict[str, Any] | None:
 
 def where(traits: Mapping[str, Any]) -> str:
     return traits["gitlab_url"]
+
+
+def _flag(environ: Mapping[str, str], variable: str) -> bool:
+    value = environ.get(variable, "").strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise oauth.LoginConfigError(f"{variable}={value!r}: use true or false")
+    return value in _TRUE
 
 
 class GitLabAuthenticator(oauth.RefusesNobodyAllowed, GitLabOAuthenticator):
@@ -80,7 +102,32 @@ class GitLabAuthenticator(oauth.RefusesNobodyAllowed, GitLabOAuthenticator):
             "groups": self.allowed_gitlab_groups,
             "projects": self.allowed_project_ids,
             **super().allow_rules(),
+            "admin groups": self.admin_groups,
         }
+
+    async def get_user_groups(self, auth_state: dict) -> set[str]:
+        """The full paths of the user's GitLab groups, for ``manage_groups``; or, with
+        ``auth_state_groups_key`` set, what oauthenticator reads there."""
+        if self.auth_state_groups_key:
+            return await super().get_user_groups(auth_state)
+        headers = _api_headers(auth_state["access_token"])
+        paths: set[str] = set()
+        page = "1"
+        for _ in range(MAX_GROUP_PAGES):
+            query = f"min_access_level=10&per_page={GROUPS_PER_PAGE}&page={page}"
+            answer = await self.httpfetch(
+                f"{self.gitlab_api}/groups?{query}",
+                "fetching the user's groups",
+                parse_json=False,
+                method="GET",
+                headers=headers,
+                validate_cert=self.validate_server_cert,
+            )
+            paths.update(group["full_path"] for group in json.loads(answer.body))
+            page = answer.headers.get("X-Next-Page", "")
+            if not page.isdigit():
+                break
+        return paths
 
     async def _check_membership_allowed_groups(self, user_id: int, access_token: str) -> bool:
         # oauthenticator 17.4 escapes a group's path twice, so a subgroup (my-group/sub) is

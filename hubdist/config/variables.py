@@ -157,6 +157,8 @@ LOGIN_VARIABLES = {
         "allowed_project_ids": "GITLAB_ALLOWED_PROJECTS",
         "scope": "GITLAB_ALLOWED_GROUPS",
         "allowed_users": "GITLAB_ALLOWED_USERS",
+        "manage_groups": "GITLAB_MANAGE_GROUPS",
+        "admin_groups": "GITLAB_ADMIN_GROUPS",
         "oauth_callback_url": "OAUTH_CALLBACK_URL",
     },
 }

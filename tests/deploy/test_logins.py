@@ -87,7 +87,7 @@ def gitlab_hub(engine_ready, idp, tmp_path_factory) -> Iterator[Hub]:
         GITLAB_CLIENT_ID=CLIENT_ID,
         GITLAB_CLIENT_SECRET=CLIENT_SECRET,
         GITLAB_ALLOWED_GROUPS="lab/course",
-        HUBDIST_ADMIN_USERS="boss",
+        GITLAB_ADMIN_GROUPS="hub-admins",
     )
     yield hub
     hub.stop()
@@ -181,16 +181,32 @@ def test_the_log_says_what_discovery_found_and_who_may_log_in(oidc_hub, idp):
 def test_gitlab_a_member_of_an_allowed_subgroup_gets_in_and_others_get_a_403(gitlab_hub, idp):
     _, carol = sign_in(gitlab_hub, idp, "carol")
     _, mallory = sign_in(gitlab_hub, idp, "mallory")
-    _, boss = sign_in(gitlab_hub, idp, "boss")
 
     assert carol.status_code == 200 and carol.url.endswith("/hub/home"), carol.text[:500]
     assert mallory.status_code == 403, mallory.text[:500]
-    assert boss.status_code == 200 and user_model(gitlab_hub, "boss")["admin"] is True
     with idp.lock:
         calls = list(idp.calls)
     carol_id = idp.number("carol")
     assert f"GET /api/v4/groups/lab%2Fcourse/members/all/{carol_id}" in calls
-    assert "allowed: groups lab/course; admins boss" in gitlab_hub.log_path.read_text()
+    log = gitlab_hub.log_path.read_text()
+    assert "allowed: groups lab/course; admin groups hub-admins" in log
+
+
+def test_gitlab_groups_become_the_hubs_and_the_admin_group_makes_admins(gitlab_hub, idp):
+    with idp.lock:
+        idp.groups["course-a"].add("boss")  # two groups: two pages of the fake's listing
+    try:
+        _, boss = sign_in(gitlab_hub, idp, "boss")
+    finally:
+        with idp.lock:
+            idp.groups["course-a"].discard("boss")
+
+    assert boss.status_code == 200, boss.text[:500]
+    model = user_model(gitlab_hub, "boss")
+    assert model["admin"] is True and sorted(model["groups"]) == ["course-a", "hub-admins"]
+    assert sign_in(gitlab_hub, idp, "carol")[1].status_code == 200
+    carol = user_model(gitlab_hub, "carol")
+    assert (carol["groups"], carol["admin"]) == (["lab/course"], False)
 
 
 # -- settings a hub must not start with ------------------------------------------------------

@@ -188,6 +188,17 @@ def test_gitlab_settings_ask_for_read_api_only_to_check_memberships():
     assert groups["allowed_project_ids"] == {42, 7}
 
 
+def test_gitlab_admin_groups_turn_group_management_on_and_ask_for_read_api():
+    traits = gitlab.settings({**GITLAB, "GITLAB_ALLOWED_USERS": "x", "GITLAB_ADMIN_GROUPS": "a"})
+
+    assert traits["manage_groups"] is True and traits["admin_groups"] == {"a"}
+    assert traits["scope"] == ["read_user", "read_api"]
+    assert gitlab.settings({**GITLAB, "GITLAB_MANAGE_GROUPS": "true"})["manage_groups"]
+    assert "manage_groups" not in gitlab.settings({**GITLAB, "GITLAB_MANAGE_GROUPS": "false"})
+    with pytest.raises(oauth.LoginConfigError, match="GITLAB_MANAGE_GROUPS='maybe': use true"):
+        gitlab.settings({**GITLAB, "GITLAB_MANAGE_GROUPS": "maybe"})
+
+
 def test_gitlab_projects_by_name_are_refused_asking_for_their_ids():
     with pytest.raises(oauth.LoginConfigError, match="GITLAB_ALLOWED_PROJECTS: my-project: give"):
         gitlab.settings({**GITLAB, "GITLAB_ALLOWED_PROJECTS": "12 my-project"})
