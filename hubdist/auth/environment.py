@@ -69,9 +69,8 @@ def chosen(environ: Mapping[str, str]) -> Login | None:
     if strays:
         raise oauth.LoginConfigError(
             f"{', '.join(strays)} {'is' if len(strays) == 1 else 'are'} set, but users log in "
-            f"through {login.name} "
-            f"({configured[login][0]} is set), so it would do nothing: remove it, or use "
-            f"the {login.prefix}_* settings (see docs/authentication.md)"
+            f"through {login.name} ({configured[login][0]} is set), so it would do nothing: "
+            f"remove it, or use the {login.prefix}_* settings (see docs/authentication.md)"
         )
     return login
 

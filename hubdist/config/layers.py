@@ -285,8 +285,7 @@ class Environment:
         client_id = f"{login.prefix}_CLIENT_ID"
 
         def origin(path: KeyPath) -> Origin:
-            option = path[-1] if path[0] != "JupyterHub" else "authenticator_class"
-            name = login.variables.get(option, client_id)
+            name = login.variables.get(path[-1], client_id)
             if not self.given(name) and self.given(f"{name}_FILE"):
                 name = f"{name}_FILE"
             return Origin(ENVIRONMENT, name)
