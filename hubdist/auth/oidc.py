@@ -272,9 +272,11 @@ class OIDCAuthenticator(oauth.RefusesNobodyAllowed, GenericOAuthenticator):
         )
 
     def _tls_context(self) -> ssl.SSLContext:
-        if not self.validate_server_cert:
-            return ssl._create_unverified_context()
-        return ssl.create_default_context(cafile=self.http_request_kwargs.get("ca_certs"))
+        context = ssl.create_default_context(cafile=self.http_request_kwargs.get("ca_certs"))
+        if not self.validate_server_cert:  # OAUTH_TLS_VERIFY=0, for the login's requests too
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
     def _refuse(self, message: str) -> oauth.LoginRefused:
         return oauth.LoginRefused(message)
