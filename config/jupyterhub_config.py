@@ -3,7 +3,7 @@
 Read in layers, each able to change what the ones before set (docs/configuration.md):
   1. the defaults below;
   2. the environment: the HUBDIST_* variables of hubdist.config.variables (.env.example), and
-     GitHub login's GITHUB_* ones (hubdist.auth.github);
+     the login's: GITHUB_*, OIDC_* or GITLAB_* (hubdist.auth.environment);
   3. the override folder (config.d/ in the repository, mounted at /etc/hubdist/config.d):
      *.py files run with the same ``c``, and *.yaml, *.yml, *.json files of
      ``Class: {option: value}``, in file-name order;
@@ -106,8 +106,8 @@ c.DockerSpawner.remove = True
 c.DockerSpawner.volumes = {"{prefix}-user-{username}": "/home/jovyan/work"}
 
 # -- layer 2, the environment: HUBDIST_SPAWNER, _SINGLEUSER_IMAGE, _ADMIN_USERS, limits, ...
-# (hubdist.config.variables), and GitHub login when GITHUB_CLIENT_ID/_SECRET are set
-# (hubdist.auth.github, docs/github.md)
+# (hubdist.config.variables), and the login whose client ID and secret are set: GitHub,
+# OpenID Connect or GitLab (hubdist.auth.environment, docs/authentication.md)
 env.apply()
 
 # HTTPS (docs/https.md): the edge serves the hub on this name; the hub says so in the URLs it

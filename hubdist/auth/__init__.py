@@ -1,2 +1,3 @@
-"""How users log in: ``github`` (GitHub OAuth from the environment) and ``trial`` (local
-trial mode, when nothing else is configured)."""
+"""How users log in: ``github``, ``oidc`` (OpenID Connect) and ``gitlab``, configured from the
+environment (``environment`` picks the one set; ``oauth`` holds what they share), and
+``trial`` (local trial mode, when nothing else is configured)."""

@@ -3,7 +3,8 @@
 Each layer can change what the ones before it set:
 
   1. defaults: config/jupyterhub_config.py, shipped in the hub image;
-  2. the environment: the variables of hubdist.config.variables, and GitHub login's;
+  2. the environment: the variables of hubdist.config.variables, and the logins'
+     (GitHub, OpenID Connect, GitLab: hubdist.auth.environment);
   3. the override folder (config.d): ``*.py`` files run with the same ``c``, and ``*.yaml``,
      ``*.yml``, ``*.json`` files of ``Class: {option: value}``, together in file-name order.
 
@@ -47,7 +48,7 @@ from .recording import (
     _recorder,
 )
 from .tree import KeyPath, is_section
-from .variables import BY_NAME, GITHUB_VARIABLES, VARIABLES, Variable
+from .variables import BY_NAME, VARIABLES, Variable
 
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
 OVERRIDE_SUFFIXES = (".py", *DATA_SUFFIXES)
@@ -220,7 +221,7 @@ _INVALID = object()
 
 
 class Environment:
-    """The environment layer: hubdist.config.variables, then GitHub login's variables."""
+    """The environment layer: hubdist.config.variables, then the login's variables."""
 
     def __init__(self, c: Config, environ: Mapping[str, str] | None = None) -> None:
         self.c, self.recorder = c, _recorder(c)
@@ -256,7 +257,7 @@ class Environment:
                     if value is not _INVALID:
                         path = tuple(variable.target.split("."))
                         self.recorder.assign(path, value, Origin(ENVIRONMENT, variable.name))
-            self._github()
+            self._login()
 
     def _given_value(self, variable: Variable) -> Any:
         text = self.environ[variable.name].strip()
@@ -270,21 +271,33 @@ class Environment:
             self.recorder.problems.append(Problem(where, variable.target or "", message))
             return _INVALID
 
-    def _github(self) -> None:
-        from ..auth import github
+    def _login(self) -> None:
+        from ..auth import environment, oauth
+
+        try:
+            login = environment.chosen(self.environ)
+        except oauth.LoginConfigError as exc:
+            prefixes = ", ".join(f"{login.prefix}_*" for login in environment.LOGINS)
+            self._login_problem(str(exc), prefixes, "JupyterHub.authenticator_class")
+            return
+        if login is None:
+            return
+        client_id = f"{login.prefix}_CLIENT_ID"
 
         def origin(path: KeyPath) -> Origin:
-            name = GITHUB_VARIABLES.get(path[-1], "GITHUB_CLIENT_ID")
+            name = login.variables.get(path[-1], client_id)
             if not self.given(name) and self.given(f"{name}_FILE"):
                 name = f"{name}_FILE"
             return Origin(ENVIRONMENT, name)
 
         with self.recorder.explicit(origin):
             try:
-                github.configure(self.c, self.environ)
-            except github.GitHubConfigError as exc:
-                where = Origin(ENVIRONMENT, "GITHUB_*")
-                self.recorder.problems.append(Problem(where, "GitHubOAuthenticator", str(exc)))
+                environment.configure(self.c, self.environ)
+            except oauth.LoginConfigError as exc:
+                self._login_problem(str(exc), f"{login.prefix}_*", login.section)
+
+    def _login_problem(self, message: str, variables: str, key: str) -> None:
+        self.recorder.problems.append(Problem(Origin(ENVIRONMENT, variables), key, message))
 
 
 def _parse(variable: Variable, text: str) -> Any:

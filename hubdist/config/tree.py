@@ -17,7 +17,7 @@ KeyPath = tuple[str, ...]  # ("DockerSpawner", "image"): the keys to a value in 
 # client_secret, cookie_secret, api_token(s), auth_token, *password, CryptKeeper.keys, ...
 _SECRET = re.compile(r"secret|token|passw|crypt|credential|private|(^|_)keys?$", re.IGNORECASE)
 # ... but not where such a name only points at one: a file, a URL, the variable holding it
-_NOT_SECRET = re.compile(r"_(file|path|url|env)$", re.IGNORECASE)
+_NOT_SECRET = re.compile(r"_(file|path|url|env|groups_key)$", re.IGNORECASE)
 
 
 def looks_secret(name: str) -> bool:

@@ -156,15 +156,45 @@ VARIABLES = (
 )
 BY_NAME = {variable.name: variable for variable in VARIABLES}
 
-#: GitHub login (hubdist.auth.github) sets these GitHubOAuthenticator options from these variables
-#: (or their *_FILE variants); ``authenticator_class`` is set because GITHUB_CLIENT_ID is.
-GITHUB_VARIABLES = {
-    "authenticator_class": "GITHUB_CLIENT_ID",
-    "client_id": "GITHUB_CLIENT_ID",
-    "client_secret": "GITHUB_CLIENT_SECRET",
-    "allowed_organizations": "GITHUB_ALLOWED_ORGANIZATIONS",
-    "scope": "GITHUB_ALLOWED_ORGANIZATIONS",
-    "allowed_users": "GITHUB_ALLOWED_USERS",
-    "oauth_callback_url": "OAUTH_CALLBACK_URL",
-    "github_url": "GITHUB_URL",
+#: The logins hubdist.auth.environment configures, by prefix: which option each variable (or
+#: its *_FILE variant) sets; ``authenticator_class`` is set because the client ID is.
+LOGIN_VARIABLES = {
+    "GITHUB": {
+        "authenticator_class": "GITHUB_CLIENT_ID",
+        "client_id": "GITHUB_CLIENT_ID",
+        "client_secret": "GITHUB_CLIENT_SECRET",
+        "allowed_organizations": "GITHUB_ALLOWED_ORGANIZATIONS",
+        "scope": "GITHUB_ALLOWED_ORGANIZATIONS",
+        "allowed_users": "GITHUB_ALLOWED_USERS",
+        "oauth_callback_url": "OAUTH_CALLBACK_URL",
+        "github_url": "GITHUB_URL",
+    },
+    "OIDC": {
+        "authenticator_class": "OIDC_CLIENT_ID",
+        "client_id": "OIDC_CLIENT_ID",
+        "client_secret": "OIDC_CLIENT_SECRET",
+        "issuer": "OIDC_ISSUER",
+        "username_claim": "OIDC_USERNAME_CLAIM",
+        "scope": "OIDC_SCOPES",
+        "login_service": "OIDC_LOGIN_SERVICE",
+        "allowed_users": "OIDC_ALLOWED_USERS",
+        "allowed_groups": "OIDC_ALLOWED_GROUPS",
+        "admin_groups": "OIDC_ADMIN_GROUPS",
+        "manage_groups": "OIDC_GROUPS_CLAIM",
+        "auth_state_groups_key": "OIDC_GROUPS_CLAIM",
+        "oauth_callback_url": "OAUTH_CALLBACK_URL",
+    },
+    "GITLAB": {
+        "authenticator_class": "GITLAB_CLIENT_ID",
+        "client_id": "GITLAB_CLIENT_ID",
+        "client_secret": "GITLAB_CLIENT_SECRET",
+        "gitlab_url": "GITLAB_URL",
+        "allowed_gitlab_groups": "GITLAB_ALLOWED_GROUPS",
+        "allowed_project_ids": "GITLAB_ALLOWED_PROJECTS",
+        "scope": "GITLAB_ALLOWED_GROUPS",
+        "allowed_users": "GITLAB_ALLOWED_USERS",
+        "manage_groups": "GITLAB_MANAGE_GROUPS",
+        "admin_groups": "GITLAB_ADMIN_GROUPS",
+        "oauth_callback_url": "OAUTH_CALLBACK_URL",
+    },
 }

@@ -128,22 +128,36 @@ def test_no_secret_reaches_a_log_after_logins_and_a_server(github_hub):
     assert not leaked, f"in the logs: {leaked}"
 
 
-def test_credentials_without_any_allow_rule_refuse_to_start(github_hub):
-    """The hub image itself, with GitHub credentials and nobody allowed: it must not start."""
-    name = f"{github_hub.dep.project}-refused"
+def run_hub_image(dep, **env: str) -> subprocess.CompletedProcess:
+    """The deployment's hub image, run alone (no network) with ``env``; it must not start."""
+    name = f"{dep.project}-refused"
+    settings = [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
     try:
-        run = subprocess.run(
-            ["docker", "run", "--rm", "--name", name, "--network", "none"]
-            + ["-e", "GITHUB_CLIENT_ID=some-id", "-e", "GITHUB_CLIENT_SECRET=some-secret"]
-            + [hub_image(github_hub.dep)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return subprocess.run(
+            ["docker", "run", "--rm", "--name", name, "--network", "none", *settings,
+             hub_image(dep)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
     finally:
         docker("rm", "-f", name, check=False)  # if it outlived the timeout
+
+
+def test_credentials_without_any_allow_rule_refuse_to_start(github_hub):
+    """The hub image itself, with GitHub credentials and nobody allowed: it must not start."""
+    run = run_hub_image(github_hub.dep, GITHUB_CLIENT_ID="some-id", GITHUB_CLIENT_SECRET="s")
 
     assert run.returncode != 0, run.stderr[-3000:]
     output = run.stdout + run.stderr
     assert "GITHUB LOGIN MODE" in output
     assert NOBODY_ALLOWED in output, output[-3000:]
+
+
+def test_a_second_login_beside_github_is_refused_naming_both(github_hub):
+    """The image carries the other logins too, and will not run two at once."""
+    run = run_hub_image(
+        github_hub.dep, GITHUB_CLIENT_ID="some-id", GITHUB_CLIENT_SECRET="s",
+        GITLAB_CLIENT_ID="other-id", GITLAB_CLIENT_SECRET="s", GITHUB_ALLOWED_USERS="alice",
+    )  # fmt: skip
+
+    assert run.returncode != 0, run.stderr[-3000:]
+    assert "GITHUB_CLIENT_ID (GitHub) and GITLAB_CLIENT_ID (GitLab) are set" in run.stderr

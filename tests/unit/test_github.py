@@ -17,7 +17,7 @@ import requests
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from hubdist.auth import github, trial
+from hubdist.auth import github, oauth, trial
 from hubdist.services import proxy
 
 from .. import fakegithub
@@ -158,7 +158,7 @@ def authenticator(c: Config) -> github.GitHubAuthenticator:
 def test_nobody_allowed_refuses_to_start(load):
     auth = authenticator(load(CREDENTIALS))
 
-    with pytest.raises(github.GitHubConfigError, match="no rule says who may log in"):
+    with pytest.raises(oauth.LoginRefused, match="will not start: GitHub login is configured"):
         auth.check_allow_config()
 
 
