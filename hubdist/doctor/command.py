@@ -9,11 +9,11 @@ import sys
 
 from ..engine import Engine
 from ..engine.client import EngineError
-from . import database, host, images, isolation, network, routes
+from . import certificate, database, host, images, isolation, network, routes
 from .deployment import HOST, Deployment, discover, where_running
 from .findings import SKIPPED, Check, Finding, run_checks, to_json, to_text
 
-#: every check, in the order shown; extend here (e.g. the certificate's expiry)
+#: every check, in the order shown; extend here
 CHECKS: list[Check] = [
     host.check_socket,
     host.check_engine,
@@ -23,9 +23,10 @@ CHECKS: list[Check] = [
     isolation.check_netguard,
     routes.check_routes,
     database.check_database,
+    certificate.check_certificate,
 ]
 #: the checks only the hub container can make: run there when the doctor runs on the host
-IN_HUB = ("routes", "database")
+IN_HUB = ("routes", "database", "certificate")
 
 
 def check_name(check: Check) -> str:

@@ -15,6 +15,7 @@ machine (/etc/hosts) for the test's client and Chromium, through the published p
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 import time
@@ -261,6 +262,20 @@ def test_a_renewal_keeps_the_open_kernel_websocket_running(hub):
     assert "Pebble" in issuer(renewed)
     assert hub.kernel.execute("print(x + 1)") == "43\n"  # same socket, same kernel
     hub.kernel.close()
+
+
+def test_the_hub_says_which_certificate_is_served_and_until_when(hub):
+    served_now = hub.served()
+    doctor = hub.dep.compose(
+        "exec", "-T", "hub", "hubdist", "doctor", "--only", "certificate", "--json"
+    )
+    [finding] = [f for f in json.loads(doctor.stdout)["findings"] if f["check"] == "certificate"]
+    assert finding["status"] == "ok", finding
+    assert "Pebble" in finding["message"]
+    until = served_now.not_valid_after_utc.strftime("%Y-%m-%d %H:%M")
+    assert until in finding["message"]
+    shown = hub.dep.compose("exec", "-T", "hub", "hubdist", "config", "show").stdout
+    assert f"# HTTPS for {DOMAIN}: certificate from Pebble" in shown
 
 
 def test_chromium_trusting_the_acme_root_logs_in_over_https(hub, tmp_path):
