@@ -48,6 +48,7 @@ DEFAULT_HUB_URL = "http://hub:8081"
 PROXY_USER = "hubdist-proxy"
 #: each option's default comes from this variable, so the health check agrees with the proxy
 API_IP_VARIABLE = "HUBDIST_PROXY_API_IP"
+PORT_VARIABLE = "HUBDIST_PROXY_PORT"
 #: set by docker-compose.https.yml (and the stack's HTTPS file): the edge ends TLS in front
 BEHIND_EDGE_VARIABLE = "HUBDIST_PROXY_BEHIND_EDGE"
 
@@ -139,7 +140,13 @@ def make_parser() -> argparse.ArgumentParser:
         "--hub-url", default=DEFAULT_HUB_URL, help="the hub, from the proxy (%(default)s)"
     )
     parser.add_argument("--ip", default="0.0.0.0", help="public address (%(default)s)")
-    parser.add_argument("--port", type=int, default=8000, help="public port (%(default)s)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get(PORT_VARIABLE) or 8000),
+        help=f"public port (default: ${PORT_VARIABLE}, else 8000; the stack's HTTPS file moves "
+        "it off the published port, so that only the edge reaches the proxy)",
+    )
     parser.add_argument(
         "--api-ip",
         default=os.environ.get(API_IP_VARIABLE) or "0.0.0.0",
