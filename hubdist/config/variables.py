@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..database import settings as database
+
 # -- environment variables ------------------------------------------------------------------
 
 SPAWNERS = {
@@ -104,6 +106,15 @@ VARIABLES = (
         "Seconds a server may sit idle before the idle culler stops it; 0 turns it off. "
         "Sets the culler service in JupyterHub.services and its role in load_roles.",
         parse=_seconds,
+    ),
+    Variable(
+        "HUBDIST_DATABASE",
+        "sqlite",
+        "The hub's database: sqlite (a file in the data folder), postgres (the compose "
+        "service of that name, which ./hubdist-up starts; its password is made once) or a "
+        "URL postgresql://USER@HOST:PORT/DATABASE (password: PGPASSWORD or PGPASSWORD_FILE). "
+        "Sets JupyterHub.db_url; docs/operations.md, Database.",
+        parse=database.parse,
     ),
     Variable(
         "HUBDIST_DATA_DIR",
