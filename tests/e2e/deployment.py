@@ -162,7 +162,7 @@ def tear_down(dep: Deployment) -> None:
     volumes = names("volume", "ls", prefix=dep.project)
     if volumes:
         docker("volume", "rm", "-f", *volumes, check=False)
-    for image in ("hub", "singleuser"):
+    for image in ("hub", "singleuser", "postgres"):
         docker("image", "rm", f"hubdist/{image}:{dep.project}", check=False)
     left = {
         "containers": names("ps", "-a", prefix=dep.project),
