@@ -115,7 +115,7 @@ def moved(deployment, old_user) -> subprocess.CompletedProcess:
         "--profile", "postgres", "run", "--rm", "--no-deps", "hub", "hubdist", "db", "migrate"
     )
     assert migration.returncode == 0, migration.stdout + migration.stderr
-    assert "-> postgresql+psycopg://hubdist@postgres:5432/hubdist" in migration.stdout
+    assert "-> postgresql+psycopg://hubdist:***@postgres:5432/hubdist" in migration.stdout
     assert "users 1" in migration.stdout and "api_tokens" in migration.stdout
     # ./hubdist-up reads the project and settings as compose does; the developer's .env
     # stays out
