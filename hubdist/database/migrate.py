@@ -141,6 +141,17 @@ def default_target(environ: Mapping[str, str]) -> URL:
     return reach.with_password(settings.db_url(choice, ""), password.value if password else None)
 
 
+def _url(text: str, option: str) -> str:
+    try:
+        make_url(text)
+    except sqlalchemy.exc.ArgumentError:
+        raise MigrationError(
+            f"{option} {text!r} is not a database URL; e.g. sqlite:////srv/jupyterhub/"
+            "jupyterhub.sqlite or postgresql://USER@HOST:PORT/DATABASE"
+        ) from None
+    return text
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hubdist db migrate",
@@ -165,12 +176,14 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = make_parser().parse_args(argv)
     try:
-        source = args.source or default_source(os.environ)
+        source = _url(args.source or default_source(os.environ), "--from")
         if args.target:
             target = args.target
             if settings.is_postgres(target):  # the driver the hub image has
                 target = settings.parse(target)
-            target = reach.with_password(target, os.environ.get(settings.PASSWORD.variable))
+            target = reach.with_password(
+                _url(target, "--to"), os.environ.get(settings.PASSWORD.variable)
+            )
         else:
             target = default_target(os.environ)
         print(f"hubdist db migrate: {reach.shown(source)} -> {reach.shown(target)}")

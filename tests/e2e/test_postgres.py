@@ -188,3 +188,19 @@ def test_a_second_migration_into_the_used_database_is_refused(deployment, moved)
     assert again.returncode == 1
     assert "already holds a hub's data (rows in" in again.stderr, again.stderr
     assert users_in_postgres(deployment) == [OLD_USER, NEW_USER]
+
+
+def test_a_password_the_database_refuses_stops_the_hub_saying_so(deployment, moved):
+    # the hub's entry point, in the hub's container, given another password than the one
+    # PostgreSQL was made with: it stops before JupyterHub runs, naming where it came from
+    start = deployment.compose(
+        "exec", "-T", "-e", "PGPASSWORD=not-the-one", "hub", "hubdist", "start"
+    )
+    assert start.returncode == 1
+    assert (
+        "hubdist start: the database HUBDIST_DATABASE=postgres selects, "
+        "postgresql+psycopg://hubdist:***@postgres:5432/hubdist, refuses the password "
+        "(from environment variable PGPASSWORD)"
+    ) in start.stderr, start.stderr
+    assert "not-the-one" not in start.stderr
+    assert "exec jupyterhub" not in start.stderr
