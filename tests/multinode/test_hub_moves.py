@@ -24,7 +24,7 @@ import requests
 
 from ..e2e.deployment import BUILD_TIMEOUT, Deployment, http_session, isolated_env, wait_until
 from ..e2e.test_stack import SECRETS, STACK_FILE
-from ..hubrig import PREFIX, docker
+from ..hubrig import PREFIX, docker, task_logs
 from ..nodes import EngineNode, build_node_image, make_network
 from .cluster import CONFIG, HTTP_PORT, Cluster, User
 
@@ -42,6 +42,10 @@ class TwoManagers(Cluster):
 
     def node(self, name: str) -> EngineNode:
         return next(n for n in [*self.managers, *self.workers] if n.name == name)
+
+    def hub_logs(self) -> str:
+        """The hub's tasks' logs on both managers (it may run on either)."""
+        return "".join(task_logs(f"{self.stack}_hub", m.docker) for m in self.managers)
 
     @property
     def url(self) -> str:
