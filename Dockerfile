@@ -37,10 +37,11 @@ FROM ${BASE_IMAGE}
 # image too; Debian's package has both backends, nf_tables (its default) and legacy.
 # conntrack: netguard ends connections opened while its rules were missing.
 # caddy: `hubdist edge` (HTTPS in front of the proxy when HUBDIST_DOMAIN is set) runs it.
+# libpq5: PostgreSQL's client library, which the psycopg driver (HUBDIST_DATABASE=postgres) uses.
 RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        nodejs tini ca-certificates iptables conntrack caddy; \
+        nodejs tini ca-certificates iptables conntrack caddy libpq5; \
     apt-get clean; \
     rm -rf /var/lib/apt/lists/*
 
@@ -68,10 +69,11 @@ ARG HUBDIST_VERSION=0.1.0
 # -c: hubdist's own requirements must be met by the locked versions (nothing else is fetched)
 RUN set -eux; \
     pip install --no-cache-dir --disable-pip-version-check \
-        -c /usr/share/hubdist/requirements/hub.txt /tmp/hubdist-src; \
+        -c /usr/share/hubdist/requirements/hub.txt "/tmp/hubdist-src[postgres]"; \
     rm -rf /tmp/hubdist-src; \
     pip check; \
     hubdist --help >/dev/null; \
+    python3 -c 'import psycopg; print("psycopg", psycopg.__version__, "libpq", psycopg.pq.version())'; \
     test "$(hubdist --version)" = "$HUBDIST_VERSION" || { \
         echo "the HUBDIST_VERSION label ($HUBDIST_VERSION) is not hubdist's $(hubdist --version)"; \
         exit 1; }

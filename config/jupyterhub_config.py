@@ -20,6 +20,7 @@ import sys
 from hubdist import metrics
 from hubdist.auth import trial
 from hubdist.config import layers
+from hubdist.database import settings as database
 from hubdist.doctor import access as doctor
 from hubdist.services import proxy, secrets
 from hubdist.spawners import guard
@@ -38,7 +39,9 @@ c.JupyterHub.bind_url = "http://:8000"
 c.JupyterHub.hub_ip = "0.0.0.0"
 # User servers reach the hub by its compose service name on the shared network.
 c.JupyterHub.hub_connect_ip = "hub"
-c.JupyterHub.db_url = f"sqlite:///{DATA_DIR}/jupyterhub.sqlite"
+# HUBDIST_DATABASE: SQLite in the data volume, or PostgreSQL (docs/operations.md, Database)
+with env.setting("HUBDIST_DATABASE") as chosen_database:
+    c.JupyterHub.db_url = database.db_url(chosen_database, DATA_DIR)
 # Upgrades of the hub image may change the schema; SQLite is backed up before upgrading.
 c.JupyterHub.upgrade_db = True
 c.JupyterHub.cookie_secret_file = f"{DATA_DIR}/jupyterhub_cookie_secret"

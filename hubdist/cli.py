@@ -197,6 +197,10 @@ def make_parser() -> argparse.ArgumentParser:
         "doctor", help="check the deployment (engine, network, netguard, images, routes, ...)"
     )
 
+    db = commands.add_parser("db", help="the hub's database")
+    db_actions = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_actions.add_parser("migrate", help="copy the hub's SQLite database into PostgreSQL")
+
     images = commands.add_parser("images", help="build the hubdist container images")
     images_commands = images.add_subparsers(dest="images_command", metavar="ACTION", required=True)
     build = images_commands.add_parser("build", help="docker build an image from images/NAME")
@@ -233,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         from hubdist import doctor
 
         return doctor.main(argv[1:])
+    if argv[:2] == ["db", "migrate"]:
+        from hubdist.database import migrate
+
+        return migrate.main(argv[2:])
     args = make_parser().parse_args(argv)
     return args.func(args)
 

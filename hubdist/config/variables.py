@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..database import settings as database
+
 # -- environment variables ------------------------------------------------------------------
 
 SPAWNERS = {
@@ -140,6 +142,15 @@ VARIABLES = (
         "it and a role of that one scope, read:metrics. Unset: no token may read them but "
         "one given that scope otherwise; /hub/metrics is never open without a token.",
         parse=_metrics_token,
+    ),
+    Variable(
+        "HUBDIST_DATABASE",
+        "sqlite",
+        "The hub's database: sqlite (a file in the data folder), postgres (the compose "
+        "service of that name, which ./hubdist-up starts; its password is made once) or a "
+        "URL postgresql://USER@HOST:PORT/DATABASE (password: PGPASSWORD or PGPASSWORD_FILE). "
+        "Sets JupyterHub.db_url; docs/operations.md, Database.",
+        parse=database.parse,
     ),
     Variable(
         "HUBDIST_DATA_DIR",

@@ -16,6 +16,8 @@ import os
 import sys
 from collections.abc import Mapping, MutableMapping
 
+from ..database import reach
+from ..database import settings as database
 from ..engine import Engine
 from ..spawners import ownership
 from ..tls import status as tls_status
@@ -25,7 +27,8 @@ DEFAULT_CONFIG = "/etc/hubdist/jupyterhub_config.py"
 
 
 def prepare(environ: MutableMapping[str, str]) -> list[secrets.Resolved]:
-    """Resolve the hub's secrets and export them into ``environ``."""
+    """Resolve the hub's secrets (PostgreSQL's password too, if it is the database) and
+    export them into ``environ``."""
     stores = {
         secrets.COOKIE_SECRET: secrets.data_dir(environ),
         secrets.PROXY_TOKEN: secrets.shared_dir(environ),
@@ -33,9 +36,25 @@ def prepare(environ: MutableMapping[str, str]) -> list[secrets.Resolved]:
         secrets.DOCTOR_TOKEN: secrets.data_dir(environ),
     }
     resolved = [secrets.resolve(spec, environ, store) for spec, store in stores.items()]
+    db_password = database.password(environ, database.configured(environ))
+    if db_password:
+        resolved.append(db_password)
     for item in resolved:
         secrets.export(item, environ)
     return resolved
+
+
+def check_database(environ: Mapping[str, str], resolved: list[secrets.Resolved]) -> None:
+    """Wait for a PostgreSQL database to answer, or say what is wrong (reach.DatabaseError)."""
+    choice = database.configured(environ)
+    if choice == "sqlite":
+        return
+    password = next((item for item in resolved if item.spec is database.PASSWORD), None)
+    print(f"hubdist start: waiting for the database ({database.SETTING})", file=sys.stderr)
+    if password:
+        reach.wait_reachable(choice, password.value, password.source)
+    else:
+        reach.wait_reachable(choice, None)
 
 
 def claim_prefix(environ: Mapping[str, str]) -> str:
@@ -69,11 +88,16 @@ def main(argv: list[str]) -> int:
     args, jupyterhub_args = make_parser().parse_known_args(argv)
     try:
         resolved = prepare(os.environ)
-    except secrets.SecretError as exc:
+    except (secrets.SecretError, ValueError) as exc:  # ValueError: a bad HUBDIST_DATABASE
         print(f"hubdist start: {exc}", file=sys.stderr, flush=True)
         return 1
     for item in resolved:
         print(f"hubdist start: {item.spec.label} from {item.source}", file=sys.stderr)
+    try:
+        check_database(os.environ, resolved)
+    except reach.DatabaseError as exc:
+        print(f"hubdist start: {exc}", file=sys.stderr, flush=True)
+        return 1
     conflict = claim_prefix(os.environ)
     if conflict:
         print(f"hubdist start: {conflict}", file=sys.stderr, flush=True)

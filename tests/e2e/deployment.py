@@ -159,14 +159,15 @@ def tear_down(dep: Deployment) -> None:
     servers = names("ps", "-a", "--filter", f"label={MANAGED_LABEL}", prefix=dep.project)
     if servers:
         docker("rm", "-fv", *servers, check=False)
-    down = dep.compose("down", "-v", "--remove-orphans", timeout=120)
+    # every profile's services too (postgres), whichever the test turned on
+    down = dep.compose("--profile", "*", "down", "-v", "--remove-orphans", timeout=120)
     # netguard leaves its rules when it stops (no window on upgrades): take them out
     remove_rules = [sys.executable, "-m", "hubdist", "netguard", "--remove", "--name", dep.project]
     subprocess.run(remove_rules, capture_output=True, check=False)
     volumes = names("volume", "ls", prefix=dep.project)
     if volumes:
         docker("volume", "rm", "-f", *volumes, check=False)
-    for image in ("hub", "singleuser"):
+    for image in ("hub", "singleuser", "postgres"):
         docker("image", "rm", f"hubdist/{image}:{dep.project}", check=False)
     left = {
         "containers": names("ps", "-a", prefix=dep.project),

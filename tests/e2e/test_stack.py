@@ -15,8 +15,10 @@ import secrets
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+import requests
 
 from ..hubrig import PREFIX, docker, free_port, task_logs
 from .deployment import (
@@ -47,6 +49,8 @@ class Stack:
     url: str
     env: dict[str, str]
     secret_values: tuple[str, ...] = ()
+    files: tuple[Path, ...] = (STACK_FILE,)
+    secret_names: tuple[str, ...] = SECRETS
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -63,7 +67,7 @@ class Stack:
         build = Deployment(self.name, self.url, self.env).compose("build", timeout=BUILD_TIMEOUT)
         assert build.returncode == 0, f"docker compose build failed:\n{build.stderr[-4000:]}"
         values = []
-        for secret in SECRETS:
+        for secret in self.secret_names:
             values.append(secrets.token_hex(32))
             created = subprocess.run(
                 ["docker", "secret", "create", f"{self.name}-{secret}", "-"],
@@ -74,9 +78,9 @@ class Stack:
             assert created.returncode == 0, created.stderr
         self.secret_values = tuple(values)
         # --resolve-image never: the images are local; nothing asks a registry
+        files = [arg for path in self.files for arg in ("-c", str(path))]
         deploy = self.run(
-            "docker", "stack", "deploy", "-c", str(STACK_FILE), "--resolve-image", "never",
-            self.name,
+            "docker", "stack", "deploy", *files, "--resolve-image", "never", self.name
         )  # fmt: skip
         assert deploy.returncode == 0, deploy.stderr
 
@@ -103,8 +107,8 @@ class Stack:
             volumes = self._names("volume", "ls")
             if volumes:
                 docker("volume", "rm", "-f", *volumes, check=False)
-            docker("secret", "rm", *(f"{self.name}-{s}" for s in SECRETS), check=False)
-            for image in ("hub", "singleuser"):
+            docker("secret", "rm", *(f"{self.name}-{s}" for s in self.secret_names), check=False)
+            for image in ("hub", "singleuser", "postgres"):
                 docker("image", "rm", f"hubdist/{image}:{self.name}", check=False)
         left = {
             kind: self._names(*ls)
@@ -146,24 +150,31 @@ def stack(swarm, tmp_path_factory) -> Stack:
         deployed.tear_down()
 
 
-def test_a_user_logs_in_and_runs_code_on_a_server_that_is_a_swarm_service(stack):
+def run_code_on_a_server(stack: Stack, user: str) -> requests.Session:
+    """``user`` logs in with the trial password, starts a server and runs code in a kernel
+    through the proxy; their logged-in session."""
     password = re.search(r"trial password: (\S+)", stack.logs())
     assert password, stack.logs()[-3000:]
-    session, response = login(stack.url, USER, password.group(1))
+    session, response = login(stack.url, user, password.group(1))
     assert response.status_code == 200, response.text[:500]
 
     started = time.monotonic()
-    spawn = api(session, stack.url, "POST", f"/users/{USER}/server")
+    spawn = api(session, stack.url, "POST", f"/users/{user}/server")
     assert spawn.status_code in (201, 202), spawn.text
-    wait_for_server(session, stack.url, USER, stack.logs)
+    wait_for_server(session, stack.url, user, stack.logs)
     print(f"server answered through the proxy {time.monotonic() - started:.1f} s after the request")
-    kernel = server_api(session, stack.url, USER, "POST", "/kernels", json={})
+    kernel = server_api(session, stack.url, user, "POST", "/kernels", json={})
     assert kernel.status_code == 201, kernel.text
     cookies = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
     with KernelSocket.for_kernel(
-        f"{stack.url}/user/{USER}/", kernel.json()["id"], headers={"Cookie": cookies}
+        f"{stack.url}/user/{user}/", kernel.json()["id"], headers={"Cookie": cookies}
     ) as socket:
         assert socket.execute("print(6*7)") == "42\n"
+    return session
+
+
+def test_a_user_logs_in_and_runs_code_on_a_server_that_is_a_swarm_service(stack):
+    run_code_on_a_server(stack, USER)
 
     server = stack.service(f"{stack.name}-{USER}")
     networks = server["Spec"]["TaskTemplate"]["Networks"]

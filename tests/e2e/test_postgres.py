@@ -1,0 +1,206 @@
+"""PostgreSQL as the hub's database, on one compose deployment, the way an admin gets there:
+a hub runs on SQLite (the default) with a user, an API token and a running server; the admin
+follows docs/operations.md (Database): stops the hub, starts the postgres service,
+`hubdist db migrate`, then ./hubdist-up with HUBDIST_DATABASE=postgres. The tests, in file
+order on that one deployment: everything moved and keeps working; a new user logs in,
+starts a server and runs code, all now recorded in PostgreSQL; restarting the hub and
+recreating the database's container lose nothing; a second migration is refused.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+
+import pytest
+import requests
+
+from ..hubrig import docker
+from .deployment import (
+    BUILD_TIMEOUT,
+    REPO,
+    Deployment,
+    api,
+    deployed,
+    http_session,
+    login,
+    server_api,
+    wait_for_server,
+    wait_healthy,
+)
+from .kernel import KernelSocket
+
+pytestmark = pytest.mark.e2e
+
+OLD_USER, NEW_USER = "alice", "bob"
+TOKENS: dict[str, str] = {}  # each user's API token, by name
+
+
+@dataclass
+class User:
+    name: str
+    session: requests.Session
+    kernel_id: str = ""
+    token: str = ""
+    container_id: str = ""
+    seen: dict = field(default_factory=dict)
+
+    def socket(self, dep: Deployment) -> KernelSocket:
+        cookies = "; ".join(f"{c.name}={c.value}" for c in self.session.cookies)
+        return KernelSocket.for_kernel(
+            f"{dep.url}/user/{self.name}/", self.kernel_id, headers={"Cookie": cookies}
+        )
+
+
+def start_server(dep: Deployment, name: str, password: str) -> User:
+    """``name`` logs in with the trial password, starts a server and a kernel holding x = 42."""
+    s, response = login(dep.url, name, password)
+    assert response.status_code == 200, response.text[:500]
+    spawn = api(s, dep.url, "POST", f"/users/{name}/server")
+    assert spawn.status_code in (201, 202), spawn.text
+    wait_for_server(s, dep.url, name, dep.logs)
+    kernel = server_api(s, dep.url, name, "POST", "/kernels", json={})
+    assert kernel.status_code == 201, kernel.text
+    user = User(name, s, kernel.json()["id"])
+    user.container_id = docker("inspect", "-f", "{{.Id}}", dep.user_object(name)).stdout.strip()
+    with user.socket(dep) as socket:
+        assert socket.execute("x = 6*7\nprint(x)") == "42\n"
+    return user
+
+
+def whoami(dep: Deployment, token: str) -> requests.Response:
+    headers = {"Authorization": f"token {token}"}
+    return http_session().get(f"{dep.url}/hub/api/user", headers=headers, timeout=15)
+
+
+def users_in_postgres(dep: Deployment) -> list[str]:
+    """The user names as PostgreSQL itself holds them (not as the hub reports them)."""
+    query = (
+        "PGPASSWORD=$(cat /run/hubdist-database/postgres_password) psql -h 127.0.0.1 "
+        "-U hubdist -d hubdist -Atc 'SELECT name FROM users ORDER BY name'"
+    )
+    done = dep.compose("exec", "-T", "postgres", "sh", "-c", query)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    """A hub on SQLite, as every deployment starts; the postgres image is built with it."""
+    with deployed("postgres", tmp_path_factory.mktemp("config.d")) as dep:
+        yield dep
+
+
+@pytest.fixture(scope="module")
+def password(deployment) -> str:
+    """The trial password, in the log of the hub's first start only (kept in its volume)."""
+    return deployment.password()
+
+
+@pytest.fixture(scope="module")
+def old_user(deployment, password) -> User:
+    """A user of the SQLite hub with a running server and an API token."""
+    user = start_server(deployment, OLD_USER, password)
+    made = api(user.session, deployment.url, "POST", f"/users/{OLD_USER}/tokens", json={})
+    assert made.status_code == 201, made.text
+    user.token = made.json()["token"]
+    assert whoami(deployment, user.token).json()["name"] == OLD_USER
+    return user
+
+
+@pytest.fixture(scope="module")
+def moved(deployment, old_user) -> subprocess.CompletedProcess:
+    """The documented move to PostgreSQL; ./hubdist-up's output."""
+    env = deployment.env
+    env["HUBDIST_DATABASE"] = "postgres"  # in .env, for a real deployment
+    stop = deployment.compose("stop", "hub")
+    assert stop.returncode == 0, stop.stderr
+    postgres = deployment.compose("--profile", "postgres", "up", "-d", "--wait", "postgres")
+    assert postgres.returncode == 0, postgres.stderr
+    migration = deployment.compose(
+        "--profile", "postgres", "run", "--rm", "--no-deps", "hub", "hubdist", "db", "migrate"
+    )
+    assert migration.returncode == 0, migration.stdout + migration.stderr
+    assert "-> postgresql+psycopg://hubdist:***@postgres:5432/hubdist" in migration.stdout
+    assert "users 1" in migration.stdout and "api_tokens" in migration.stdout
+    # ./hubdist-up reads the project and settings as compose does; the developer's .env
+    # stays out
+    env.update(COMPOSE_PROJECT_NAME=deployment.project, COMPOSE_ENV_FILES="/dev/null")
+    up = subprocess.run(
+        [str(REPO / "hubdist-up")], env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT
+    )
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    env["COMPOSE_PROFILES"] = "postgres"  # for the tests' compose commands and the teardown
+    wait_healthy(deployment)
+    return up
+
+
+def test_the_hub_moves_to_postgres_with_its_users_tokens_and_running_servers(
+    deployment, old_user, moved
+):
+    assert "waiting for hub proxy netguard postgres" in moved.stdout
+    logs = deployment.logs()
+    assert "hubdist start: PostgreSQL password from /run/hubdist-database/postgres_password" in logs
+    # the token made on SQLite authenticates against PostgreSQL
+    assert whoami(deployment, old_user.token).json()["name"] == OLD_USER
+    # the login cookie too (same cookie secret, same user row), and the server was adopted:
+    # the same container, its kernel still holding x
+    server = api(old_user.session, deployment.url, "GET", f"/users/{OLD_USER}").json()
+    assert server["servers"][""]["ready"] is True, server
+    current = docker("inspect", "-f", "{{.Id}}", deployment.user_object(OLD_USER)).stdout
+    assert current.strip() == old_user.container_id
+    with old_user.socket(deployment) as socket:
+        assert socket.execute("print(x + 1)") == "43\n"
+    assert users_in_postgres(deployment) == [OLD_USER]
+
+
+def test_on_postgres_a_new_user_logs_in_starts_a_server_and_runs_code(deployment, password, moved):
+    new_user = start_server(
+        deployment, NEW_USER, password
+    )  # a new row: ids go on past the copied ones
+    made = api(new_user.session, deployment.url, "POST", f"/users/{NEW_USER}/tokens", json={})
+    assert made.status_code == 201, made.text
+    TOKENS[NEW_USER] = made.json()["token"]
+    assert whoami(deployment, TOKENS[NEW_USER]).json()["name"] == NEW_USER
+    assert users_in_postgres(deployment) == [OLD_USER, NEW_USER]
+
+
+def test_restarting_the_hub_and_recreating_postgres_keeps_users_and_servers(
+    deployment, old_user, moved
+):
+    recreate = deployment.compose(
+        "--profile", "postgres", "up", "-d", "--wait", "--force-recreate", "--no-deps", "postgres"
+    )
+    assert recreate.returncode == 0, recreate.stderr
+    restart = deployment.compose("restart", "hub")
+    assert restart.returncode == 0, restart.stderr
+    wait_healthy(deployment)
+    TOKENS[OLD_USER] = old_user.token
+    for name in (OLD_USER, NEW_USER):
+        model = whoami(deployment, TOKENS[name]).json()
+        assert model["name"] == name and model["servers"][""]["ready"] is True, model
+    assert users_in_postgres(deployment) == [OLD_USER, NEW_USER]
+
+
+def test_a_second_migration_into_the_used_database_is_refused(deployment, moved):
+    # in the running hub's container: it is refused before anything is written
+    again = deployment.compose("exec", "-T", "hub", "hubdist", "db", "migrate")
+    assert again.returncode == 1
+    assert "already holds a hub's data (rows in" in again.stderr, again.stderr
+    assert users_in_postgres(deployment) == [OLD_USER, NEW_USER]
+
+
+def test_a_password_the_database_refuses_stops_the_hub_saying_so(deployment, moved):
+    # the hub's entry point, in the hub's container, given another password than the one
+    # PostgreSQL was made with: it stops before JupyterHub runs, naming where it came from
+    start = deployment.compose(
+        "exec", "-T", "-e", "PGPASSWORD=not-the-one", "hub", "hubdist", "start"
+    )
+    assert start.returncode == 1
+    assert (
+        "hubdist start: the database HUBDIST_DATABASE=postgres selects, "
+        "postgresql+psycopg://hubdist:***@postgres:5432/hubdist, refuses the password "
+        "(from environment variable PGPASSWORD)"
+    ) in start.stderr, start.stderr
+    assert "not-the-one" not in start.stderr
+    assert "exec jupyterhub" not in start.stderr
