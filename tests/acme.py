@@ -69,7 +69,11 @@ class AcmeServer:
 
 
 def listener_certificate(folder: Path, names: list[str]) -> tuple[Path, Path]:
-    """A self-signed certificate and key for pebble's own HTTPS listener."""
+    """A self-signed certificate and key for pebble's own HTTPS listener (made once per
+    folder: the edge may have been given the certificate to trust before pebble starts)."""
+    cert_file, key_file = folder / "pebble-listener.pem", folder / "pebble-listener.key"
+    if cert_file.exists() and key_file.exists():
+        return cert_file, key_file
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pebble listener")])
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -86,7 +90,6 @@ def listener_certificate(folder: Path, names: list[str]) -> tuple[Path, Path]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    cert_file, key_file = folder / "pebble-listener.pem", folder / "pebble-listener.key"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(
         key.private_bytes(

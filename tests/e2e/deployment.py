@@ -141,11 +141,13 @@ def deployed(
 
 
 def wait_healthy(dep: Deployment, timeout: float = READY_TIMEOUT) -> float:
-    """Seconds until the hub answers /hub/health through the proxy."""
+    """Seconds until the hub answers /hub/health through the proxy (over HTTPS, trusting
+    what ``dep.verify`` says, if it has that)."""
     started = time.monotonic()
+    session = http_session(getattr(dep, "verify", True))
     while time.monotonic() < started + timeout:
         try:
-            if http_session().get(f"{dep.url}/hub/health", timeout=5).status_code == 200:
+            if session.get(f"{dep.url}/hub/health", timeout=5).status_code == 200:
                 return time.monotonic() - started
         except requests.ConnectionError:
             pass
@@ -188,15 +190,19 @@ def names(*ls_args: str, prefix: str) -> list[str]:
 # -- a user's way through the hub ----------------------------------------------------------
 
 
-def http_session() -> requests.Session:
+def http_session(verify: str | bool = True) -> requests.Session:
+    """``verify``: for HTTPS, a CA file to trust (requests' verify)."""
     s = requests.Session()
     s.trust_env = False  # test traffic goes to 127.0.0.1 only, never through a proxy
+    s.verify = verify
     return s
 
 
-def login(url: str, username: str, password: str) -> tuple[requests.Session, requests.Response]:
+def login(
+    url: str, username: str, password: str, verify: str | bool = True
+) -> tuple[requests.Session, requests.Response]:
     """Log in through the form, as a browser does: its _xsrf cookie goes back in the POST."""
-    s = http_session()
+    s = http_session(verify)
     page = s.get(f"{url}/hub/login", timeout=10)
     assert page.status_code == 200 and "_xsrf" in s.cookies, page.text[:500]
     response = s.post(

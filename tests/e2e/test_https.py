@@ -124,10 +124,11 @@ def hub(tmp_path_factory):
         f'c.GitHubOAuthenticator.authorize_url = "{browser_url(fake_port)}/login/oauth/authorize"\n'
     )
     project = f"hubdist-test-https-{secrets.token_hex(3)}"
-    env = isolated_env(project, http_port, config_dir)
+    env = isolated_env(project, free_port(), config_dir)  # the proxy's port: unpublished
     env.update(
         HUBDIST_DOMAIN=DOMAIN,
         HUBDIST_HTTPS_PORT=str(https_port),
+        HUBDIST_EDGE_HTTP_PORT=str(http_port),
         HUBDIST_ACME_EMAIL="admin@hub.test",
         HUBDIST_ACME_DIRECTORY="https://acme:14000/dir",
         HUBDIST_ACME_CA_BUNDLE="/etc/hubdist/tls/pebble-listener.pem",

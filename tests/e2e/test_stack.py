@@ -51,6 +51,7 @@ class Stack:
     secret_values: tuple[str, ...] = ()
     files: tuple[Path, ...] = (STACK_FILE,)
     secret_names: tuple[str, ...] = SECRETS
+    verify: str | bool = True  # over HTTPS: the CA file the test's clients trust
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -155,7 +156,7 @@ def run_code_on_a_server(stack: Stack, user: str) -> requests.Session:
     through the proxy; their logged-in session."""
     password = re.search(r"trial password: (\S+)", stack.logs())
     assert password, stack.logs()[-3000:]
-    session, response = login(stack.url, user, password.group(1))
+    session, response = login(stack.url, user, password.group(1), stack.verify)
     assert response.status_code == 200, response.text[:500]
 
     started = time.monotonic()
@@ -166,9 +167,11 @@ def run_code_on_a_server(stack: Stack, user: str) -> requests.Session:
     kernel = server_api(session, stack.url, user, "POST", "/kernels", json={})
     assert kernel.status_code == 201, kernel.text
     cookies = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+    ca_certs = stack.verify if isinstance(stack.verify, str) else None
     with KernelSocket.for_kernel(
-        f"{stack.url}/user/{user}/", kernel.json()["id"], headers={"Cookie": cookies}
-    ) as socket:
+        f"{stack.url}/user/{user}/", kernel.json()["id"], headers={"Cookie": cookies},
+        ca_certs=ca_certs,
+    ) as socket:  # fmt: skip
         assert socket.execute("print(6*7)") == "42\n"
     return session
 
