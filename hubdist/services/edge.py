@@ -36,7 +36,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from ..tls import caddy, certificates, status
+from ..tls import caddy, certificates, status, storage
 from ..tls.settings import EdgeSettings, SettingsError, from_environment
 from .supervise import Supervisor
 
@@ -60,15 +60,11 @@ class Edge:
         self.config_file = runtime_dir / "caddy.json"
         self.admin_socket = runtime_dir / "admin.sock"
         self.own_pem = ("", "")
-        if settings.mode == "own":
-            self.mode = caddy.OWN
-        elif held_acme_certificate(settings):
-            self.mode = caddy.ACME
-        else:
-            self.mode = caddy.FALLBACK
+        self.mode = caddy.OWN if settings.mode == "own" else self.acme_mode()
         self.serving: certificates.CertificateInfo | None = None
         self.problem = ""
         self.supervisor: Supervisor | None = None
+        self._status_failed = False
 
     # -- running -------------------------------------------------------------------------
 
@@ -80,13 +76,37 @@ class Edge:
         # home: /tmp, the one writable place besides the storage volume
         env.update(HOME=str(self.runtime_dir), XDG_CONFIG_HOME=str(self.runtime_dir))
         command = [CADDY, "run", "--config", str(self.config_file)]
-        self.supervisor = Supervisor(command, env, name="hubdist edge", on_line=self.on_caddy_line)
+        self.supervisor = Supervisor(
+            command,
+            env,
+            name="hubdist edge",
+            on_line=self.on_caddy_line,
+            before_start=self.before_caddy_starts,
+        )
         self.log(self.intention())
         looking = asyncio.ensure_future(self.keep_looking())
         try:
             return await self.supervisor.run()
         finally:
             looking.cancel()
+
+    def acme_mode(self) -> str:
+        """ACME alone while a valid certificate is held, else with the temporary fallback."""
+        return caddy.ACME if held_acme_certificate(self.settings) else caddy.FALLBACK
+
+    def before_caddy_starts(self) -> None:
+        """Set damaged certificates aside (Caddy would not start), and serve a temporary
+        one until the new order works if the held one was among them."""
+        moved = storage.set_aside_damaged(self.settings.storage / "caddy")
+        for path in moved:
+            self.log(
+                f"a certificate in the storage was cut short (a kill or a full disk during a "
+                f"write) and would stop Caddy from starting: set aside as {path}; it is "
+                "ordered again"
+            )
+        if moved and self.mode == caddy.ACME:
+            self.mode = self.acme_mode()
+            self.write_config()
 
     def intention(self) -> str:
         s = self.settings
@@ -179,14 +199,19 @@ class Edge:
                 await self.reload(caddy.OWN, f"{s.cert_file} changed")
 
     def record(self) -> None:
-        status.write(
-            self.settings.status_file,
-            domain=self.settings.domain,
-            mode=self.mode,
-            acme_directory=self.settings.acme_directory if self.settings.mode == "acme" else "",
-            serving=self.serving.as_dict() if self.serving else None,
-            problem=self.problem,
-        )
+        try:
+            status.write(
+                self.settings.status_file,
+                domain=self.settings.domain,
+                mode=self.mode,
+                acme_directory=self.settings.acme_directory if self.settings.mode == "acme" else "",
+                serving=self.serving.as_dict() if self.serving else None,
+                problem=self.problem,
+            )
+        except OSError as exc:  # the log says the same; serving matters more than the file
+            if not self._status_failed:
+                self.log(f"cannot write the status file (the log has it all): {exc}")
+            self._status_failed = True
 
     # -- Caddy's log -----------------------------------------------------------------------
 

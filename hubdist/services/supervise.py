@@ -6,6 +6,7 @@
 - SIGTERM or SIGINT stop the child (SIGTERM, then SIGKILL after 10 s) and then the
   supervisor. The child runs in a session of its own, so tini's group-wide signal reaches
   it only through the supervisor, which then knows not to restart it;
+- ``before_start``: called before every start (the edge repairs Caddy's storage);
 - ``on_line``: the child's standard error is read line by line and handed to it (the edge
   turns Caddy's log into messages an administrator can act on); without it the child
   writes to the supervisor's own standard error.
@@ -48,12 +49,14 @@ class Supervisor:
         *,
         name: str = "hubdist proxy",
         on_line: Callable[[str], None] | None = None,
+        before_start: Callable[[], None] | None = None,
     ):
         self.command = command
         self.env = env
         self.backoff = backoff or Backoff()
         self.name = name
         self.on_line = on_line
+        self.before_start = before_start
         self.child: asyncio.subprocess.Process | None = None
         self._stopping = asyncio.Event()
 
@@ -63,6 +66,8 @@ class Supervisor:
             loop.add_signal_handler(sig, self.stop)
         while not self._stopping.is_set():
             started = time.monotonic()
+            if self.before_start:
+                self.before_start()
             self.child = await asyncio.create_subprocess_exec(
                 *self.command,
                 env=self.env,
@@ -116,5 +121,9 @@ class Supervisor:
         assert self.child is not None
         if self.on_line and self.child.stderr:
             async for raw in self.child.stderr:
-                self.on_line(raw.decode(errors="replace").rstrip("\n"))
+                line = raw.decode(errors="replace").rstrip("\n")
+                try:
+                    self.on_line(line)
+                except Exception as exc:  # reading the log must never stop the child
+                    self.log(f"could not handle the line {line[:200]!r}: {exc!r}")
         return await self.child.wait()

@@ -30,6 +30,7 @@ from cryptography.x509.oid import NameOID
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
+from hubdist.services.edge import issuer_key
 from hubdist.tls import caddy, status
 from hubdist.tls.certificates import served
 
@@ -278,6 +279,28 @@ def test_a_restart_orders_no_new_certificate(bed):
     assert again.serial_number == held.serial_number
     assert bed.acme.issued() == issued
     assert "held in the storage volume" in bed.log()
+
+
+def test_a_certificate_cut_short_is_set_aside_and_ordered_again(bed):
+    """A kill during a renewal's write can leave Caddy's metadata file empty, after which
+    Caddy refuses to start at all; the edge sets the damaged folder aside instead."""
+    held = bed.served()
+    bed.stop()
+    folder = issuer_key(bed.acme.directory)
+    metadata = Path(bed.env["HUBDIST_TLS_STORAGE"]) / "caddy" / "certificates" / folder / DOMAIN
+    metadata = metadata / f"{DOMAIN}.json"
+    metadata.write_text("")
+
+    bed.start()
+    fresh = bed.wait_for(
+        "a certificate ordered again",
+        lambda: (cert := bed.served()) and "Pebble" in issuer(cert) and cert,
+        timeout=60,
+    )
+    assert fresh.serial_number != held.serial_number
+    assert f"{fresh.serial_number:x}" == bed.acme.issued()[-1]
+    assert "was cut short" in bed.log()
+    assert list(metadata.parent.parent.glob(f"{DOMAIN}.damaged-*"))
 
 
 def test_an_own_certificate_is_served_and_a_replaced_one_picked_up_without_restart(bed, tmp_path):
