@@ -146,7 +146,7 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
         await self.wait_for_netguard()  # fail closed (hubdist.spawners.guard)
         await self.view.ensure_started()  # following events before our container exists
         await self.claim_prefix()
-        image = self.choose_image()
+        image = await self.choose_image()
         await self.resolve_limits()
         image_info = await self.ensure_image(image)
         container_id = await self._reusable_container(image)

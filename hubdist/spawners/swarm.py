@@ -317,7 +317,7 @@ class SwarmSpawner(ContainerSpawner):
     async def _start(self):
         await self.swarm_view.ensure_started()
         await self.claim_prefix()
-        image = self.choose_image()
+        image = await self.choose_image()
         await self.resolve_limits()
         image_info = await self.ensure_image(image)
         if self.use_internal_ip and not self.network_name:
