@@ -137,9 +137,7 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
         spawn page shows a drop-down.""",
     )
 
-    profiles = Union(
-        [profile_options.ProfileList(), Callable()],
-        default_value=[],
+    profiles = profile_options.ProfileList(
         config=True,
         help="""Server profiles users choose from in the spawn form or with user_options
         {"profile": NAME, OPTION: CHOICE, ...} (docs/profiles.md). A list of dicts, each with

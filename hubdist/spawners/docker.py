@@ -6,7 +6,7 @@ import asyncio
 
 from jupyterhub.traitlets import Callable
 from traitlets import Any as AnyTrait
-from traitlets import Bool, Dict, Union, observe
+from traitlets import Bool, Dict, Unicode, Union, observe
 
 from ..engine import EngineError
 from ..engine.containers import ContainerState, ContainerView
@@ -40,6 +40,14 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
         help="""Extra arguments merged into docker-py's create_host_config (e.g.
         {"device_requests": [...]} for GPUs, {"shm_size": "1G"}). A dict or a callable
         spawner -> dict (may be async); string values are templates.""",
+    )
+
+    gpu_driver = Unicode(
+        "nvidia",
+        config=True,
+        help="""Device driver of the GPUs a profile's "gpus" requests (a device request in
+        the create call, as `docker run --gpus` makes); the engine needs its runtime, e.g.
+        the NVIDIA Container Toolkit for "nvidia".""",
     )
 
     links = Dict(
@@ -319,6 +327,11 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
         if self.cpu_guarantee:
             # Docker has no CPU reservation for plain containers; shares weight contention
             config["cpu_shares"] = max(2, int(self.cpu_guarantee * 1024))
+        if self.chosen_gpus:
+            count = -1 if self.chosen_gpus == "all" else self.chosen_gpus
+            config["device_requests"] = [
+                {"driver": self.gpu_driver, "count": count, "capabilities": [["gpu"]]}
+            ]
         return config
 
     async def _post_start_exec(self) -> None:

@@ -222,12 +222,15 @@ def _unique(found: Iterable[str], what: str, where: str) -> None:
 
 
 class ProfileList(List):
-    """A traitlets list of profile dicts, checked when the configuration is read (so a
-    mistake stops the hub naming its file and line, hubdist.config)."""
+    """A traitlets list of profile dicts (or a callable returning one), checked when the
+    configuration is read, so a mistake stops the hub naming its file and line
+    (hubdist.config) and what is wrong in it."""
 
-    info_text = "a list of profile dicts (docs/profiles.md)"
+    info_text = "a list of profile dicts or a callable (docs/profiles.md)"
 
     def validate(self, obj: Any, value: Any) -> Any:
+        if callable(value):
+            return value  # asked at each spawn; its answer is checked then
         value = super().validate(obj, value)
         try:
             parse(value)
