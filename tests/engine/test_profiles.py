@@ -14,7 +14,11 @@ import re
 
 import pytest
 import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as seen
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from ..browser import chromium, screenshots
 from ..hubrig import PREFIX, TEST_IMAGE, docker, exists, inspect, user_container
 from .relay import DroppingRelay
 
@@ -168,4 +172,41 @@ def test_the_spawn_form_offers_a_group_its_profiles_and_is_judged_like_the_api(h
     assert hub.server_model(username)["ready"], hub.log_tail()
     assert hub.server_model(username)["user_options"] == {"profile": "course", "version": "v1"}
     assert inspect("container", user_container(username))["Config"]["Image"] == TEST_IMAGE
+    hub.stop_server(username)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    yield from chromium(tmp_path / "chromium-profile")
+
+
+def test_the_spawn_form_in_a_browser(hub, username, browser):
+    """The form as a user sees it in JupyterHub's page (screenshots in tests/artifacts/):
+    this user's profiles as cards, the chosen one's drop-down, and the server it starts."""
+    screenshot = screenshots(browser, "profiles")
+    join(hub, "course", username)
+    wait = WebDriverWait(browser, 30)
+    browser.get(f"{hub.url}/hub/login")
+    wait.until(seen.visibility_of_element_located((By.ID, "username_input"))).send_keys(username)
+    browser.find_element(By.ID, "password_input").send_keys("any")
+    browser.find_element(By.ID, "login_submit").click()
+    browser.get(f"{hub.url}/hub/spawn/{username}")
+    cards = wait.until(seen.visibility_of_all_elements_located((By.CSS_SELECTOR, ".card")))
+    labels = [card.find_element(By.CSS_SELECTOR, "label").text for card in cards]
+    assert labels == ["JupyterLab", "Course"], labels
+    assert browser.find_element(By.ID, "hubdist-profile-lab").is_selected()  # the default
+    screenshot("1-form")
+
+    browser.find_element(By.ID, "hubdist-profile-course").click()
+    version = Select(browser.find_element(By.NAME, "profile-option-course--version"))
+    assert [o.text for o in version.options] == ["2025 (v1)", "2026 (v2)"]
+    version.select_by_visible_text("2025 (v1)")
+    screenshot("2-course-v1-chosen")
+    browser.find_element(By.CSS_SELECTOR, "form#spawn_form [type=submit]").click()
+
+    hub.progress(username)
+    assert hub.server_model(username)["user_options"] == {"profile": "course", "version": "v1"}
+    info = inspect("container", user_container(username))
+    assert info["Config"]["Image"] == TEST_IMAGE
+    assert env_of(user_container(username))["PROFILE"] == "course"
     hub.stop_server(username)
