@@ -89,10 +89,18 @@ def _tagged(value: Any) -> bool:
 _claimed: set[tuple[int, str, str]] = set()
 
 
+PROFILES_OR_IMAGES = (
+    "use one: give each image of allowed_images a profile (docs/profiles.md) and remove "
+    "allowed_images"
+)
+
+
 class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
     """Shared base of the hubdist spawners; not used directly."""
 
     shared_base = True  # configured as c.DockerSpawner.*: hints never suggest this class
+    #: options of which a configuration may set one only (checked by hubdist.config.catalog)
+    exclusive_options = (("profiles", "allowed_images", PROFILES_OR_IMAGES),)
 
     # JupyterHub checks at class creation that these exist; the subclasses implement them
     async def _start(self):
@@ -685,10 +693,7 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
 
     async def _choose_profile(self) -> str:
         if self.allowed_images:
-            raise SpawnFailed(
-                "Both profiles and allowed_images are configured; use one: give each image "
-                "of allowed_images a profile (docs/profiles.md) and remove allowed_images."
-            )
+            raise SpawnFailed(f"profiles and allowed_images are both set: {PROFILES_OR_IMAGES}")
         shown = await self.visible_profiles()
         options = dict(self.user_options or {})
         for key in self._hub_handled_options():

@@ -101,7 +101,7 @@ def test_a_group_or_a_callable_decides_who_sees_a_profile():
 
 def test_profiles_and_allowed_images_together_are_refused():
     s = spawner(allowed_images=["lab:1"])
-    with pytest.raises(SpawnFailed, match="Both profiles and allowed_images"):
+    with pytest.raises(SpawnFailed, match="profiles and allowed_images are both set: use one"):
         start(s, {})
 
 
