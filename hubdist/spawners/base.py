@@ -242,7 +242,9 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
         help="""Volumes to mount: {source: target} or {source: {"bind": target, "mode":
         "rw"|"ro"|"z"|"Z", "propagation": ...}}. A source starting with "/" is a host path,
         anything else a named volume (created on first use). Both sides are templates, e.g.
-        {"jupyterhub-user-{username}": "/home/jovyan/work"}.""",
+        {"jupyterhub-user-{username}": "/home/jovyan/work"}; with named servers,
+        "jupyterhub-user-{username}{servername_suffix}" gives each its own volume
+        ({servername_suffix} is empty for the default server, "--NAME" for a named one).""",
     )
 
     read_only_volumes = Dict(
@@ -544,6 +546,7 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
             raw_username=self.user.name,
             servername=self.escape(self.name) if self.name else "",
             raw_servername=self.name or "",
+            servername_suffix=f"--{self.escape(self.name)}" if self.name else "",
             imagename=names.image_slug(self.image),
             prefix=self.prefix,
         )
