@@ -651,6 +651,8 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
     #: this start's GPUs (a count or "all") and extra placement constraints, from a profile
     chosen_gpus: int | str | None = None
     chosen_constraints: list[str] = []
+    #: the chosen profile and choices, as the label a kept container carries ("": none)
+    chosen_profile = ""
 
     async def choose_image(self) -> str:
         """Apply this start's choice (a profile, or an image of allowed_images) after
@@ -684,7 +686,7 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
             if getattr(self, name) == chosen:  # else a hook changed it since: keep that
                 setattr(self, name, before)
         self._chosen = {}
-        self.chosen_gpus, self.chosen_constraints = None, []
+        self.chosen_gpus, self.chosen_constraints, self.chosen_profile = None, [], ""
 
     async def visible_profiles(self) -> list[profile_options.Profile]:
         """The profiles this user may see now (a callable ``profiles`` is asked each time)."""
@@ -706,6 +708,7 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
         except profile_options.ProfileRefused as exc:
             raise SpawnException(str(exc), reason="profile-not-allowed", status_code=400) from exc
         self.log.info("Starting %s with profile %s", self._log_name, profile.name)
+        self.chosen_profile = profile_options.fingerprint(profile.name, settings)
         for name, value in settings.items():
             if name in profile_options.MERGED:
                 self._choose(name, {**getattr(self, name), **value})

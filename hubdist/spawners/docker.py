@@ -10,11 +10,15 @@ from traitlets import Bool, Dict, Unicode, Union, observe
 
 from ..engine import EngineError
 from ..engine.containers import ContainerState, ContainerView
+from ..names import LABEL
 from . import certs
 from .base import ContainerSpawner, SpawnFailed
 from .guard import NetguardGate
 from .hardening import ProcessLimits, starts_as_root
 from .templating import deep_merge, render_mounts
+
+#: on a container made with a profile: which one, with which settings (profiles.fingerprint)
+PROFILE_LABEL = f"{LABEL}.profile"
 
 
 class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
@@ -223,14 +227,25 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
             self.log.info("Container %s is already running; reusing it", self.object_name)
             self._recover_token(info)
             return info["Id"]
-        same_image = info["Config"].get("Image") == image
-        if self.remove or not same_image:
-            why = "remove is set" if self.remove else f"the image is now {image}"
+        why = self._not_reusable(info, image)
+        if why:
             self.log.info("Removing old container %s (%s)", info["Name"].lstrip("/"), why)
             await self.engine.remove_container(info["Id"])
             return None
         self._recover_token(info)
         return info["Id"]
+
+    def _not_reusable(self, info: dict, image: str) -> str:
+        """Why a stopped container is not started again ("" if it may be): it must be made
+        from this image and for this start's profile settings (limits, GPUs, volumes...)."""
+        if self.remove:
+            return "remove is set"
+        if info["Config"].get("Image") != image:
+            return f"the image is now {image}"
+        labels = info["Config"].get("Labels") or {}
+        if labels.get(PROFILE_LABEL, "") != self.chosen_profile:
+            return "it was made for another profile or other profile settings"
+        return ""
 
     async def _adopt_unrecorded(self) -> bool:
         """Find by name a container whose start the hub never saw finish.
@@ -280,7 +295,7 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
             "image": image,
             "name": self.object_name,
             "environment": self.get_env(),
-            "labels": self.labels,
+            "labels": {**self.labels, **self._profile_label()},
             "volumes": sorted({b["bind"] for b in binds.values()}),
             "ports": [self.port],
         }
@@ -301,6 +316,9 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
             return await self.engine.create_container(create, host_config)
         except EngineError as exc:
             raise SpawnFailed(f"Docker could not create {self.object_name}: {exc}") from exc
+
+    def _profile_label(self) -> dict[str, str]:
+        return {PROFILE_LABEL: self.chosen_profile} if self.chosen_profile else {}
 
     def object_create_kwargs(self) -> dict:
         """What a subclass adds to the create call (extra_create_kwargs still wins)."""

@@ -10,6 +10,8 @@ reaches the server: every setting comes from the configuration.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -287,6 +289,13 @@ def choose(shown: list[Profile], user_options: Mapping[str, Any]) -> tuple[Profi
             )
         settings = merge_settings(settings, option.choices[picked].settings)
     return profile, settings
+
+
+def fingerprint(name: str, settings: Mapping[str, Any]) -> str:
+    """``NAME-HASH`` of a profile's settings as chosen: a kept container made for other
+    settings (another profile, or this one changed since) is not started again."""
+    text = json.dumps(settings, sort_keys=True, default=repr)
+    return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
 def merge_settings(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:

@@ -128,6 +128,37 @@ def test_a_gpu_profile_asks_the_engine_for_a_gpu(hub, username):
     assert not exists("container", user_container(username))
 
 
+KEPT = """
+c.DockerSpawner.remove = False
+c.DockerSpawner.profiles = [
+    {"name": "small", "mem_limit": "512M"},
+    {"name": "big", "mem_limit": "2G", "environment": {"BIG": "yes"}},
+]
+"""
+
+
+def test_a_kept_container_is_not_started_again_for_another_profile(make_hub, username):
+    """With remove = False a stopped container of the same image is started again; one made
+    for another profile's limits must not be (else "small" would run with "big"'s memory)."""
+    hub = make_hub(KEPT)
+    container = user_container(username)
+    hub.spawn(username, options={"profile": "big"})
+    hub.stop_server(username)
+    assert exists("container", container)  # kept
+    kept = inspect("container", container)["Id"]
+
+    hub.spawn(username, options={"profile": "small"})
+    info = inspect("container", container)
+    assert info["Id"] != kept and info["HostConfig"]["Memory"] == 512 * 1024**2
+    assert "BIG" not in env_of(container)
+    hub.stop_server(username)
+
+    hub.spawn(username, options={"profile": "small"})  # the same choice: reused
+    assert inspect("container", container)["Id"] == info["Id"]
+    hub.stop_server(username)
+    docker("rm", "-f", container)
+
+
 def login(hub, user: str) -> requests.Session:
     """A browser-like session of ``user`` (the dummy authenticator takes any password)."""
     session = requests.Session()
