@@ -322,8 +322,8 @@ def options_form(shown: list[Profile], previous: Mapping[str, Any]) -> str:
     nothing to choose (one profile without options)."""
     if not shown or (len(shown) == 1 and not shown[0].options):
         return ""
-    current = previous.get(PROFILE)
-    if current not in {p.name for p in shown}:
+    current = previous.get(PROFILE)  # the last start's options: anything an API call sent
+    if not isinstance(current, str) or current not in {p.name for p in shown}:
         current = default_profile(shown).name
     cards = [_card(profile, profile.name == current, previous) for profile in shown]
     return (
@@ -351,7 +351,8 @@ def _card(profile: Profile, checked: bool, previous: Mapping[str, Any]) -> str:
     for option in profile.options.values():
         field_name = html_escape(option_field(profile.name, option.name))
         picked = previous.get(option.name) if checked else None
-        picked = picked if picked in option.choices else option.default
+        if not isinstance(picked, str) or picked not in option.choices:
+            picked = option.default
         lines.append(
             f'<div class="row mt-2 ms-3"><label class="col-sm-3 col-form-label" '
             f'for="{field_name}">{html_escape(option.display_name)}</label>'

@@ -138,5 +138,14 @@ def test_the_form_offers_each_profile_with_its_options_escaped_and_reads_back():
     assert profiles.options_from_form(form) == {"profile": "big", "version": "v2"}
 
 
+def test_the_form_survives_whatever_the_last_api_call_sent():
+    """JupyterHub keeps the last start's user_options, refused or not, for the next form."""
+    shown = profiles.visible(profiles.parse(PROFILES), spawner())
+    html = profiles.options_form(shown, {"profile": ["big"], "version": {"x": 1}})
+    assert 'value="big" checked' in html  # the default, as if nothing had been sent
+    html = profiles.options_form(shown, {"profile": "big", "version": ["v1"]})
+    assert '<option value="v2" selected>' in html
+
+
 def test_no_form_when_there_is_nothing_to_choose():
     assert profiles.options_form(profiles.parse(PROFILES[:1]), {}) == ""
