@@ -35,7 +35,7 @@ from ..nodes import EngineNode, make_network, remove_network
 STUB_DIR = Path(__file__).resolve().parent / "stub"
 HTTP_PORT = 8000  # the proxy's, published in host mode on the manager
 
-# What an admin writes in config.d. A callable constraint chooses per user (here by name,
+# What an admin writes in config.d (a str.format template: {stack}). A callable constraint chooses per user (here by name,
 # as a profile would by its options); a pre-spawn hook pins some users to their node.
 CONFIG = """
 def placement(spawner):
@@ -56,8 +56,8 @@ c.SwarmSpawner.stop_timeout = 2
 
 # set on DockerSpawner, as in a single-machine hub: it configures SwarmSpawner too
 c.DockerSpawner.profiles = [
-    {"name": "cpu", "display_name": "CPU only", "default": True},
-    {"name": "gpu", "display_name": "One GPU", "gpus": 1},
+    {{"name": "cpu", "display_name": "CPU only", "default": True}},
+    {{"name": "gpu", "display_name": "One GPU", "gpus": 1}},
 ]
 """
 #: the generic resource w1 advertises (SwarmSpawner.gpu_resource's default kind)
