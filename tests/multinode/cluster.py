@@ -35,8 +35,9 @@ from ..nodes import EngineNode, make_network, remove_network
 STUB_DIR = Path(__file__).resolve().parent / "stub"
 HTTP_PORT = 8000  # the proxy's, published in host mode on the manager
 
-# What an admin writes in config.d (a str.format template: {stack}). A callable constraint chooses per user (here by name,
-# as a profile would by its options); a pre-spawn hook pins some users to their node.
+# What an admin writes in config.d (a str.format template: {stack}). A callable constraint
+# chooses per user (here by name); a pre-spawn hook pins some users to their node; profiles
+# (set on DockerSpawner) offer a GPU.
 CONFIG = """
 def placement(spawner):
     name = spawner.user.name
