@@ -104,9 +104,16 @@ c.JupyterHub.spawner_class = "hubdist.DockerSpawner"
 c.DockerSpawner.image = "hubdist/singleuser:latest"
 c.DockerSpawner.network_name = "hubdist"
 c.DockerSpawner.prefix = "hubdist"
-# Containers are disposable; each user's files live in a named volume that outlives them.
+# Containers are disposable; each user's files live in a named volume that outlives them:
+# PREFIX-user-USER for the default server, PREFIX-user-USER--SERVER for each named one.
 c.DockerSpawner.remove = True
-c.DockerSpawner.volumes = {"{prefix}-user-{username}": "/home/jovyan/work"}
+c.DockerSpawner.volumes = {"{prefix}-user-{username}{servername_suffix}": "/home/jovyan/work"}
+
+# -- named servers: HUBDIST_NAMED_SERVERS per user besides the default one (0: none) --------
+with env.setting("HUBDIST_NAMED_SERVERS") as named_servers:
+    c.JupyterHub.allow_named_servers = named_servers > 0
+    if named_servers > 0:
+        c.JupyterHub.named_server_limit_per_user = named_servers
 
 # -- layer 2, the environment: HUBDIST_SPAWNER, _SINGLEUSER_IMAGE, _ADMIN_USERS, limits, ...
 # (hubdist.config.variables), and the login whose client ID and secret are set: GitHub,

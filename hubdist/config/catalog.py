@@ -148,13 +148,29 @@ class Catalog:
         return None
 
     def problems(self, config: Mapping[str, Any]) -> list[tuple[KeyPath, str]]:
-        """Unknown classes, unknown options and values of the wrong type, with advice."""
+        """Unknown classes, unknown options, values of the wrong type and options that
+        exclude each other, with advice."""
         found = []
         for path, value in leaves(config):
             if not is_unset(value):
                 problem = self.problem(path, value)
                 if problem:
                     found.append((path, problem))
+        return found + self._exclusive(config)
+
+    def _exclusive(self, config: Mapping[str, Any]) -> list[tuple[KeyPath, str]]:
+        """Options a class in use takes only one of (its ``exclusive_options``: pairs with
+        why), set in any section it reads; reported where the first of the pair is set."""
+        found = []
+        for used in self.in_use:
+            for first, second, why in getattr(used, "exclusive_options", ()):
+                where: dict[str, KeyPath] = {}
+                for path, value in leaves(config):
+                    if path[-1] in (first, second) and path[-2] in used.section_names():
+                        if value and not is_unset(value):
+                            where[path[-1]] = path
+                if len(where) == 2:
+                    found.append((where[first], f"{first} and {second} are both set: {why}"))
         return found
 
     def problem(self, path: KeyPath, value: Any) -> str | None:

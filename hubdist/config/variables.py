@@ -30,11 +30,11 @@ def _names(value: str) -> set[str]:
     return {name.lower() for name in re.split(r"[\s,]+", value) if name}
 
 
-def _seconds(value: str) -> int:
-    seconds = int(value)
-    if seconds < 0:
+def _not_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
         raise ValueError(f"{value!r} is negative")
-    return seconds
+    return number
 
 
 def _domain(value: str) -> str:
@@ -118,7 +118,15 @@ VARIABLES = (
         "3600",
         "Seconds a server may sit idle before the idle culler stops it; 0 turns it off. "
         "Sets the culler service in JupyterHub.services and its role in load_roles.",
-        parse=_seconds,
+        parse=_not_negative,
+    ),
+    Variable(
+        "HUBDIST_NAMED_SERVERS",
+        "3",
+        "Named servers each user may run besides the default one, each with its own "
+        "container and volume (PREFIX-user-USER--SERVER); 0 turns named servers off. Sets "
+        "JupyterHub.allow_named_servers and named_server_limit_per_user.",
+        parse=_not_negative,
     ),
     Variable(
         "HUBDIST_DOMAIN",

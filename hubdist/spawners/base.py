@@ -40,6 +40,7 @@ from .. import _versions, names
 from ..engine import Engine, EngineError, PullProgress
 from . import options as image_options
 from . import ownership, readiness
+from . import profiles as profile_options
 from .compat import DeprecatedNames
 from .failure import SpawnFailed
 from .hardening import Hardening
@@ -88,10 +89,18 @@ def _tagged(value: Any) -> bool:
 _claimed: set[tuple[int, str, str]] = set()
 
 
+PROFILES_OR_IMAGES = (
+    "use one: give each image of allowed_images a profile (docs/profiles.md) and remove "
+    "allowed_images"
+)
+
+
 class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
     """Shared base of the hubdist spawners; not used directly."""
 
     shared_base = True  # configured as c.DockerSpawner.*: hints never suggest this class
+    #: options of which a configuration may set one only (checked by hubdist.config.catalog)
+    exclusive_options = (("profiles", "allowed_images", PROFILES_OR_IMAGES),)
 
     # JupyterHub checks at class creation that these exist; the subclasses implement them
     async def _start(self):
@@ -137,6 +146,21 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
         spawner -> list/dict (evaluated at each spawn, e.g. per group). Empty (the default):
         users may not choose (deny by default). With two or more entries the
         spawn page shows a drop-down.""",
+    )
+
+    profiles = profile_options.ProfileList(
+        config=True,
+        help="""Server profiles users choose from in the spawn form or with user_options
+        {"profile": NAME, OPTION: CHOICE, ...} (docs/profiles.md). A list of dicts, each with
+        name (a slug), display_name, description, default (one may be True; else the first
+        the user may see), groups (who may see it; empty: everyone) and/or visible (a
+        callable spawner -> bool), the settings image, mem_limit, cpu_limit, mem_guarantee,
+        cpu_guarantee, gpus (a count or "all"), environment and volumes (added to the
+        configured ones), placement_constraints (Swarm only), and options: {name:
+        {display_name, choices: {name: {display_name, default, SETTINGS...}}}}, e.g. an
+        image version drop-down. Or a callable spawner -> list, evaluated at each spawn.
+        Nothing else of user_options reaches the server. Empty (the default): no profiles.
+        Cannot be combined with allowed_images (give each image a profile instead).""",
     )
 
     pull_policy = CaselessStrEnum(
@@ -221,7 +245,9 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
         help="""Volumes to mount: {source: target} or {source: {"bind": target, "mode":
         "rw"|"ro"|"z"|"Z", "propagation": ...}}. A source starting with "/" is a host path,
         anything else a named volume (created on first use). Both sides are templates, e.g.
-        {"jupyterhub-user-{username}": "/home/jovyan/work"}.""",
+        {"jupyterhub-user-{username}": "/home/jovyan/work"}; with named servers,
+        "jupyterhub-user-{username}{servername_suffix}" gives each its own volume
+        ({servername_suffix} is empty for the default server, "--NAME" for a named one).""",
     )
 
     read_only_volumes = Dict(
@@ -358,16 +384,27 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
     def _env_keep_default(self) -> list:
         return []
 
-    @described_default("options_form", "an image drop-down when allowed_images offers two")
+    @described_default(
+        "options_form",
+        "the profiles the user may see, else an image drop-down when allowed_images offers two",
+    )
     def _options_form_default(self):
         async def form(spawner: ContainerSpawner) -> str:
+            if spawner.profiles:
+                shown = await spawner.visible_profiles()
+                return profile_options.options_form(shown, spawner.user_options or {})
             return image_options.options_form(spawner.allowed_image_choices(), spawner.image)
 
         return form
 
-    @described_default("options_from_form", "reads the image drop-down")
+    @described_default("options_from_form", "reads the profile fields or the image drop-down")
     def _options_from_form_default(self):
-        return image_options.options_from_form
+        def from_form(formdata: dict[str, list[str]]) -> dict[str, str]:
+            if profile_options.PROFILE in formdata:
+                return profile_options.options_from_form(formdata)
+            return image_options.options_from_form(formdata)
+
+        return from_form
 
     mem_limit = Union(
         [Callable(), ByteSpecification()],
@@ -512,6 +549,7 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
             raw_username=self.user.name,
             servername=self.escape(self.name) if self.name else "",
             raw_servername=self.name or "",
+            servername_suffix=f"--{self.escape(self.name)}" if self.name else "",
             imagename=names.image_slug(self.image),
             prefix=self.prefix,
         )
@@ -611,20 +649,26 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
     def allowed_image_choices(self) -> dict[str, str] | str:
         return image_options.normalize_allowed(self.allowed_images, self)
 
-    _chosen_image: str | None = None  # what the last choice set self.image to
-    _image_before_choice = ""
+    #: this start's choices: trait -> (its value before, the value chosen)
+    _chosen: dict[str, tuple[Any, Any]] = {}
+    #: this start's GPUs (a count or "all") and extra placement constraints, from a profile
+    chosen_gpus: int | str | None = None
+    chosen_constraints: list[str] = []
+    #: the chosen profile and choices, as the label a kept container carries ("": none)
+    chosen_profile = ""
 
-    def choose_image(self) -> str:
-        """The image for this spawn, after checking user_options against allowed_images.
+    async def choose_image(self) -> str:
+        """Apply this start's choice (a profile, or an image of allowed_images) after
+        checking user_options; return the image.
 
-        A choice lasts one start: the next start without one gets the configured image
-        again (or what a hook set since), never the last choice, which allowed_images
-        (maybe a callable of the user's groups) may no longer allow.
+        A choice lasts one start: the next start without one gets the configured values
+        again (or what a hook set since), never the last choice, which the user (maybe
+        through a callable of their groups) may no longer be allowed to make.
         """
+        self._undo_choices()
+        if self.profiles:
+            return await self._choose_profile()
         self.check_user_options()
-        if self._chosen_image is not None and self.image == self._chosen_image:
-            self.image = self._image_before_choice
-        self._chosen_image = None
         requested = (self.user_options or {}).get("image")
         if requested is None:
             return self.image
@@ -632,9 +676,57 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
             image = image_options.resolve_image(requested, self.allowed_image_choices())
         except image_options.ImageNotAllowed as exc:
             raise SpawnException(str(exc), reason="image-not-allowed", status_code=400) from exc
-        self._image_before_choice, self._chosen_image = self.image, image
-        self.image = image
+        self._choose("image", image)
         return image
+
+    def _choose(self, name: str, value: Any) -> None:
+        before = getattr(self, name)
+        setattr(self, name, value)
+        self._chosen = {**self._chosen, name: (before, getattr(self, name))}
+
+    def _undo_choices(self) -> None:
+        for name, (before, chosen) in self._chosen.items():
+            if getattr(self, name) == chosen:  # else a hook changed it since: keep that
+                setattr(self, name, before)
+        self._chosen = {}
+        self.chosen_gpus, self.chosen_constraints, self.chosen_profile = None, [], ""
+
+    async def visible_profiles(self) -> list[profile_options.Profile]:
+        """The profiles this user may see now (a callable ``profiles`` is asked each time)."""
+        configured = await self.resolve(self.profiles)
+        try:
+            return profile_options.visible(profile_options.parse(configured), self)
+        except ValueError as exc:
+            raise SpawnFailed(f"The profiles configuration is wrong: {exc}") from exc
+
+    async def _choose_profile(self) -> str:
+        if self.allowed_images:
+            raise SpawnFailed(f"profiles and allowed_images are both set: {PROFILES_OR_IMAGES}")
+        shown = await self.visible_profiles()
+        options = dict(self.user_options or {})
+        for key in self._hub_handled_options():
+            options.pop(key, None)
+        try:
+            profile, settings = profile_options.choose(shown, options)
+        except profile_options.ProfileRefused as exc:
+            raise SpawnException(str(exc), reason="profile-not-allowed", status_code=400) from exc
+        self.log.info("Starting %s with profile %s", self._log_name, profile.name)
+        self.chosen_profile = profile_options.fingerprint(profile.name, settings)
+        for name, value in settings.items():
+            if name in profile_options.MERGED:
+                self._choose(name, {**getattr(self, name), **value})
+            elif name == "gpus":
+                self.chosen_gpus = value
+            elif name == "placement_constraints":
+                self.chosen_constraints = list(value)
+            else:
+                self._choose(name, value)
+        return self.image
+
+    def _hub_handled_options(self) -> set[str]:
+        """Keys of user_options that a dict apply_user_options hands to JupyterHub."""
+        handled = self.apply_user_options
+        return set(handled) if isinstance(handled, dict) else set()
 
     def check_user_options(self) -> None:
         """Refuse options nobody handles (a typo would otherwise be silently ignored).
@@ -645,7 +737,7 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
         options = self.user_options or {}
         if callable(self.apply_user_options):
             return
-        handled = {"image"} | set(self.apply_user_options or {})
+        handled = {"image"} | self._hub_handled_options()
         unknown = sorted(set(options) - handled)
         if unknown:
             raise SpawnException(

@@ -6,15 +6,19 @@ import asyncio
 
 from jupyterhub.traitlets import Callable
 from traitlets import Any as AnyTrait
-from traitlets import Bool, Dict, Union, observe
+from traitlets import Bool, Dict, Unicode, Union, observe
 
 from ..engine import EngineError
 from ..engine.containers import ContainerState, ContainerView
+from ..names import LABEL
 from . import certs
 from .base import ContainerSpawner, SpawnFailed
 from .guard import NetguardGate
 from .hardening import ProcessLimits, starts_as_root
 from .templating import deep_merge, render_mounts
+
+#: on a container made with a profile: which one, with which settings (profiles.fingerprint)
+PROFILE_LABEL = f"{LABEL}.profile"
 
 
 class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
@@ -40,6 +44,14 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
         help="""Extra arguments merged into docker-py's create_host_config (e.g.
         {"device_requests": [...]} for GPUs, {"shm_size": "1G"}). A dict or a callable
         spawner -> dict (may be async); string values are templates.""",
+    )
+
+    gpu_driver = Unicode(
+        "nvidia",
+        config=True,
+        help="""Device driver of the GPUs a profile's "gpus" requests (a device request in
+        the create call, as `docker run --gpus` makes); the engine needs its runtime, e.g.
+        the NVIDIA Container Toolkit for "nvidia".""",
     )
 
     links = Dict(
@@ -146,7 +158,7 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
         await self.wait_for_netguard()  # fail closed (hubdist.spawners.guard)
         await self.view.ensure_started()  # following events before our container exists
         await self.claim_prefix()
-        image = self.choose_image()
+        image = await self.choose_image()
         await self.resolve_limits()
         image_info = await self.ensure_image(image)
         container_id = await self._reusable_container(image)
@@ -218,14 +230,25 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
             self.log.info("Container %s is already running; reusing it", self.object_name)
             self._recover_token(info)
             return info["Id"]
-        same_image = info["Config"].get("Image") == image
-        if self.remove or not same_image:
-            why = "remove is set" if self.remove else f"the image is now {image}"
+        why = self._not_reusable(info, image)
+        if why:
             self.log.info("Removing old container %s (%s)", info["Name"].lstrip("/"), why)
             await self.engine.remove_container(info["Id"])
             return None
         self._recover_token(info)
         return info["Id"]
+
+    def _not_reusable(self, info: dict, image: str) -> str:
+        """Why a stopped container is not started again ("" if it may be): it must be made
+        from this image and for this start's profile settings (limits, GPUs, volumes...)."""
+        if self.remove:
+            return "remove is set"
+        if info["Config"].get("Image") != image:
+            return f"the image is now {image}"
+        labels = info["Config"].get("Labels") or {}
+        if labels.get(PROFILE_LABEL, "") != self.chosen_profile:
+            return "it was made for another profile or other profile settings"
+        return ""
 
     async def _adopt_unrecorded(self) -> bool:
         """Find by name a container whose start the hub never saw finish.
@@ -275,7 +298,7 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
             "image": image,
             "name": self.object_name,
             "environment": self.get_env(),
-            "labels": self.labels,
+            "labels": {**self.labels, **self._profile_label()},
             "volumes": sorted({b["bind"] for b in binds.values()}),
             "ports": [self.port],
         }
@@ -296,6 +319,9 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
             return await self.engine.create_container(create, host_config)
         except EngineError as exc:
             raise SpawnFailed(f"Docker could not create {self.object_name}: {exc}") from exc
+
+    def _profile_label(self) -> dict[str, str]:
+        return {PROFILE_LABEL: self.chosen_profile} if self.chosen_profile else {}
 
     def object_create_kwargs(self) -> dict:
         """What a subclass adds to the create call (extra_create_kwargs still wins)."""
@@ -322,6 +348,11 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
         if self.cpu_guarantee:
             # Docker has no CPU reservation for plain containers; shares weight contention
             config["cpu_shares"] = max(2, int(self.cpu_guarantee * 1024))
+        if self.chosen_gpus:
+            count = -1 if self.chosen_gpus == "all" else self.chosen_gpus
+            config["device_requests"] = [
+                {"driver": self.gpu_driver, "count": count, "capabilities": [["gpu"]]}
+            ]
         return config
 
     async def _post_start_exec(self) -> None:

@@ -49,6 +49,10 @@ NOT_ON_SWARM = {
         "extra_resources_spec",
     ),
     "links": (lambda value: not value, "services have no Docker links: use network_name"),
+    "gpu_driver": (
+        lambda value: value == "nvidia",
+        "a service reserves GPUs as generic resources: set SwarmSpawner.gpu_resource",
+    ),
     "post_start_cmd": (
         lambda value: not value,
         "the hub cannot exec into a task that may run on another machine",
@@ -111,6 +115,13 @@ class SwarmSpawner(ContainerSpawner):
         config=True,
         help="""Extra docker.types.Resources arguments, e.g. {"generic_resources": {"gpu": 1}}
         to reserve one GPU advertised by the nodes.""",
+    )
+    gpu_resource = Unicode(
+        "NVIDIA-GPU",
+        config=True,
+        help="""Kind of the generic resource a profile's "gpus" reserves: the name the
+        nodes advertise their GPUs under (dockerd --node-generic-resource NVIDIA-GPU=UUID).
+        A task is placed only on a node with that many unreserved.""",
     )
     extra_container_spec = Dict(
         config=True,
@@ -317,7 +328,7 @@ class SwarmSpawner(ContainerSpawner):
     async def _start(self):
         await self.swarm_view.ensure_started()
         await self.claim_prefix()
-        image = self.choose_image()
+        image = await self.choose_image()
         await self.resolve_limits()
         image_info = await self.ensure_image(image)
         if self.use_internal_ip and not self.network_name:
@@ -383,6 +394,7 @@ class SwarmSpawner(ContainerSpawner):
             container["secrets"] = self._secret_refs
         container = deep_merge(container, await self.rendered_extra(self.extra_container_spec))
         resources = {
+            "generic_resources": self._gpu_resources(),
             "mem_limit": self._mem_limit or None,
             "mem_reservation": self.mem_guarantee or None,
             "cpu_limit": int(self._cpu_limit * 1e9) if self._cpu_limit else None,
@@ -408,6 +420,16 @@ class SwarmSpawner(ContainerSpawner):
             "endpoint": endpoint,
             "extra": await self.rendered_extra(self.extra_create_kwargs),
         }
+
+    def _gpu_resources(self) -> dict[str, int] | None:
+        if not self.chosen_gpus:
+            return None
+        if self.chosen_gpus == "all":
+            raise SpawnFailed(
+                'A profile asks for "all" GPUs, which Swarm cannot reserve: give the profile '
+                "a count of GPUs (gpus: 1) instead."
+            )
+        return {self.gpu_resource: self.chosen_gpus}
 
     def _hardened_container(self, image_info: dict | None) -> dict:
         """The hardening settings a ContainerSpec can carry (Swarm has no pids limit or
@@ -465,7 +487,7 @@ class SwarmSpawner(ContainerSpawner):
     async def _constraints(self) -> list[str]:
         namespace = self.template_namespace()
         constraints = await self.resolve(self.placement_constraints) or []
-        constraints = [c.format(**namespace) for c in constraints]
+        constraints = [c.format(**namespace) for c in [*constraints, *self.chosen_constraints]]
         if self.pin_to_node and self.pinned_node:
             await self._check_pinned_node()
             constraints.append(f"node.id == {self.pinned_node}")

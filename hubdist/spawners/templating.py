@@ -2,7 +2,9 @@
 
 The placeholders are dockerspawner's: ``{username}`` (escaped), ``{safe_username}``,
 ``{raw_username}``, ``{servername}`` (escaped), ``{raw_servername}``, ``{imagename}``,
-``{prefix}``, plus JupyterHub's ``{base_url}``.
+``{prefix}``, plus JupyterHub's ``{base_url}``; and hubdist's ``{servername_suffix}``: nothing
+for the default server, ``--`` and the escaped name for a named one, so that one volume
+template gives the default server the name it always had and each named server its own.
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ def _source(template: str, format_name: FormatVolume, spawner: Any) -> str:
 
 USER_FIELDS = ("{username}", "{raw_username}", "{safe_username}")
 SERVER_FIELDS = ("{servername}", "{raw_servername}")
+#: names the server only when it has a name (the default server's volume stays the user's)
+SUFFIX_FIELD = "{servername_suffix}"
 
 
 def _volume_templates(volumes: Mapping[str, Any], read_only_volumes, mounts) -> list[str]:
@@ -120,6 +124,7 @@ def volume_owners(
         name = volume_name(format_name(template, spawner))
         user = any(f in template for f in USER_FIELDS)
         server = any(f in template for f in SERVER_FIELDS)
+        server = server or (SUFFIX_FIELD in template and bool(spawner.name))
         before = owners.get(name, (False, False))
         owners[name] = (before[0] or user, before[1] or server)
     return owners

@@ -26,13 +26,28 @@ def test_defaults_run_users_servers_in_containers_that_keep_files_in_a_volume(lo
     assert c.DockerSpawner.image == "hubdist/singleuser:latest"
     assert c.DockerSpawner.network_name == "hubdist"
     assert c.DockerSpawner.remove is True
-    assert c.DockerSpawner.volumes == {"{prefix}-user-{username}": "/home/jovyan/work"}
+    # the default server keeps its volume's name; named servers get one each
+    volumes = {"{prefix}-user-{username}{servername_suffix}": "/home/jovyan/work"}
+    assert c.DockerSpawner.volumes == volumes
     assert c.DockerSpawner.prefix == "hubdist"
     assert c.JupyterHub.cleanup_servers is False
     assert c.JupyterHub.hub_connect_ip == "hub"
     assert c.JupyterHub.db_url == f"sqlite:///{load.data}/jupyterhub.sqlite"
     assert c.JupyterHub.cookie_secret_file == f"{load.data}/jupyterhub_cookie_secret"
     assert not c.ConfigurableHTTPProxy.pid_file.startswith(str(load.data))
+
+
+def test_named_servers_are_on_with_a_small_limit_that_the_environment_sets(load, monkeypatch):
+    c = load()
+    assert c.JupyterHub.allow_named_servers is True
+    assert c.JupyterHub.named_server_limit_per_user == 3
+
+    monkeypatch.setenv("HUBDIST_NAMED_SERVERS", "1")
+    assert load().JupyterHub.named_server_limit_per_user == 1
+    monkeypatch.setenv("HUBDIST_NAMED_SERVERS", "0")  # off (JupyterHub's 0 means no limit)
+    c = load()
+    assert c.JupyterHub.allow_named_servers is False
+    assert "named_server_limit_per_user" not in c.JupyterHub
 
 
 def test_environment_chooses_image_network_prefix_and_admins(load, monkeypatch):
@@ -111,7 +126,7 @@ def test_overrides_run_in_name_order_on_the_same_config_and_only_python_files(lo
     assert c.DockerSpawner.image == "mine:1"
     # the override extended the default instead of replacing it
     assert c.DockerSpawner.volumes == {
-        "{prefix}-user-{username}": "/home/jovyan/work",
+        "{prefix}-user-{username}{servername_suffix}": "/home/jovyan/work",
         "shared": "/data",
     }
 

@@ -5,44 +5,27 @@ page in between, the spawn-pending page filling with progress from its event str
 JupyterLab's JavaScript loading through the proxy. Screenshots of each step go to
 tests/artifacts/ (gitignored), to be looked at when something looks wrong.
 
-Debian's chromium and chromium-driver (tests/run installs them), driven by selenium.
+Debian's chromium and chromium-driver (tests/run installs them), driven by selenium
+(tests/browser.py).
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 
-from .deployment import REPO, api
+from ..browser import chromium, screenshots
+from .deployment import api
 from .github import github_login
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-ARTIFACTS = REPO / "tests" / "artifacts"
 USER = "bob"  # a member of the allowed organization, used by no other test
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",  # root, in a VM without user namespaces for the sandbox
-    "--disable-gpu",
-    "--no-first-run",
-    # test traffic goes to 127.0.0.1 only: no update checks, syncing, QUIC or proxies
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-proxy-server",
-    "--window-size=1280,900",
-]
 # the theme once its stylesheet has loaded, or the dialog JupyterLab shows instead
 THEME_OR_DIALOG = (
     "const dialog = document.querySelector('.jp-Dialog');"
@@ -56,30 +39,12 @@ PROGRESS_EVENTS = (
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    for path in (CHROMIUM, CHROMEDRIVER):
-        assert Path(path).exists(), f"{path} is missing; tests/run installs chromium"
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console, failed loads
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
+    yield from chromium(tmp_path_factory.mktemp("chromium-profile"))
 
 
 @pytest.fixture
 def screenshot(browser):
-    ARTIFACTS.mkdir(exist_ok=True)
-
-    def save(name: str) -> Path:
-        path = ARTIFACTS / f"browser-{name}.png"
-        assert browser.save_screenshot(str(path)), f"no screenshot saved at {path}"
-        return path
-
-    return save
+    return screenshots(browser, "browser")
 
 
 def test_a_github_user_signs_in_watches_the_spawn_and_lands_in_jupyterlab(

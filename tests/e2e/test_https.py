@@ -19,6 +19,7 @@ import json
 import secrets
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +27,6 @@ import pytest
 import requests
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
@@ -36,6 +35,7 @@ from hubdist.tls import caddy
 from hubdist.tls.certificates import served
 
 from ..acme import AcmeServer, pebble_in_container, resolving_here
+from ..browser import chromium, screenshots
 from ..deploy.test_edge import Authority
 from ..hubrig import docker, free_port
 from .deployment import (
@@ -53,7 +53,6 @@ from .deployment import (
 from .github import ALIAS as GITHUB_ALIAS
 from .github import CLIENT_ID, ORG, GitHubHub, browser_url, github_login, start_fake
 from .kernel import KernelSocket
-from .test_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.e2e
 
@@ -288,14 +287,7 @@ def test_chromium_trusting_the_acme_root_logs_in_over_https(hub, tmp_path):
         ["certutil", "-A", "-d", f"sql:{nssdb}", "-n", "pebble", "-t", "C,,", "-i", hub.trusted()],
         check=True,
     )
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
-    service = Service(CHROMEDRIVER, env={"HOME": str(home)})
-    browser = webdriver.Chrome(service=service, options=options)
-    try:
+    with contextmanager(chromium)(tmp_path / "profile", home=home) as browser:
         wait = WebDriverWait(browser, 30)
         browser.get(f"{hub.url}/hub/login")
         button = wait.until(seen.element_to_be_clickable((By.LINK_TEXT, "Sign in with GitHub")))
@@ -306,11 +298,8 @@ def test_chromium_trusting_the_acme_root_logs_in_over_https(hub, tmp_path):
         browser.find_element(By.ID, "authorize").click()
         wait.until(lambda b: b.current_url.startswith(f"{hub.url}/"))
         wait.until(lambda b: "/hub/login" not in b.current_url)
-        ARTIFACTS.mkdir(exist_ok=True)
-        assert browser.save_screenshot(str(ARTIFACTS / "https-logged-in.png"))
+        screenshots(browser, "https")("logged-in")
         assert browser.current_url.startswith(f"https://{DOMAIN}:{hub.https_port}/")
-    finally:
-        browser.quit()
     session, _ = github_login(hub.github, BROWSER_USER)
     api(session, hub.url, "DELETE", f"/users/{BROWSER_USER}/server")
 

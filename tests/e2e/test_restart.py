@@ -35,6 +35,7 @@ USER = "carol"
 # The hub puts a restarted proxy's routes back every last_activity_interval (15 s).
 ROUTES_BACK_WITHIN = 45
 CULL_TIMEOUT = 20
+NAMED = "spare"  # a named server of USER, for the culler
 
 
 @dataclass
@@ -76,10 +77,10 @@ def running(deployment) -> Running:
     state.socket.close()
 
 
-def _server_model(dep: Deployment, s: requests.Session) -> dict:
+def _server_model(dep: Deployment, s: requests.Session, server: str = "") -> dict:
     response = api(s, dep.url, "GET", f"/users/{USER}")
     assert response.status_code == 200, response.text
-    return response.json()["servers"].get("", {})
+    return response.json()["servers"].get(server, {})
 
 
 def test_restarting_the_hub_keeps_the_server_and_the_open_websocket(deployment, running):
@@ -202,7 +203,7 @@ def test_a_new_hub_container_adopts_the_running_server(deployment, running):
         assert socket.execute("print(x)") == "42\n"
 
 
-def test_the_idle_culler_stops_a_server_nobody_uses(deployment, running):
+def test_the_idle_culler_stops_servers_nobody_uses_named_ones_too(deployment, running):
     # a shorter idle timeout, in a new hub container; the culler's first round is at once
     deployment.env["HUBDIST_CULL_TIMEOUT"] = str(CULL_TIMEOUT)
     up = deployment.compose("up", "-d", "--no-deps", "hub")
@@ -214,17 +215,32 @@ def test_the_idle_culler_stops_a_server_nobody_uses(deployment, running):
         timeout=30,
     )
 
-    # from here on nothing goes to the server: only the hub is asked
+    # a named server (on by default) nobody uses either
+    spawn = api(running.session, deployment.url, "POST", f"/users/{USER}/servers/{NAMED}")
+    assert spawn.status_code in (201, 202), spawn.text
+    wait_until(
+        lambda: _server_model(deployment, running.session, NAMED).get("ready"),
+        "the named server to be ready",
+        timeout=120,
+    )
+    named_container = f"{deployment.user_object(USER)}--{NAMED}"
+    assert docker("inspect", named_container, check=False).returncode == 0
+
+    # from here on nothing goes to the servers: only the hub is asked
     started = time.monotonic()
-    wait_until(
-        lambda: not _server_model(deployment, running.session),
-        "the idle culler to stop the server",
-        timeout=CULL_TIMEOUT + 100,
-        interval=2,
-    )
+    for server in ("", NAMED):
+        wait_until(
+            lambda server=server: not _server_model(deployment, running.session, server),
+            f"the idle culler to stop the server {server!r}",
+            timeout=CULL_TIMEOUT + 100,
+            interval=2,
+        )
     print(f"culled {time.monotonic() - started:.1f} s after the culler started")
-    assert f"DELETE /hub/api/users/{USER}/server (idle-culler@" in deployment.logs()
-    wait_until(
-        lambda: docker("inspect", deployment.user_object(USER), check=False).returncode,
-        "the culled server's container to be removed",
-    )
+    logs = deployment.logs()
+    assert f"DELETE /hub/api/users/{USER}/server (idle-culler@" in logs
+    assert f"DELETE /hub/api/users/{USER}/servers/{NAMED} (idle-culler@" in logs
+    for container in (deployment.user_object(USER), named_container):
+        wait_until(
+            lambda container=container: docker("inspect", container, check=False).returncode,
+            f"the culled server's container {container} to be removed",
+        )

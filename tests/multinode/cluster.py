@@ -3,7 +3,8 @@
 The manager runs the hub and the proxy (the stack's own placement) and a registry that
 serves the single-user image to the workers; the workers start empty, so a user's first
 server on one pulls the image there. The hub is configured only through a config.d file,
-as an admin would (CONFIG below): user names stand in for profiles in choosing a node.
+as an admin would (CONFIG below): user names choose a node, and so does a GPU profile (w1
+advertises one fake GPU, as a machine with one NVIDIA GPU would).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from ..nodes import EngineNode, make_network, remove_network
 STUB_DIR = Path(__file__).resolve().parent / "stub"
 HTTP_PORT = 8000  # the proxy's, published in host mode on the manager
 
-# What an admin writes in config.d. A callable constraint chooses per user (here by name,
-# as a profile would by its options); a pre-spawn hook pins some users to their node.
+# What an admin writes in config.d (a str.format template: {stack}). A callable constraint
+# chooses per user (here by name); a pre-spawn hook pins some users to their node; profiles
+# (set on DockerSpawner) offer a GPU.
 CONFIG = """
 def placement(spawner):
     name = spawner.user.name
@@ -52,7 +54,15 @@ def pin_some(spawner):
 
 c.Spawner.pre_spawn_hook = pin_some
 c.SwarmSpawner.stop_timeout = 2
+
+# set on DockerSpawner, as in a single-machine hub: it configures SwarmSpawner too
+c.DockerSpawner.profiles = [
+    {{"name": "cpu", "display_name": "CPU only", "default": True}},
+    {{"name": "gpu", "display_name": "One GPU", "gpus": 1}},
+]
 """
+#: the generic resource w1 advertises (SwarmSpawner.gpu_resource's default kind)
+FAKE_GPU = "NVIDIA-GPU=GPU-fake-0"
 
 
 @dataclass
@@ -84,8 +94,9 @@ class Cluster:
         try:
             with ThreadPoolExecutor(1) as pool:
                 hub_image = pool.submit(cluster._load_hub_image, workdir)  # meanwhile:
-                for name in ("w1", "w2"):
-                    cluster.workers.append(EngineNode.start(f"{stack}-{name}", network, args))
+                for name, gpu in (("w1", ["--node-generic-resource", FAKE_GPU]), ("w2", [])):
+                    node = EngineNode.start(f"{stack}-{name}", network, [*args, *gpu])
+                    cluster.workers.append(node)
                 cluster._form_swarm()
                 cluster._serve_image()
                 hub_image.result()
@@ -268,29 +279,30 @@ class User:
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
         return api(self.session, self.cluster.url, method, path, **kwargs)
 
-    def start(self) -> list[dict]:
+    def start(self, options: dict | None = None) -> list[dict]:
         """Start the server and follow its progress to the end; returns the events.
 
         The request waits up to 10 s for a spawn (JupyterHub's slow_spawn_timeout), and the
         progress stream replays a spawn's events only while it is pending: it is opened
         meanwhile, as the spawn page does.
         """
-        response, events = self._spawn()
+        response, events = self._spawn(options)
         assert response.status_code in (201, 202), response.text
         return events
 
-    def start_failure(self) -> str:
+    def start_failure(self, options: dict | None = None) -> str:
         """Start a server that must fail; returns what the user is shown."""
-        response, events = self._spawn()
+        response, events = self._spawn(options)
         if response.status_code >= 400:  # failed within the request
             return response.json()["message"]
         failed = [event for event in events if event.get("failed")]
         assert failed, f"the spawn did not fail: {events}"
         return failed[-1]["message"]
 
-    def _spawn(self) -> tuple[requests.Response, list[dict]]:
+    def _spawn(self, options: dict | None) -> tuple[requests.Response, list[dict]]:
+        body = {"user_options": options} if options else None
         with ThreadPoolExecutor(1) as pool:
-            posted = pool.submit(self.api, "POST", f"/users/{self.name}/server")
+            posted = pool.submit(self.api, "POST", f"/users/{self.name}/server", json=body)
             wait_until(
                 lambda: posted.done() or (self.server() or {}).get("pending") == "spawn",
                 "the spawn to be pending",
@@ -327,10 +339,12 @@ class User:
         )
 
 
-def start_server(cluster: Cluster, name: str) -> tuple[User, list[dict]]:
+def start_server(
+    cluster: Cluster, name: str, options: dict | None = None
+) -> tuple[User, list[dict]]:
     """Log in as ``name``, start the server, and check it answers through the proxy."""
     user = User(cluster, name)
-    events = user.start()
+    events = user.start(options)
     model = user.server()
     assert model and model["ready"], f"spawn failed: {events}\n{cluster.hub_logs()[-3000:]}"
     answer = user.get()

@@ -1,5 +1,6 @@
 """An image choice lasts one start of a spawner, whatever reuses the spawner object."""
 
+import asyncio
 from types import SimpleNamespace
 
 import pytest
@@ -28,21 +29,21 @@ def test_a_later_start_without_a_choice_gets_the_configured_image_again():
     groups = {"beta"}
     s = spawner(groups)
     s.user_options = {"image": "Beta"}
-    assert s.choose_image() == "beta:1"
+    assert asyncio.run(s.choose_image()) == "beta:1"
 
     groups.clear()
     s.user_options = {}
-    assert s.choose_image() == "lab:1"
+    assert asyncio.run(s.choose_image()) == "lab:1"
     assert s.image == "lab:1"
     s.user_options = {"image": "Beta"}
     with pytest.raises(SpawnException, match="'Beta' is not allowed"):
-        s.choose_image()
+        asyncio.run(s.choose_image())
 
 
 def test_an_image_a_hook_set_after_the_choice_is_kept():
     s = spawner({"beta"})
     s.user_options = {"image": "Beta"}
-    s.choose_image()
+    asyncio.run(s.choose_image())
     s.image = "from-a-hook:1"  # e.g. a pre_spawn_hook of the next start
     s.user_options = {}
-    assert s.choose_image() == "from-a-hook:1"
+    assert asyncio.run(s.choose_image()) == "from-a-hook:1"

@@ -338,3 +338,13 @@ def test_swarm_refuses_docker_options_a_service_cannot_honour_wherever_they_are_
         in (found["SwarmSpawner.extra_host_config"])
     )
     assert len(found) == 2
+
+
+def test_profiles_and_allowed_images_together_stop_the_hub_wherever_they_are_set(site):
+    """Either one decides what a user may start; both at once would leave it unclear."""
+    py = site.write("50-profiles.py", 'c.DockerSpawner.profiles = [{"name": "lab"}]\n')
+    assert inspect(site).problems == []
+    site.write("60-images.yaml", "Spawner:\n  allowed_images: [lab:1]\n")
+    (problem,) = inspect(site).problems
+    assert str(problem.origin) == f"override: {py}:1"
+    assert problem.message.startswith("profiles and allowed_images are both set: use one")

@@ -16,7 +16,7 @@ from hubdist import DockerSpawner, SwarmSpawner, names
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-VOLUME_TEMPLATE = "{prefix}-user-{username}"  # the hub image's default
+VOLUME_TEMPLATE = "{prefix}-user-{username}{servername_suffix}"  # the hub image's default
 
 # what users type: unicode, dots, slashes, "..", mixed case, very long
 user_names = st.one_of(
@@ -43,8 +43,8 @@ def container_name(user: str, server: str = "", scheme: str = "default", cls=Doc
     return spawner(user, server, scheme, cls).object_name
 
 
-def volume_name(user: str, scheme: str = "default") -> str:
-    (name,) = spawner(user, scheme=scheme).volume_binds
+def volume_name(user: str, scheme: str = "default", server: str = "") -> str:
+    (name,) = spawner(user, server, scheme=scheme).volume_binds
     return name
 
 
@@ -84,8 +84,8 @@ def test_two_different_servers_never_share_a_name(a, b, server_a, server_b):
     pairs = {(a, ""), (b, ""), (a, server_a), (b, server_b), ("u", server_a), ("u", server_b)}
     containers = {container_name(user, server) for user, server in pairs}
     assert len(containers) == len(pairs)
-    if a != b:
-        assert volume_name(a) != volume_name(b)
+    volumes = {volume_name(user, server=server) for user, server in pairs}
+    assert len(volumes) == len(pairs)
 
 
 @settings(max_examples=300, deadline=None)

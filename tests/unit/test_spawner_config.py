@@ -1,5 +1,6 @@
 """DockerSpawner's configuration surface, checked without an engine."""
 
+import asyncio
 from types import SimpleNamespace
 
 import pytest
@@ -98,7 +99,7 @@ def test_user_image_choice_is_denied_by_default():
     s = make()
     s.user_options = {"image": "evil/miner"}
     with pytest.raises(SpawnException) as info:
-        s.choose_image()
+        asyncio.run(s.choose_image())
     assert info.value.status_code == 400
 
 
@@ -107,7 +108,7 @@ def test_user_image_choice_from_allowed_labels():
     c.DockerSpawner.allowed_images = {"Lab": "img/lab:4", "R": "img/r:1"}
     s = make(c)
     s.user_options = {"image": "R"}
-    assert s.choose_image() == "img/r:1" and s.image == "img/r:1"
+    assert asyncio.run(s.choose_image()) == "img/r:1" and s.image == "img/r:1"
 
 
 async def test_options_form_is_offered_only_with_a_choice():
@@ -151,7 +152,7 @@ def test_malformed_user_options_are_refused_with_a_400(options, fragment):
     s = make(c)
     s.user_options = options
     with pytest.raises(SpawnException) as info:
-        s.choose_image()
+        asyncio.run(s.choose_image())
     assert info.value.status_code == 400 and fragment in info.value.message
 
 
@@ -160,7 +161,7 @@ def test_options_handled_by_apply_user_options_pass():
     c.Spawner.apply_user_options = {"cpu": "cpu_limit"}
     s = make(c)
     s.user_options = {"cpu": "2"}
-    assert s.choose_image() == s.image
+    assert asyncio.run(s.choose_image()) == s.image
 
 
 def test_every_piece_of_state_is_saved_and_restored_and_nothing_else():

@@ -59,3 +59,38 @@ async def test_spec_has_limits_placement_and_no_restart():
     assert spec["resources"]["generic_resources"] == {"gpu": 1}
     assert spec["container"]["args"] == ["jupyterhub-singleuser"]
     assert spec["container"]["healthcheck"] == {"Test": ["NONE"]}
+
+
+async def test_a_profile_set_on_dockerspawner_reaches_the_service():
+    """c.DockerSpawner.profiles configures SwarmSpawner too: its GPUs become a generic
+    resource, its constraints join the configured ones, its guarantee a reservation."""
+    c = Config()
+    c.SwarmSpawner.network_name = "hubdist"
+    c.DockerSpawner.placement_constraints = ["node.role == worker"]
+    c.DockerSpawner.profiles = [
+        {"name": "cpu"},
+        {
+            "name": "gpu",
+            "image": "cuda:1",
+            "gpus": 2,
+            "mem_guarantee": "2G",
+            "placement_constraints": ["node.labels.gpu == true"],
+        },
+    ]
+    spawner = make(c)
+    spawner.api_token = "x"
+    spawner.user.groups = []
+    spawner.user_options = {"profile": "gpu"}
+    assert await spawner.choose_image() == "cuda:1"
+    await spawner.resolve_limits()
+    spec = await spawner._service_spec("cuda:1", None)
+    assert spec["resources"]["generic_resources"] == {"NVIDIA-GPU": 2}
+    assert spec["resources"]["mem_reservation"] == 2 * 1024**3
+    assert spec["placement"]["constraints"] == ["node.role == worker", "node.labels.gpu == true"]
+
+    spawner.user_options = {"profile": "cpu"}  # the next start: none of it stays
+    await spawner.choose_image()
+    spec = await spawner._service_spec(spawner.image, None)
+    assert spec["resources"]["generic_resources"] is None
+    assert spec["resources"]["mem_reservation"] is None
+    assert spec["placement"]["constraints"] == ["node.role == worker"]

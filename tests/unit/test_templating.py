@@ -115,3 +115,20 @@ def test_a_deleted_user_loses_only_the_volumes_named_after_them():
 
 def test_a_deleted_named_server_keeps_the_users_volumes():
     assert names_of(SETUP, Server("gpu")) == ["scratch-bob-gpu"]
+
+
+def test_a_servername_suffix_volume_is_the_users_for_the_default_server_and_a_named_ones_own():
+    """The hub image's template: the default server's volume keeps the name and labels it
+    had before named servers (its user's, no server), each named server gets its own."""
+    volumes = {"home-{username}{servername_suffix}": "/home/jovyan/work"}
+
+    def owners(server: str):
+        def fmt(template, s):
+            suffix = f"--{s.name}" if s.name else ""
+            return template.format(username="bob", servername_suffix=suffix)
+
+        return volume_owners(volumes, {}, [], fmt, Server(server))
+
+    assert owners("") == {"home-bob": (True, False)}
+    assert owners("gpu") == {"home-bob--gpu": (True, True)}
+    assert own_volume_names(owners("gpu"), named_server=True) == ["home-bob--gpu"]
