@@ -53,9 +53,11 @@ class AcmeServer:
         response.raise_for_status()
         return response.text
 
-    def issued(self) -> list[str]:
-        """Serials of the certificates pebble issued so far (each a finished order)."""
-        return re.findall(r"Issued certificate serial (\w+)", self.read_log())
+    def issued(self) -> list[int]:
+        """Serial numbers of the certificates pebble issued so far (each a finished order;
+        pebble logs them in hex, with leading zeros)."""
+        found = re.findall(r"Issued certificate serial ([0-9a-fA-F]+)", self.read_log())
+        return [int(serial, 16) for serial in found]
 
     def point(self, name: str, address: str) -> None:
         """Make ``name`` resolve to ``address`` in the DNS pebble asks."""

@@ -204,7 +204,7 @@ def test_once_the_domain_resolves_the_certificate_comes_without_a_restart(hub):
         timeout=FALLBACK_LIFETIME * 2 / 3 + 60,
     )
     assert hub.edge_started_at() == started_at
-    assert hub.acme.issued() == [f"{real.serial_number:x}"]
+    assert hub.acme.issued() == [real.serial_number]
     health = _get(f"{hub.url}/hub/health", verify=hub.trusted())
     assert health and health.status_code == 200
 
