@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from ..engine import Engine
 from ..tls import status
@@ -10,9 +10,9 @@ from .deployment import HOST, Deployment
 from .findings import OK, PROBLEM, SKIPPED, WARNING, Finding, named
 
 EDGE_LOGS = "docker compose logs edge | grep 'hubdist edge'"
-#: a certificate this close to expiry has failed to renew for two weeks (renewal starts 30
-#: days before for Let's Encrypt's): act now
-TOO_CLOSE = timedelta(days=14)
+#: renewal starts with a third of the life left; with less than a sixth left it has been
+#: failing for half that time (15 of Let's Encrypt's 90 days): act now
+TOO_CLOSE = 1 / 6
 
 
 @named("certificate")
@@ -39,6 +39,7 @@ def certificate_findings(env, where: str, now: datetime | None = None) -> list[F
         ]
     serving, problem = found["serving"], found.get("problem") or ""
     until = datetime.fromisoformat(serving["not_after"])
+    life = until - datetime.fromisoformat(serving["not_before"])
     now = now or datetime.now(timezone.utc)
     said = (
         f"serving a certificate for {domain} from {serving['issuer']} "
@@ -55,7 +56,7 @@ def certificate_findings(env, where: str, now: datetime | None = None) -> list[F
         ]
     if until <= now:
         return [Finding("certificate", PROBLEM, f"{said}: EXPIRED", f"{problem}; {EDGE_LOGS}")]
-    if until - now < TOO_CLOSE:
+    if until - now < life * TOO_CLOSE:
         left = (until - now).days
         return [
             Finding(

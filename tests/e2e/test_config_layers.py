@@ -42,7 +42,10 @@ def test_show_and_check_read_the_image_config_and_the_mounted_overrides(deployme
     assert "'--timeout=600'" in services and services.endswith(
         "# environment: HUBDIST_CULL_TIMEOUT"
     )
-    assert any(line.startswith("c.JupyterHub.db_url = ") and IMAGE_CONFIG in line for line in lines)
+    # compose passes HUBDIST_DATABASE (sqlite by default), which chooses the database
+    db_url = next(line for line in lines if line.startswith("c.JupyterHub.db_url = "))
+    assert db_url.startswith("c.JupyterHub.db_url = 'sqlite:////srv/jupyterhub/")
+    assert db_url.endswith("# environment: HUBDIST_DATABASE")
 
 
 def test_a_misspelt_override_stops_the_hub_with_the_reason_in_its_log(deployment):

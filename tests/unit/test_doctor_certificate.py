@@ -25,6 +25,7 @@ def serving(days_left: float, temporary: bool = False) -> dict:
     until = NOW + timedelta(days=days_left)
     return {
         "issuer": "hubdist temporary authority" if temporary else "R11",
+        "not_before": (until - timedelta(days=90)).isoformat(),
         "not_after": until.isoformat(),
         "renews_from": (until - timedelta(days=30)).isoformat(),
         "temporary": temporary,
