@@ -52,6 +52,8 @@ class Stack:
     files: tuple[Path, ...] = (STACK_FILE,)
     secret_names: tuple[str, ...] = SECRETS
     verify: str | bool = True  # over HTTPS: the CA file the test's clients trust
+    #: secrets the test made itself (with contents of its own), removed with the stack
+    own_secrets: tuple[str, ...] = ()
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -108,7 +110,8 @@ class Stack:
             volumes = self._names("volume", "ls")
             if volumes:
                 docker("volume", "rm", "-f", *volumes, check=False)
-            docker("secret", "rm", *(f"{self.name}-{s}" for s in self.secret_names), check=False)
+            made = (*(f"{self.name}-{s}" for s in self.secret_names), *self.own_secrets)
+            docker("secret", "rm", *made, check=False)
             for image in ("hub", "singleuser", "postgres"):
                 docker("image", "rm", f"hubdist/{image}:{self.name}", check=False)
         left = {

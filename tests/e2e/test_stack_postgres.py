@@ -90,6 +90,7 @@ def stack(swarm, tmp_path_factory):
         files=(STACK_FILE, POSTGRES_STACK_FILE, HTTPS_STACK_FILE, site_file),
         secret_names=(*SECRETS, "postgres-password"),
         verify=False,  # until pebble's certificate is served, below
+        own_secrets=(ca_secret,),
     )
     try:
         with resolving_here(DOMAIN):
@@ -117,7 +118,6 @@ def stack(swarm, tmp_path_factory):
         try:
             deployed.tear_down()
         finally:
-            docker("secret", "rm", ca_secret, check=False)
             docker("node", "update", "--label-rm", label, node, check=False)
 
 
