@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -163,7 +162,7 @@ class Edge:
             served = await asyncio.to_thread(
                 certificates.served, self.settings.https_listen, self.settings.domain
             )
-        except (OSError, ssl.SSLError):
+        except OSError:  # ssl.SSLError is one
             return  # Caddy is (re)starting, or has no certificate yet: its log says why
         info = certificates.describe(served, caddy.TEMPORARY_AUTHORITY)
         if self.serving is None or info.serial != self.serving.serial:
@@ -291,7 +290,7 @@ def check(settings: EdgeSettings, timeout: float = 4.0) -> str | None:
     """Why the edge is not healthy, or None: both ports must answer."""
     try:
         certificates.served(settings.https_listen, settings.domain, timeout=timeout)
-    except (OSError, ssl.SSLError) as exc:
+    except OSError as exc:  # ssl.SSLError is one
         return f"HTTPS port {settings.https_listen} serves no certificate: {exc}"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
     url = f"http://127.0.0.1:{settings.http_listen}/"
