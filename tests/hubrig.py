@@ -256,7 +256,7 @@ class Hub:
             return r.json().get("message", r.text)
         events = self.progress(user, server)
         failed = [e for e in events if e.get("failed")]
-        assert failed, f"spawn did not fail: {events}"
+        assert failed, f"spawn did not fail: {events}\n{self.log_tail()}"
         return failed[-1]["message"]
 
     def server_model(self, user: str, server: str = "") -> dict | None:

@@ -234,6 +234,8 @@ def test_the_spawn_form_in_a_browser(hub, username, browser):
     version.select_by_visible_text("2025 (v1)")
     screenshot("2-course-v1-chosen")
     browser.find_element(By.CSS_SELECTOR, "form#spawn_form [type=submit]").click()
+    # the form is posted once the page has moved on (to the pending page or the server)
+    wait.until(lambda b: not b.current_url.endswith(f"/hub/spawn/{username}"))
 
     hub.progress(username)
     assert hub.server_model(username)["user_options"] == {"profile": "course", "version": "v1"}
