@@ -197,6 +197,10 @@ def make_parser() -> argparse.ArgumentParser:
         "doctor", help="check the deployment (engine, network, netguard, images, routes, ...)"
     )
 
+    commands.add_parser(
+        "backup", help="write the hub's database, secrets and configuration into an archive"
+    )
+    commands.add_parser("restore", help="put a backup archive back, before the hub starts")
     db = commands.add_parser("db", help="the hub's database")
     db_actions = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_actions.add_parser("migrate", help="copy the hub's SQLite database into PostgreSQL")
@@ -237,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
         from hubdist import doctor
 
         return doctor.main(argv[1:])
+    if argv and argv[0] in ("backup", "restore"):
+        from hubdist.backup import make, restore
+
+        return {"backup": make, "restore": restore}[argv[0]].main(argv[1:])
     if argv[:2] == ["db", "migrate"]:
         from hubdist.database import migrate
 

@@ -50,7 +50,8 @@ def certificate_findings(env, where: str, now: datetime | None = None) -> list[F
             Finding(
                 "certificate",
                 PROBLEM,
-                f"{said}: a TEMPORARY self-signed one (browsers warn): no valid certificate from the ACME server is held",
+                f"{said}: a TEMPORARY self-signed one (browsers warn): "
+                "no valid certificate from the ACME server is held",
                 f"{problem or 'see ' + EDGE_LOGS}; docs/https.md, 'A failed order'",
             )
         ]

@@ -479,6 +479,12 @@ class Engine:
         except NotFound:
             return None
 
+    async def list_volumes(self, labels: dict[str, str] | None = None) -> list[dict]:
+        """All named volumes, optionally only those with these labels."""
+        filters = _label_filter(labels) if labels else {}
+        found = await self._run("volumes", filters=filters)
+        return found.get("Volumes") or []
+
     async def create_volume(self, name: str, labels: dict[str, str]) -> dict:
         """Create a local named volume; one that exists already is returned as it is (its
         labels unchanged: the engine cannot relabel a volume)."""
