@@ -7,6 +7,8 @@
     shared/NAME          the folder the hub shares with the proxy: the proxy token
     secrets/VARIABLE     secrets the hub was given (variables, Docker secrets)
     config.d/NAME        the configuration layers (the override folder)
+    volumes.txt          the users' volumes' names, one a line, for the commands that save
+                         and restore them (docs/operations.md)
 
 The archive holds secrets: whoever has it can log in as any user. It is written 0600 when
 it is a file, and docs/operations.md says how to keep it.
@@ -22,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 
 MANIFEST = "manifest.json"
+VOLUMES = "volumes.txt"
 DATABASE = "database.sqlite"
 DATA, SHARED, GIVEN, CONFIG = "data", "shared", "secrets", "config.d"
 FORMAT = 1
@@ -56,6 +59,12 @@ def add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o600) -
     info = tarfile.TarInfo(name)
     info.size, info.mode, info.mtime = len(data), mode, int(time.time())
     tar.addfile(info, io.BytesIO(data))
+
+
+def add_folder(tar: tarfile.TarFile, name: str) -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o700, int(time.time())
+    tar.addfile(info)
 
 
 def members(tar: tarfile.TarFile, folder: str) -> dict[str, bytes]:

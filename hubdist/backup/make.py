@@ -113,8 +113,11 @@ def write(environ: Mapping[str, str], out, report) -> archive.Manifest:
         folders[archive.CONFIG] = state_files(override_dir(environ), set())
         with tarfile.open(fileobj=out, mode="w:gz") as tar:
             archive.add_bytes(tar, archive.MANIFEST, manifest.to_json())
+            listed = "".join(f"{name}\n" for name in manifest.volumes)
+            archive.add_bytes(tar, archive.VOLUMES, listed.encode(), mode=0o644)
             tar.add(copy, arcname=archive.DATABASE)
             for folder, files in folders.items():
+                archive.add_folder(tar, folder)  # there even if empty: `tar -x config.d/`
                 for name, content in files.items():
                     archive.add_bytes(tar, f"{folder}/{name}", content)
     report(f"database {manifest.database}: {summary(rows)} (schema {manifest.revision})")

@@ -15,6 +15,7 @@ restores into PostgreSQL and the other way round.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import os
 import sqlite3
@@ -28,6 +29,7 @@ from pathlib import Path
 from jupyterhub import dbutil
 
 from ..database import migrate, reach, settings, snapshot
+from ..engine import Engine
 from ..services import proxy, secrets
 from . import archive
 from .make import SECRETS, database_url, summary
@@ -128,9 +130,29 @@ def restore(tar: tarfile.TarFile, environ: Mapping[str, str], config_dir: Path |
         layers = ", ".join(archive.members(tar, archive.CONFIG)) or "none"
         report(f"configuration layers in the archive: {layers}; put them back on the host "
                "with: tar -xzf ARCHIVE config.d/  (next to docker-compose.yml)")  # fmt: skip
-    for name in manifest.volumes:
-        report(f"users' volume {name}: restore it as docs/operations.md says")
+    if manifest.volumes:
+        make_volumes(manifest.volumes, report)
     return manifest
+
+
+def make_volumes(volumes: dict[str, dict[str, str]], report) -> None:
+    """Create the users' volumes, empty, with the labels they had (which make them this
+    deployment's, so its servers use them); the admin fills them from their own archives."""
+    engine = Engine(call_timeout=30)
+
+    async def make() -> None:
+        for name, labels in volumes.items():
+            if await engine.inspect_volume(name):
+                report(f"users' volume {name} exists: left as it is")
+                continue
+            await engine.create_volume(name, labels)
+            report(f"users' volume {name} created, empty: fill it as docs/operations.md says")
+
+    try:
+        asyncio.run(make())
+    except Exception as exc:  # no engine here: the admin's commands create them unlabelled
+        report(f"users' volumes not created (cannot ask the Docker engine: {exc}); "
+               f"restore them as docs/operations.md says: {' '.join(volumes)}")  # fmt: skip
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,9 @@ recreating the database's container lose nothing; a second migration is refused.
 from __future__ import annotations
 
 import subprocess
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import requests
@@ -204,3 +206,116 @@ def test_a_password_the_database_refuses_stops_the_hub_saying_so(deployment, mov
     ) in start.stderr, start.stderr
     assert "not-the-one" not in start.stderr
     assert "exec jupyterhub" not in start.stderr
+
+
+# -- the backup drill (docs/operations.md, Backup and restore) on the same deployment ------
+
+DRILL_TEXT = "kept through the drill"
+NAMED = "thesis"
+
+
+def documented(marker: str) -> str:
+    """The shell block docs/operations.md marks with ``<!-- marker -->``."""
+    text = (REPO / "docs" / "operations.md").read_text()
+    return text.split(f"<!-- {marker} -->\n```sh\n", 1)[1].split("```", 1)[0]
+
+
+def run_documented(dep: Deployment, marker: str, folder) -> subprocess.CompletedProcess:
+    """Run the documented commands in ``folder``, as the admin does next to the compose
+    file (here named by COMPOSE_FILE, so the archives stay out of the checkout)."""
+    script = documented(marker).replace("./hubdist-up", str(REPO / "hubdist-up"))
+    env = {
+        **dep.env,
+        "COMPOSE_FILE": str(REPO / "docker-compose.yml"),
+        "COMPOSE_PROJECT_NAME": dep.project,
+        "COMPOSE_ENV_FILES": "/dev/null",
+    }
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT,
+    )  # fmt: skip
+    assert done.returncode == 0, f"{marker} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    return done
+
+
+def left_of(dep: Deployment) -> dict[str, list[str]]:
+    return {
+        kind: [n for n in docker(*ls, "--format", "{{.Names}}").stdout.split() if dep.project in n]
+        for kind, ls in (("containers", ("ps", "-a")), ("volumes", ("volume", "ls")))
+    }
+
+
+def wait_ready(session: requests.Session, dep: Deployment, server: str) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        model = api(session, dep.url, "GET", f"/users/{OLD_USER}").json()
+        if model["servers"].get(server, {}).get("ready"):
+            return
+        time.sleep(1)
+    pytest.fail(f"{OLD_USER}'s server {server!r} not ready:\n{dep.logs()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def backed_up(deployment, old_user, password, moved, tmp_path_factory):
+    """The hub at work (a file in a user's volume, a named server, a configuration layer)
+    backed up by the documented commands while it runs, then everything destroyed."""
+    folder = tmp_path_factory.mktemp("drill")
+    layer = Path(deployment.env["HUBDIST_CONFIG_DIR"]) / "50-site.py"
+    layer.write_text("c.JupyterHub.shutdown_on_logout = False\n")
+    with old_user.socket(deployment) as socket:
+        code = f"open('/home/jovyan/work/drill.txt', 'w').write({DRILL_TEXT!r})"
+        socket.execute(code)
+    named = api(old_user.session, deployment.url, "POST", f"/users/{OLD_USER}/servers/{NAMED}")
+    assert named.status_code in (201, 202), named.text
+    wait_ready(old_user.session, deployment, NAMED)  # running while the backup is taken
+    backup = run_documented(deployment, "backup", folder)
+    assert "2 users, 2 api_tokens" in backup.stderr, backup.stderr
+    assert (folder / f"volume-{deployment.user_volume(OLD_USER)}.tar.gz").is_file()
+
+    # everything of the deployment goes: servers, services, volumes (the images stay, as
+    # the same release is checked out again)
+    servers = docker("ps", "-aq", "--filter", f"name={deployment.project}-").stdout.split()
+    docker("rm", "-fv", *servers)
+    down = deployment.compose("--profile", "*", "down", "-v", timeout=180)
+    assert down.returncode == 0, down.stderr
+    volumes = left_of(deployment)["volumes"]
+    if volumes:
+        docker("volume", "rm", *volumes)
+    assert left_of(deployment) == {"containers": [], "volumes": []}
+    return folder
+
+
+def test_after_losing_everything_the_documented_restore_brings_the_hub_back(
+    deployment, old_user, password, backed_up
+):
+    restored_config = backed_up / "config.d"
+    deployment.env["HUBDIST_CONFIG_DIR"] = str(restored_config)  # where the archive puts it
+    postgres = deployment.compose("--profile", "postgres", "up", "-d", "--wait", "postgres")
+    assert postgres.returncode == 0, postgres.stderr  # empty: the restore fills it
+    restore = run_documented(deployment, "restore", backed_up)
+    assert "database postgresql+psycopg://hubdist@postgres:5432/hubdist" in restore.stderr
+    assert f"users' volume {deployment.user_volume(OLD_USER)} created" in restore.stderr
+    wait_healthy(deployment)
+
+    # the same API tokens, the same users, with their named server, in PostgreSQL again
+    for name, token in ((OLD_USER, old_user.token), (NEW_USER, TOKENS[NEW_USER])):
+        assert whoami(deployment, token).json()["name"] == name
+    assert users_in_postgres(deployment) == [OLD_USER, NEW_USER]
+    # the same trial password logs in; the servers that ran are found stopped
+    session, response = login(deployment.url, OLD_USER, password)
+    assert response.status_code == 200, response.text[:500]
+    model = api(session, deployment.url, "GET", f"/users/{OLD_USER}",
+                params={"include_stopped_servers": "1"}).json()  # fmt: skip
+    assert set(model["servers"]) == {"", NAMED}, model
+    assert not any(server["ready"] for server in model["servers"].values()), model
+    # the user starts again and finds the file
+    spawn = api(session, deployment.url, "POST", f"/users/{OLD_USER}/server")
+    assert spawn.status_code in (201, 202), spawn.text
+    wait_for_server(session, deployment.url, OLD_USER, deployment.logs)
+    content = server_api(session, deployment.url, OLD_USER, "GET", "/contents/work/drill.txt")
+    assert content.status_code == 200, content.text
+    assert content.json()["content"] == DRILL_TEXT
+    # and the configuration layer is read again
+    assert (restored_config / "50-site.py").is_file()
+    shown = deployment.compose("exec", "-T", "hub", "hubdist", "config", "show").stdout
+    assert "50-site.py" in shown, shown[-2000:]
