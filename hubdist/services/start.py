@@ -16,7 +16,8 @@ import os
 import sys
 from collections.abc import Mapping, MutableMapping
 
-from ..database import reach
+from ..backup.make import database_url
+from ..database import preupgrade, reach
 from ..database import settings as database
 from ..engine import Engine
 from ..spawners import ownership
@@ -55,6 +56,16 @@ def check_database(environ: Mapping[str, str], resolved: list[secrets.Resolved])
         reach.wait_reachable(choice, password.value, password.source)
     else:
         reach.wait_reachable(choice, None)
+
+
+def protect_database(environ: Mapping[str, str]) -> None:
+    """Snapshot the database into the data folder if JupyterHub is about to upgrade its
+    schema (hubdist.database.preupgrade): JupyterHub copies only SQLite files itself."""
+
+    def say(line: str) -> None:
+        print(f"hubdist start: {line}", file=sys.stderr, flush=True)
+
+    preupgrade.protect(database_url(environ), secrets.data_dir(environ), say)
 
 
 def claim_prefix(environ: Mapping[str, str]) -> str:
@@ -97,6 +108,18 @@ def main(argv: list[str]) -> int:
         check_database(os.environ, resolved)
     except reach.DatabaseError as exc:
         print(f"hubdist start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    try:
+        protect_database(os.environ)
+    except Exception as exc:  # no upgrade without its backup: JupyterHub must not start
+        print(
+            f"hubdist start: could not back up the database before the upgrade of its schema "
+            f"({type(exc).__name__}: {exc}). The hub is not started, so the database is "
+            "unchanged: fix the cause (such as a full disk under the data volume), then start "
+            "it again",
+            file=sys.stderr,
+            flush=True,
+        )
         return 1
     conflict = claim_prefix(os.environ)
     if conflict:
