@@ -12,6 +12,7 @@ starting it again on the new images works and finds the file.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from hubdist.spawners.ownership import DEPLOYMENT
 
 from ..hubrig import docker, free_port
 from .deployment import (
@@ -126,6 +129,12 @@ def make_token(dep: Deployment, user: str) -> str:
     return made.json()["token"]
 
 
+def labels(kind: str, name: str) -> dict[str, str]:
+    field = ".Labels" if kind == "volume" else ".Config.Labels"
+    found = docker(kind, "inspect", "-f", f"{{{{json {field}}}}}", name).stdout
+    return json.loads(found) or {}
+
+
 def container_id(dep: Deployment, user: str) -> str:
     return docker("inspect", "-f", "{{.Id}}", dep.user_object(user)).stdout.strip()
 
@@ -166,6 +175,8 @@ def test_upgrading_from_the_previous_release_keeps_users_tokens_servers_and_file
     saved = server_call(dep, token, "PUT", f"/contents/{KEPT_FILE}", json=model)
     assert saved.status_code in (200, 201), saved.text
     server_before = container_id(dep, RUNNING)
+    # what the new hub must adopt: 0.1.0 labelled its servers without owner or deployment
+    assert DEPLOYMENT not in labels("container", server_before)
     hub_before = docker("inspect", "-f", "{{.Image}}", dep.container("hub")).stdout.strip()
 
     upgraded = upgrade(dep)
@@ -212,5 +223,8 @@ def test_upgrading_from_the_previous_release_keeps_users_tokens_servers_and_file
     )
     image = docker("inspect", "-f", "{{.Config.Image}}", dep.user_object(RUNNING)).stdout
     assert image.strip() == f"hubdist/singleuser:{dep.project}"
+    assert labels("container", dep.user_object(RUNNING))[DEPLOYMENT] == dep.project
+    # the same volume, which Docker cannot relabel: adopted by its exact name
+    assert DEPLOYMENT not in labels("volume", dep.user_volume(RUNNING))
     kept = server_call(dep, token, "GET", f"/contents/{KEPT_FILE}")
     assert kept.status_code == 200 and kept.json()["content"] == KEPT_TEXT, kept.text[:300]
