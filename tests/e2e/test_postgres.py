@@ -4,11 +4,13 @@ follows docs/operations.md (Database): stops the hub, starts the postgres servic
 `hubdist db migrate`, then ./hubdist-up with HUBDIST_DATABASE=postgres. The tests, in file
 order on that one deployment: everything moved and keeps working; a new user logs in,
 starts a server and runs code, all now recorded in PostgreSQL; restarting the hub and
-recreating the database's container lose nothing; a second migration is refused.
+recreating the database's container lose nothing; a second migration is refused; a
+database at an older schema revision is copied before JupyterHub upgrades it.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -190,6 +192,84 @@ def test_a_second_migration_into_the_used_database_is_refused(deployment, moved)
     assert again.returncode == 1
     assert "already holds a hub's data (rows in" in again.stderr, again.stderr
     assert users_in_postgres(deployment) == [OLD_USER, NEW_USER]
+
+
+# In the hub's container: a database of this PostgreSQL server made by JupyterHub's ORM
+# and taken one schema revision back by its own migration, as an older JupyterHub leaves
+# it; then the hub's start step that copies it, and JupyterHub's upgrade. A result in JSON.
+PRE_UPGRADE_SCRIPT = """
+import json, shutil, sys
+from pathlib import Path
+import sqlalchemy, sqlalchemy.orm
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from jupyterhub import dbutil, orm
+from hubdist.database import migrate, snapshot
+from hubdist.services import start
+
+secret_file = "/run/hubdist-database/postgres_password"
+secret = Path(secret_file).read_text().strip()
+server = f"postgresql+psycopg://hubdist:{secret}@postgres:5432"
+admin = sqlalchemy.create_engine(f"{server}/hubdist", isolation_level="AUTOCOMMIT")
+with admin.connect() as c:
+    c.exec_driver_sql("DROP DATABASE IF EXISTS preupgrade")
+    c.exec_driver_sql("CREATE DATABASE preupgrade")
+url = f"{server}/preupgrade"
+db = orm.new_session_factory(url)()
+db.add(orm.OAuthClient(identifier="jupyterhub"))  # the hub's own, which tokens name
+db.add_all([orm.User(name="carol"), orm.User(name="dave")])
+db.commit()
+token = orm.User.find(db, "dave").new_api_token(note="pre-upgrade")
+db.close()
+with dbutil._temp_alembic_ini(url) as ini:
+    config = Config(ini)
+    older = ScriptDirectory.from_config(config).get_revision(migrate.schema_head()).down_revision
+    command.downgrade(config, older)
+data = Path("/tmp/preupgrade-test")
+environ = {
+    "HUBDIST_DATA_DIR": str(data),
+    "HUBDIST_DATABASE": "postgresql://hubdist@postgres:5432/preupgrade",
+    "PGPASSWORD_FILE": secret_file,
+}
+start.protect_database(environ)
+dbutil.upgrade(url)
+[copy] = (data / "backups").iterdir()
+engine = sqlalchemy.create_engine(f"sqlite:///{copy}")
+with sqlalchemy.orm.Session(engine) as session:
+    users = sorted(session.scalars(sqlalchemy.select(orm.User.name)))
+    token_owner = orm.APIToken.find(session, token).user.name
+engine.dispose()
+with sqlalchemy.create_engine(url).connect() as c:
+    now = c.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+result = dict(
+    older=older, head=migrate.schema_head(), copy=str(copy), copy_revision=snapshot.revision(copy),
+    users=users, token_owner=token_owner, now=now,
+)
+shutil.rmtree(data)
+sqlalchemy.orm.close_all_sessions()
+with admin.connect() as c:
+    c.exec_driver_sql("DROP DATABASE preupgrade WITH (FORCE)")
+print(json.dumps(result))
+"""
+
+
+def test_before_jupyterhub_upgrades_a_postgres_schema_the_hub_copies_the_database(
+    deployment, moved
+):
+    done = deployment.compose("exec", "-T", "hub", "python", "-c", PRE_UPGRADE_SCRIPT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    older, copy = result["older"], result["copy"]
+    assert older != result["head"] and result["now"] == result["head"]
+    assert copy.startswith(f"/tmp/preupgrade-test/backups/pre-upgrade-{older}-")
+    assert result["copy_revision"] == older  # the database as the older JupyterHub left it
+    assert result["users"] == ["carol", "dave"] and result["token_owner"] == "dave"
+    assert (
+        "hubdist start: the database (postgresql+psycopg://hubdist:***@postgres:5432/preupgrade) "
+        f"is at schema revision {older}"
+    ) in done.stderr, done.stderr
+    assert f"database copied to {copy} (2 users) before the upgrade" in done.stderr
 
 
 def test_a_password_the_database_refuses_stops_the_hub_saying_so(deployment, moved):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,7 +88,9 @@ def previous(tmp_path) -> Iterator[Deployment]:
     dep = Deployment(project, f"http://127.0.0.1:{port}", env, (old / "docker-compose.yml",))
     old_images: list[str] = []
     try:
+        started = time.monotonic()
         up = dep.compose("up", "-d", "--build", timeout=BUILD_TIMEOUT)
+        print(f"{PREVIOUS_RELEASE}'s compose up --build took {time.monotonic() - started:.1f} s")
         assert up.returncode == 0, f"{PREVIOUS_RELEASE}'s compose up failed:\n{up.stderr}"
         old_images = [
             docker("image", "inspect", "-f", "{{.Id}}", f"hubdist/{image}:{project}").stdout
@@ -179,7 +182,9 @@ def test_upgrading_from_the_previous_release_keeps_users_tokens_servers_and_file
     assert DEPLOYMENT not in labels("container", server_before)
     hub_before = docker("inspect", "-f", "{{.Image}}", dep.container("hub")).stdout.strip()
 
+    started = time.monotonic()
     upgraded = upgrade(dep)
+    print(f"./hubdist-up (the upgrade) took {time.monotonic() - started:.1f} s")
     assert upgraded.returncode == 0, upgraded.stdout[-4000:] + upgraded.stderr[-4000:]
     dep.files = (REPO / "docker-compose.yml",)
     assert "was built from other source than this checkout: rebuilding it" in upgraded.stdout
