@@ -140,6 +140,19 @@ def deployed(
         tear_down(dep)
 
 
+def hubdist_up(dep: Deployment) -> subprocess.CompletedProcess:
+    """The README's command, ./hubdist-up, on ``dep``'s project (``dep.env`` names it, as
+    COMPOSE_PROJECT_NAME, and keeps the developer's .env out, as COMPOSE_ENV_FILES)."""
+    return subprocess.run(
+        [str(REPO / "hubdist-up")],
+        env=dep.env,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+        cwd="/",  # it finds its checkout itself
+    )
+
+
 def wait_healthy(dep: Deployment, timeout: float = READY_TIMEOUT) -> float:
     """Seconds until the hub answers /hub/health through the proxy (over HTTPS, trusting
     what ``dep.verify`` says, if it has that)."""

@@ -23,10 +23,10 @@ import pytest
 
 from ..hubrig import docker, free_port
 from .deployment import (
-    BUILD_TIMEOUT,
     REPO,
     Deployment,
     http_session,
+    hubdist_up,
     isolated_env,
     tear_down,
 )
@@ -74,17 +74,6 @@ def fresh(tmp_path):
     tear_down(dep)
 
 
-def _up(dep: Deployment) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(REPO / "hubdist-up")],
-        env=dep.env,
-        capture_output=True,
-        text=True,
-        timeout=BUILD_TIMEOUT,
-        cwd="/",  # it finds its checkout itself
-    )
-
-
 def _first_layer(image: str) -> str:
     return docker("image", "inspect", "-f", "{{index .RootFS.Layers 0}}", image).stdout.strip()
 
@@ -100,7 +89,7 @@ def test_the_readme_command_falls_back_to_the_local_base_and_brings_up_a_hub(
 ):
     local_base = fresh.env["HUBDIST_LOCAL_BASE"]
     started = time.monotonic()
-    up = _up(fresh)
+    up = hubdist_up(fresh)
     print(f"./hubdist-up without images took {time.monotonic() - started:.1f} s")
 
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
@@ -127,7 +116,7 @@ def test_the_readme_command_falls_back_to_the_local_base_and_brings_up_a_hub(
 
     # again: nothing to build, nothing to change, the same answer
     started = time.monotonic()
-    again = _up(fresh)
+    again = hubdist_up(fresh)
     print(f"./hubdist-up again took {time.monotonic() - started:.1f} s")
     assert again.returncode == 0, again.stderr
     assert "NOTE" not in again.stdout and "building" not in again.stdout
@@ -142,7 +131,7 @@ def test_the_readme_command_falls_back_to_the_local_base_and_brings_up_a_hub(
         check=True,
         capture_output=True,
     )
-    upgraded = _up(fresh)
+    upgraded = hubdist_up(fresh)
     assert upgraded.returncode == 0, upgraded.stdout[-3000:] + upgraded.stderr[-3000:]
     assert f"{hub_image} was built from other source than this checkout" in upgraded.stdout
     label = '{{index .Config.Labels "org.jupyter.hubdist.source"}}'

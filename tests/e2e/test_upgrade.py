@@ -31,6 +31,7 @@ from .deployment import (
     Deployment,
     api,
     http_session,
+    hubdist_up,
     isolated_env,
     login,
     tear_down,
@@ -106,18 +107,6 @@ def previous(tmp_path) -> Iterator[Deployment]:
             docker("image", "rm", image.strip(), check=False)
 
 
-def upgrade(dep: Deployment) -> subprocess.CompletedProcess:
-    """docs/upgrading.md: after `git pull`, ./hubdist-up (run from anywhere)."""
-    return subprocess.run(
-        [str(REPO / "hubdist-up")],
-        env=dep.env,
-        capture_output=True,
-        text=True,
-        timeout=BUILD_TIMEOUT,
-        cwd="/",
-    )
-
-
 def token_session(token: str) -> requests.Session:
     s = http_session()
     s.headers["Authorization"] = f"token {token}"
@@ -183,7 +172,7 @@ def test_upgrading_from_the_previous_release_keeps_users_tokens_servers_and_file
     hub_before = docker("inspect", "-f", "{{.Image}}", dep.container("hub")).stdout.strip()
 
     started = time.monotonic()
-    upgraded = upgrade(dep)
+    upgraded = hubdist_up(dep)  # docs/upgrading.md: after `git pull`, ./hubdist-up
     print(f"./hubdist-up (the upgrade) took {time.monotonic() - started:.1f} s")
     assert upgraded.returncode == 0, upgraded.stdout[-4000:] + upgraded.stderr[-4000:]
     dep.files = (REPO / "docker-compose.yml",)
