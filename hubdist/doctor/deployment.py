@@ -160,13 +160,14 @@ async def _from_inside(engine: Engine) -> Deployment:
     return deployment
 
 
-def configured_db_url() -> str:
-    """JupyterHub.db_url as the hub's configuration layers set it ("" if unreadable)."""
+def configured_db_url(config_file: Path | None = None) -> str:
+    """JupyterHub.db_url as the hub's configuration layers set it ("" if unreadable);
+    ``config_file``: the hub's (default: the image's, else the checkout's)."""
     from ..cli import find_config_file, find_override_dir
     from ..config import inspect
 
     try:
-        config_file = find_config_file()
+        config_file = config_file or find_config_file()
     except SystemExit:
         return ""
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):

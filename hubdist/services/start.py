@@ -15,10 +15,14 @@ import asyncio
 import os
 import sys
 from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+
+from sqlalchemy.engine import URL
 
 from ..backup.make import database_url
 from ..database import preupgrade, reach
 from ..database import settings as database
+from ..doctor.deployment import configured_db_url
 from ..engine import Engine
 from ..spawners import ownership
 from ..tls import status as tls_status
@@ -58,14 +62,25 @@ def check_database(environ: Mapping[str, str], resolved: list[secrets.Resolved])
         reach.wait_reachable(choice, None)
 
 
-def protect_database(environ: Mapping[str, str]) -> None:
+def protect_database(environ: Mapping[str, str], config_file: Path | None = None) -> None:
     """Snapshot the database into the data folder if JupyterHub is about to upgrade its
     schema (hubdist.database.preupgrade): JupyterHub copies only SQLite files itself."""
 
     def say(line: str) -> None:
         print(f"hubdist start: {line}", file=sys.stderr, flush=True)
 
-    preupgrade.protect(database_url(environ), secrets.data_dir(environ), say)
+    preupgrade.protect(database_to_open(environ, config_file), secrets.data_dir(environ), say)
+
+
+def database_to_open(environ: Mapping[str, str], config_file: Path | None) -> str | URL:
+    """The database JupyterHub will open: HUBDIST_DATABASE's, with PostgreSQL's password,
+    unless the configuration layers of ``config_file`` (config.d) set another db_url, which
+    then gets the password from the environment (PGPASSWORD, which libpq reads)."""
+    chosen = database.db_url(database.configured(environ), secrets.data_dir(environ))
+    configured = configured_db_url(config_file) if config_file else ""
+    if configured and configured != chosen:
+        return configured
+    return database_url(environ)
 
 
 def claim_prefix(environ: Mapping[str, str]) -> str:
@@ -110,7 +125,7 @@ def main(argv: list[str]) -> int:
         print(f"hubdist start: {exc}", file=sys.stderr, flush=True)
         return 1
     try:
-        protect_database(os.environ)
+        protect_database(os.environ, Path(args.config))
     except Exception as exc:  # no upgrade without its backup: JupyterHub must not start
         print(
             f"hubdist start: could not back up the database before the upgrade of its schema "

@@ -3,7 +3,9 @@
 The database is one JupyterHub's own ORM made, taken one schema revision back by
 JupyterHub's own alembic migration (as a hub of an older JupyterHub leaves it), then
 upgraded by ``jupyterhub upgrade-db`` after ``hubdist start``'s step ran, as the hub
-does when it starts with ``upgrade_db`` on. PostgreSQL: tests/e2e/test_preupgrade_postgres.py.
+does when it starts with ``upgrade_db`` on. The database copied is the one JupyterHub will
+open: ``HUBDIST_DATABASE``'s, or a ``db_url`` set in config.d. On PostgreSQL:
+tests/e2e/test_postgres.py.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from hubdist.database import migrate, preupgrade, snapshot
 from hubdist.services import start
 
 from .test_database import make_hub_database
+
+CONFIG_FILE = Path(__file__).resolve().parents[2] / "config" / "jupyterhub_config.py"
 
 
 def downgrade_one_revision(url: str) -> str:
@@ -137,3 +141,25 @@ def test_a_database_without_users_is_new_and_one_without_revision_is_old(tmp_pat
             "CREATE TABLE users (id INTEGER)" if found else "CREATE TABLE other (id INTEGER)"
         )
     assert preupgrade.revision(make_url(f"sqlite:///{path}")) == found
+
+
+def test_a_db_url_set_in_config_d_is_the_database_copied(tmp_path, monkeypatch, capsys):
+    # the hub's own database (HUBDIST_DATABASE's) is current; config.d names an older one
+    data, overrides = tmp_path / "data", tmp_path / "config.d"
+    data.mkdir()
+    overrides.mkdir()
+    make_hub_database(data / "jupyterhub.sqlite")
+    _, older, _ = older_hub(tmp_path / "site")
+    site_db = tmp_path / "site" / "data" / "jupyterhub.sqlite"
+    (overrides / "50-database.py").write_text(f'c.JupyterHub.db_url = "sqlite:///{site_db}"\n')
+    monkeypatch.setenv("HUBDIST_DATA_DIR", str(data))
+    monkeypatch.setenv("HUBDIST_OVERRIDE_DIR", str(overrides))
+    monkeypatch.delenv("HUBDIST_DATABASE", raising=False)
+
+    start.protect_database(os.environ, CONFIG_FILE)
+
+    [copy] = (data / "backups").iterdir()
+    assert copy.name.startswith(f"pre-upgrade-{older}-")
+    assert f"the database (sqlite:///{site_db}) is at schema revision {older}" in (
+        capsys.readouterr().err
+    )
