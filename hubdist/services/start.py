@@ -20,6 +20,8 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from ..backup.make import database_url
+from ..cli import find_override_dir
+from ..config import layers
 from ..database import preupgrade, reach
 from ..database import settings as database
 from ..doctor.deployment import configured_db_url
@@ -74,12 +76,17 @@ def protect_database(environ: Mapping[str, str], config_file: Path | None = None
 
 def database_to_open(environ: Mapping[str, str], config_file: Path | None) -> str | URL:
     """The database JupyterHub will open: HUBDIST_DATABASE's, with PostgreSQL's password,
-    unless the configuration layers of ``config_file`` (config.d) set another db_url, which
+    unless a configuration layer of ``config_file`` (config.d) sets another db_url, which
     then gets the password from the environment (PGPASSWORD, which libpq reads)."""
     chosen = database.db_url(database.configured(environ), secrets.data_dir(environ))
-    configured = configured_db_url(config_file) if config_file else ""
-    if configured and configured != chosen:
-        return configured
+    # reading the layers costs seconds of imports: only when one of them names db_url
+    if config_file and any(
+        "db_url" in layer.read_text(errors="replace")
+        for layer in layers.override_files(find_override_dir(config_file))
+    ):
+        configured = configured_db_url(config_file)
+        if configured and configured != chosen:
+            return configured
     return database_url(environ)
 
 
