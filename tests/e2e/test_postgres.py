@@ -26,6 +26,7 @@ from .deployment import (
     deployed,
     http_session,
     login,
+    names,
     server_api,
     wait_for_server,
     wait_healthy,
@@ -240,8 +241,8 @@ def run_documented(dep: Deployment, marker: str, folder) -> subprocess.Completed
 
 def left_of(dep: Deployment) -> dict[str, list[str]]:
     return {
-        kind: [n for n in docker(*ls, "--format", "{{.Names}}").stdout.split() if dep.project in n]
-        for kind, ls in (("containers", ("ps", "-a")), ("volumes", ("volume", "ls")))
+        "containers": names("ps", "-a", prefix=dep.project),
+        "volumes": names("volume", "ls", prefix=dep.project),
     }
 
 
