@@ -87,6 +87,22 @@ class ProviderHandler(BaseHTTPRequestHandler):
     def json(self, status: int, body) -> None:
         self.reply(status, self.json_type, json.dumps(body).encode())
 
+    def grant(self, login: str, query: dict[str, str]) -> None:
+        """The user said yes: a one-use code for ``login``, and back to the client with it."""
+        code = secrets.token_hex(10)
+        with self.server.provider.lock:
+            self.server.provider.codes[code] = {
+                "login": login,
+                "redirect_uri": query["redirect_uri"],
+                "scope": query.get("scope", ""),
+                "challenge": query.get("code_challenge"),
+            }
+        target = with_query(query["redirect_uri"], code=code, state=query.get("state", ""))
+        self.send_response(302)
+        self.send_header("Location", target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def reply(self, status: int, content_type: str = "", body: bytes = b"") -> None:
         self.send_response(status)
         if content_type:
@@ -123,19 +139,7 @@ class Handler(ProviderHandler):
         login = query.get("login", "").strip()
         if not login:
             return self.reply(200, "text/html; charset=utf-8", authorize_page(query).encode())
-        code = secrets.token_hex(10)
-        with gh.lock:
-            gh.codes[code] = {
-                "login": login,
-                "redirect_uri": query["redirect_uri"],
-                "scope": query.get("scope", ""),
-                "challenge": query.get("code_challenge"),
-            }
-        target = with_query(query["redirect_uri"], code=code, state=query.get("state", ""))
-        self.send_response(302)
-        self.send_header("Location", target)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+        self.grant(login, query)
 
     # -- the hub's side --------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ import json
 import secrets
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .fakegithub import Provider, ProviderHandler, ProviderServer, pkce, single, with_query
+from .fakegithub import Provider, ProviderHandler, ProviderServer, pkce, single
 
 BOTH_METHODS = ("client_secret_post", "client_secret_basic")
 
@@ -104,19 +104,7 @@ class Handler(ProviderHandler):
         if not login:
             page = '<form><input id="login" name="login"><button id="authorize">Sign in</button>'
             return self.reply(200, "text/html; charset=utf-8", page.encode())
-        code = secrets.token_hex(10)
-        with idp.lock:
-            idp.codes[code] = {
-                "login": login,
-                "redirect_uri": query["redirect_uri"],
-                "scope": query.get("scope", ""),
-                "challenge": query.get("code_challenge"),
-            }
-        target = with_query(query["redirect_uri"], code=code, state=query.get("state", ""))
-        self.send_response(302)
-        self.send_header("Location", target)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+        self.grant(login, query)
 
     # -- the hub's side --------------------------------------------------------------------
 
