@@ -36,17 +36,25 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 API = "/api/v3"
 
 
-class FakeGitHub:
-    """The state: who belongs where, and the codes and tokens handed out."""
+class Provider:
+    """What every fake provider keeps: its client, the codes and tokens handed out, and the
+    calls it got (tests/fakeidp.py builds on it)."""
 
-    def __init__(self, client_id: str, client_secret: str, members: dict[str, set[str]]):
+    def __init__(self, client_id: str, client_secret: str):
         self.client_id = client_id
         self.client_secret = client_secret
-        self.members = members  # "org" or "org:team" -> logins
         self.codes: dict[str, dict] = {}  # one use each
         self.tokens: dict[str, str] = {}  # access token -> login
         self.calls: list[str] = []
         self.lock = threading.Lock()
+
+
+class FakeGitHub(Provider):
+    """The state: who belongs where, and the codes and tokens handed out."""
+
+    def __init__(self, client_id: str, client_secret: str, members: dict[str, set[str]]):
+        super().__init__(client_id, client_secret)
+        self.members = members  # "org" or "org:team" -> logins
 
     def user(self, login: str) -> dict:
         number = int(hashlib.sha256(login.encode()).hexdigest()[:8], 16)
@@ -65,9 +73,60 @@ class FakeGitHub:
         return login.lower() in self.members.get(group.lower(), set())
 
 
-class Handler(BaseHTTPRequestHandler):
-    server: Server
+class ProviderHandler(BaseHTTPRequestHandler):
+    """Replies and the record of calls, shared by the fake providers."""
+
+    server: ProviderServer
     protocol_version = "HTTP/1.1"
+    json_type = "application/json; charset=utf-8"
+
+    def record(self) -> None:
+        with self.server.provider.lock:
+            self.server.provider.calls.append(f"{self.command} {self.path}")
+
+    def json(self, status: int, body) -> None:
+        self.reply(status, self.json_type, json.dumps(body).encode())
+
+    def grant(self, login: str, query: dict[str, str]) -> None:
+        """The user said yes: a one-use code for ``login``, and back to the client with it."""
+        code = secrets.token_hex(10)
+        with self.server.provider.lock:
+            self.server.provider.codes[code] = {
+                "login": login,
+                "redirect_uri": query["redirect_uri"],
+                "scope": query.get("scope", ""),
+                "challenge": query.get("code_challenge"),
+            }
+        target = with_query(query["redirect_uri"], code=code, state=query.get("state", ""))
+        self.send_response(302)
+        self.send_header("Location", target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def reply(self, status: int, content_type: str = "", body: bytes = b"") -> None:
+        self.send_response(status)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args) -> None:
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+
+class ProviderServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address, handler: type, provider: Provider, verbose: bool = True):
+        super().__init__(address, handler)
+        self.provider = provider
+        self.verbose = verbose
+
+
+class Handler(ProviderHandler):
+    server: Server
 
     # -- the browser's side ----------------------------------------------------------------
 
@@ -80,19 +139,7 @@ class Handler(BaseHTTPRequestHandler):
         login = query.get("login", "").strip()
         if not login:
             return self.reply(200, "text/html; charset=utf-8", authorize_page(query).encode())
-        code = secrets.token_hex(10)
-        with gh.lock:
-            gh.codes[code] = {
-                "login": login,
-                "redirect_uri": query["redirect_uri"],
-                "scope": query.get("scope", ""),
-                "challenge": query.get("code_challenge"),
-            }
-        target = with_query(query["redirect_uri"], code=code, state=query.get("state", ""))
-        self.send_response(302)
-        self.send_header("Location", target)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+        self.grant(login, query)
 
     # -- the hub's side --------------------------------------------------------------------
 
@@ -167,33 +214,11 @@ class Handler(BaseHTTPRequestHandler):
         with self.server.github.lock:
             return self.server.github.tokens.get(token.strip())
 
-    def record(self) -> None:
-        with self.server.github.lock:
-            self.server.github.calls.append(f"{self.command} {self.path}")
 
-    def json(self, status: int, body) -> None:
-        self.reply(status, "application/json; charset=utf-8", json.dumps(body).encode())
-
-    def reply(self, status: int, content_type: str = "", body: bytes = b"") -> None:
-        self.send_response(status)
-        if content_type:
-            self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args) -> None:
-        if self.server.verbose:
-            super().log_message(format, *args)
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class Server(ProviderServer):
     def __init__(self, address, github: FakeGitHub, verbose: bool = True):
-        super().__init__(address, Handler)
+        super().__init__(address, Handler, github, verbose)
         self.github = github
-        self.verbose = verbose
 
 
 def authorize_page(query: dict[str, str]) -> str:

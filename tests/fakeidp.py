@@ -32,16 +32,14 @@ import base64
 import hashlib
 import json
 import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .fakegithub import pkce, single, with_query
+from .fakegithub import Provider, ProviderHandler, ProviderServer, pkce, single
 
 BOTH_METHODS = ("client_secret_post", "client_secret_basic")
 
 
-class FakeIdP:
+class FakeIdP(Provider):
     """The state: who belongs where, and the codes and tokens handed out."""
 
     def __init__(
@@ -51,15 +49,10 @@ class FakeIdP:
         groups: dict[str, set[str]],
         auth_methods: tuple[str, ...] = BOTH_METHODS,
     ):
-        self.client_id = client_id
-        self.client_secret = client_secret
+        super().__init__(client_id, client_secret)
         self.groups = groups  # group -> logins (lowercase)
         self.auth_methods = auth_methods  # how the token endpoint takes the client secret
         self.issuer = ""  # set once the server has its address
-        self.codes: dict[str, dict] = {}  # one use each
-        self.tokens: dict[str, str] = {}  # access token -> login
-        self.calls: list[str] = []
-        self.lock = threading.Lock()
 
     def discovery(self) -> dict:
         return {
@@ -95,9 +88,9 @@ class FakeIdP:
                 "state": "active", "email": f"{login.lower()}@idp.example.org"}  # fmt: skip
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(ProviderHandler):
     server: Server
-    protocol_version = "HTTP/1.1"
+    json_type = "application/json"
 
     # -- the browser's side ----------------------------------------------------------------
 
@@ -111,19 +104,7 @@ class Handler(BaseHTTPRequestHandler):
         if not login:
             page = '<form><input id="login" name="login"><button id="authorize">Sign in</button>'
             return self.reply(200, "text/html; charset=utf-8", page.encode())
-        code = secrets.token_hex(10)
-        with idp.lock:
-            idp.codes[code] = {
-                "login": login,
-                "redirect_uri": query["redirect_uri"],
-                "scope": query.get("scope", ""),
-                "challenge": query.get("code_challenge"),
-            }
-        target = with_query(query["redirect_uri"], code=code, state=query.get("state", ""))
-        self.send_response(302)
-        self.send_header("Location", target)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+        self.grant(login, query)
 
     # -- the hub's side --------------------------------------------------------------------
 
@@ -221,31 +202,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.token(form, BOTH_METHODS)
         self.json(404, {"error": "not found"})
 
-    def record(self) -> None:
-        with self.server.idp.lock:
-            self.server.idp.calls.append(f"{self.command} {self.path}")
 
-    def json(self, status: int, body) -> None:
-        self.reply(status, "application/json", json.dumps(body).encode())
-
-    def reply(self, status: int, content_type: str = "", body: bytes = b"") -> None:
-        self.send_response(status)
-        if content_type:
-            self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args) -> None:
-        if self.server.verbose:
-            super().log_message(format, *args)
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class Server(ProviderServer):
     def __init__(self, address, idp: FakeIdP, verbose: bool = True):
-        super().__init__(address, Handler)
+        super().__init__(address, Handler, idp, verbose)
         self.idp = idp
-        self.verbose = verbose
         idp.issuer = idp.issuer or f"http://{address[0]}:{self.server_port}"
