@@ -30,8 +30,9 @@ def hub_folders(root: Path, **given: str) -> dict[str, str]:
     """The environment of a hub whose data, shared and override folders are under ``root``."""
     for folder in ("data", "shared", "config.d"):
         (root / folder).mkdir(parents=True, exist_ok=True)
+    settings = ("HUBDIST_", "JPY_", "JUPYTERHUB_", "CONFIGPROXY_", "PG")  # none of the caller's
     return {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith(settings)},
         "PYTHONPATH": str(REPO),
         "HUBDIST_DATA_DIR": str(root / "data"),
         "HUBDIST_SHARED_DIR": str(root / "shared"),

@@ -117,10 +117,11 @@ def test_a_copy_that_cannot_be_made_stops_the_start_with_the_database_untouched(
     environ, older, _ = older_hub(tmp_path)
     data = Path(environ["HUBDIST_DATA_DIR"])
     (data / "backups").write_text("a file where the folder of copies goes\n")
+    # the start exports the secrets it settles into os.environ: a copy keeps them in here
+    monkeypatch.setattr(os, "environ", dict(os.environ))
     for name in ("HUBDIST_SHARED_DIR", "HUBDIST_PREFIX", "HUBDIST_DEPLOYMENT"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in environ.items():
-        monkeypatch.setenv(name, value)
+        os.environ.pop(name, None)
+    os.environ.update(environ)
     execs = []
     monkeypatch.setattr(os, "execvp", lambda *args: execs.append(args))
 
