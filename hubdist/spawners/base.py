@@ -627,10 +627,16 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
     _cpu_limit: float | None = None
 
     async def resolve_limits(self) -> None:
-        """Evaluate callable limits for this spawn (dockerspawner evaluates them only once)."""
-        mem = await self.resolve(self.mem_limit)
-        self._mem_limit = ByteSpecification().validate(self, mem) if mem is not None else None
-        self._cpu_limit = await self.resolve(self.cpu_limit)
+        """Evaluate callable limits for this start (dockerspawner evaluates them once, when
+        the spawner is made). The values stay in mem_limit and cpu_limit until the next
+        start, so hooks that read them afterwards (post_stop_hook, services) see what this
+        start used, as with dockerspawner; the next start puts the callable back and asks
+        it again (see _choose)."""
+        for name in ("mem_limit", "cpu_limit"):
+            value = getattr(self, name)
+            if callable(value):
+                self._choose(name, await self.resolve(value))
+        self._mem_limit, self._cpu_limit = self.mem_limit, self.cpu_limit
 
     # -- engine --------------------------------------------------------------------------
 
@@ -681,6 +687,8 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
 
     def _choose(self, name: str, value: Any) -> None:
         before = getattr(self, name)
+        if name in self._chosen:  # chosen twice in one start: the value to go back to is
+            before = self._chosen[name][0]  # the one before the first choice
         setattr(self, name, value)
         self._chosen = {**self._chosen, name: (before, getattr(self, name))}
 
