@@ -48,7 +48,7 @@ from .progress import ProgressChannel
 from .templating import own_volume_names, render, volume_binds, volume_owners
 
 
-def _default_format_volume_name(template: str, spawner: ContainerSpawner) -> str:
+def default_format_volume_name(template: str, spawner: ContainerSpawner) -> str:
     return template.format(**spawner.template_namespace())
 
 
@@ -281,7 +281,7 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
 
     @described_default("format_volume_name", "str.format with the template namespace")
     def _format_volume_name_default(self):
-        return _default_format_volume_name
+        return default_format_volume_name
 
     # -- the engine -----------------------------------------------------------------------
 
