@@ -41,7 +41,7 @@ def test_each_line_naming_dockerspawner_is_refused_with_the_line_to_write(site, 
 
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "5 problem(s); the hub would not start:", out
-    for (number, replacement), said in zip(REPLACEMENTS.items(), out[1:]):
+    for (number, replacement), said in zip(REPLACEMENTS.items(), out[1:], strict=True):
         assert said.startswith(f"  {old}:{number}: "), said
         assert "which hubdist does not ship" in said, said
         assert said.endswith(f"; write instead: {replacement}"), said
