@@ -195,5 +195,6 @@ def test_a_dockerspawner_deployment_moves_to_hubdist_by_the_documented_steps(
         for running in (hub, old):
             if running is not None:
                 running.stop(signal.SIGTERM)
-        docker("rm", "-f", old_name, check=False)
+        # the volume last: both containers mount it
+        docker("rm", "-f", old_name, user_container(username), check=False)
         docker("volume", "rm", "-f", volume, check=False)
