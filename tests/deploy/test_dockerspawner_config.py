@@ -4,6 +4,10 @@ those lines written, the file loads and its settings take effect."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from hubdist import cli
 from hubdist.dockerspawner_compat import volumenamingstrategy
 
@@ -78,3 +82,25 @@ def test_dockerspawners_escaped_strategy_names_volumes_as_hubdists_default():
             return {"username": "a-2eb", "servername": ""}
 
     assert volumenamingstrategy.escaped_format_volume_name("v-{username}", Spawner()) == "v-a-2eb"
+
+
+def test_the_hub_refuses_to_start_with_the_line_to_write(site, tmp_path):  # noqa: F811
+    (site / "10-dockerspawner.py").write_text("import dockerspawner\n")
+    env = {**os.environ, "HUBDIST_OVERRIDE_DIR": str(site)}
+
+    hub = subprocess.run(
+        [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG_FILE), "--port=18953"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert hub.returncode == 1
+    assert hub.stderr.splitlines()[:2] == [
+        "hubdist: the hub will not start: 1 problem(s) in its configuration:",
+        f"  {site}/10-dockerspawner.py:1: imports dockerspawner, which hubdist does not ship; "
+        "write instead: import hubdist.dockerspawner_compat as dockerspawner",
+    ]
+    assert "Traceback" not in hub.stderr + hub.stdout
