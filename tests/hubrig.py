@@ -90,9 +90,18 @@ class SpawnError(AssertionError):
 
 class Hub:
     def __init__(
-        self, workdir: Path, config: str, *, prefix: str, image: str, env: dict | None = None
+        self,
+        workdir: Path,
+        config: str,
+        *,
+        prefix: str,
+        image: str,
+        env: dict | None = None,
+        python: str = sys.executable,
     ):
+        """``python`` runs JupyterHub: another environment's (dockerspawner's) if given."""
         self.workdir = workdir
+        self.python = python
         workdir.mkdir(parents=True, exist_ok=True)
         self.prefix = prefix
         self.image = image
@@ -147,7 +156,7 @@ class Hub:
         (self.workdir / "jupyterhub_config.py").write_text(self.config_text())
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", "jupyterhub_config.py"],
+            [self.python, "-m", "jupyterhub", "-f", "jupyterhub_config.py"],
             cwd=self.workdir,
             stdout=log,
             stderr=subprocess.STDOUT,

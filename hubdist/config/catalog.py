@@ -25,6 +25,7 @@ from traitlets import HasTraits, TraitType, Undefined
 from traitlets.config import Configurable, LazyConfigValue
 from traitlets.traitlets import ClassBasedTraitType
 
+from . import dockerspawner_paths
 from .tree import KeyPath, is_unset, leaves
 
 # -- known classes and options ---------------------------------------------------------------
@@ -180,7 +181,9 @@ class Catalog:
         cls = self.classes.get(class_name)
         if cls is None:
             return f"unknown class {class_name}" + self._hint(_close(class_name, self.classes))
-        refused = self._refused(class_name, option, value)
+        refused = self._refused(class_name, option, value) or (
+            option == "spawner_class" and dockerspawner_paths.spawner_class_problem(value)
+        )
         if refused:
             return refused
         trait = self.trait(path)

@@ -13,7 +13,7 @@ from traitlets.config import LazyConfigValue
 
 from .catalog import Catalog, effective
 from .layers import check, run_python
-from .recording import DEFAULTS, OVERRIDE, Origin, Problem, Recorder
+from .recording import DEFAULTS, OVERRIDE, ConfigError, Origin, Problem, Recorder
 from .tree import is_unset, leaves, looks_secret
 
 REDACTED = "<redacted>"
@@ -33,6 +33,8 @@ def read(config_file: Path, override_dir: Path | None = None) -> Recorder:
     try:
         with recorder.region(DEFAULTS, str(config_file)):
             run_python(recorder.root, config_file)
+    except ConfigError as exc:  # refused before running a file (dockerspawner's imports)
+        recorder.problems.extend(exc.problems)
     except (Exception, SystemExit) as exc:
         recorder.problems.append(_crash(exc, config_file, override_dir))
     if not recorder.checked:

@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 from traitlets.config import Config, Configurable
 
+from . import dockerspawner_paths
 from .catalog import Catalog, option
 from .recording import (
     DEFAULTS,
@@ -140,6 +141,12 @@ def run_python(c: RecordingConfig, path: Path) -> None:
         with recorder.region(recorder._regions[-1].layer, str(other)):
             run_python(c, other)
 
+    # a line naming dockerspawner's modules would fail (or import another package): refuse
+    # them all at once, each with the line to write instead
+    layer = recorder._regions[-1].layer if recorder._regions else OVERRIDE
+    refused = dockerspawner_paths.problems(path, layer)
+    if refused:
+        raise ConfigError(refused)
     namespace = {
         "c": c,
         "get_config": lambda: c,

@@ -9,7 +9,7 @@ import sys
 
 from ..engine import Engine
 from ..engine.client import EngineError
-from . import certificate, database, host, images, isolation, network, routes
+from . import adopted, certificate, database, host, images, isolation, network, routes
 from .deployment import HOST, Deployment, discover, where_running
 from .findings import SKIPPED, Check, Finding, run_checks, to_json, to_text
 
@@ -22,11 +22,12 @@ CHECKS: list[Check] = [
     images.check_images,
     isolation.check_netguard,
     routes.check_routes,
+    adopted.check_adopted,
     database.check_database,
     certificate.check_certificate,
 ]
 #: the checks only the hub container can make: run there when the doctor runs on the host
-IN_HUB = ("routes", "database", "certificate")
+IN_HUB = ("routes", "adopted", "database", "certificate")
 
 
 def check_name(check: Check) -> str:

@@ -18,26 +18,35 @@ RESYNC = (
 )
 
 
-@named("routes")
-async def check_routes(deployment: Deployment, engine: Engine) -> list[Finding]:
-    if not (deployment.proxy_api_url and deployment.hub_api_url):
+def needs_api(check: str, deployment: Deployment, proxy: bool = True) -> list[Finding]:
+    """A finding of ``check`` saying why the hub's API (and the proxy's) cannot be asked
+    from here; [] if they can."""
+    if not (deployment.hub_api_url and (deployment.proxy_api_url or not proxy)):
         return [
             Finding(
-                "routes",
+                check,
                 SKIPPED,
                 "the proxy's and the hub's APIs are reached from the hub container",
                 "docker compose exec hub hubdist doctor",
             )
         ]
-    if not (deployment.proxy_token and deployment.hub_token):
+    if not (deployment.hub_token and (deployment.proxy_token or not proxy)):
         return [
             Finding(
-                "routes",
+                check,
                 SKIPPED,
                 "the proxy's or the doctor's token was never made",
                 "restart the hub once (docker compose restart hub): it makes them",
             )
         ]
+    return []
+
+
+@named("routes")
+async def check_routes(deployment: Deployment, engine: Engine) -> list[Finding]:
+    missing = needs_api("routes", deployment)
+    if missing:
+        return missing
     try:
         routes, servers = await asyncio.gather(
             asyncio.to_thread(proxy_routes, deployment), asyncio.to_thread(hub_servers, deployment)

@@ -48,7 +48,7 @@ from .progress import ProgressChannel
 from .templating import own_volume_names, render, volume_binds, volume_owners
 
 
-def _default_format_volume_name(template: str, spawner: ContainerSpawner) -> str:
+def default_format_volume_name(template: str, spawner: ContainerSpawner) -> str:
     return template.format(**spawner.template_namespace())
 
 
@@ -281,7 +281,7 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
 
     @described_default("format_volume_name", "str.format with the template namespace")
     def _format_volume_name_default(self):
-        return _default_format_volume_name
+        return default_format_volume_name
 
     # -- the engine -----------------------------------------------------------------------
 
@@ -627,10 +627,16 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
     _cpu_limit: float | None = None
 
     async def resolve_limits(self) -> None:
-        """Evaluate callable limits for this spawn (dockerspawner evaluates them only once)."""
-        mem = await self.resolve(self.mem_limit)
-        self._mem_limit = ByteSpecification().validate(self, mem) if mem is not None else None
-        self._cpu_limit = await self.resolve(self.cpu_limit)
+        """Evaluate callable limits for this start (dockerspawner evaluates them once, when
+        the spawner is made). The values stay in mem_limit and cpu_limit until the next
+        start, so hooks that read them afterwards (post_stop_hook, services) see what this
+        start used, as with dockerspawner; the next start puts the callable back and asks
+        it again (see _choose)."""
+        for name in ("mem_limit", "cpu_limit"):
+            value = getattr(self, name)
+            if callable(value):
+                self._choose(name, await self.resolve(value))
+        self._mem_limit, self._cpu_limit = self.mem_limit, self.cpu_limit
 
     # -- engine --------------------------------------------------------------------------
 
@@ -681,6 +687,8 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
 
     def _choose(self, name: str, value: Any) -> None:
         before = getattr(self, name)
+        if name in self._chosen:  # chosen twice in one start: the value to go back to is
+            before = self._chosen[name][0]  # the one before the first choice
         setattr(self, name, value)
         self._chosen = {**self._chosen, name: (before, getattr(self, name))}
 

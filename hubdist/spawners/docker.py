@@ -15,6 +15,7 @@ from . import certs
 from .base import ContainerSpawner, SpawnFailed
 from .guard import NetguardGate
 from .hardening import ProcessLimits, starts_as_root
+from .ownership import made_by_hubdist
 from .templating import deep_merge, render_mounts
 
 #: on a container made with a profile: which one, with which settings (profiles.fingerprint)
@@ -88,8 +89,14 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
     async def stop(self, now: bool = False) -> None:
         if self.object_id or await self._adopt_unrecorded():
             self.view.unwatch(self.object_id)  # our own stop is not a death to report
+            info = await self.engine.inspect_container(self.object_id)
             await self.engine.stop_container(self.object_id, 0 if now else self.stop_timeout)
-            if self.remove:
+            if info is not None and not made_by_hubdist(info["Config"].get("Labels")):
+                # dockerspawner's, adopted: stopped, never removed unasked (its
+                # administrator may want it); the next start makes hubdist's own
+                self.log.info("Kept %s (not made by hubdist), stopped", self.object_name)
+                self.forget_object()
+            elif self.remove:
                 await self.engine.remove_container(self.object_id)
                 self.view.forget(self.object_id)
                 self.forget_object()
@@ -133,7 +140,9 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
     async def get_url(self) -> str:
         """Re-read where the server is (after a hub restart the engine may have moved it)."""
         info = await self.engine.inspect_container(self.object_id)
-        if info is None:
+        if info is None or not made_by_hubdist(info["Config"].get("Labels")):
+            # gone; or adopted from dockerspawner: where it was started, maybe on another
+            # network than ours, is where the hub's database says
             return self.server.url
         ip, port = await self._address(info)
         scheme = "https" if self.internal_ssl else "http"
@@ -230,6 +239,8 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
             self.log.info("Container %s is already running; reusing it", self.object_name)
             self._recover_token(info)
             return info["Id"]
+        if not made_by_hubdist(info["Config"].get("Labels")):
+            return self._leave_adopted(info)
         why = self._not_reusable(info, image)
         if why:
             self.log.info("Removing old container %s (%s)", info["Name"].lstrip("/"), why)
@@ -237,6 +248,21 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
             return None
         self._recover_token(info)
         return info["Id"]
+
+    def _leave_adopted(self, info: dict) -> None:
+        """A stopped container hubdist did not make (dockerspawner's, adopted): kept as it
+        is; this start makes hubdist's own, on hubdist's network with its labels."""
+        old = info["Name"].lstrip("/")
+        self.forget_object()
+        if old == self.object_name:
+            raise SpawnFailed(
+                f"Your server cannot start: the container {old!r}, made before this hub ran "
+                "hubdist (by dockerspawner), has the name of the new one and is kept until "
+                f"an administrator removes it (docker rm {old}; files in volumes stay), or "
+                "gives hubdist's containers other names (DockerSpawner.prefix, e.g. the "
+                'default "hubdist"; docs/migrating.md).'
+            )
+        self.log.info("Keeping %s (not made by hubdist); making %s", old, self.object_name)
 
     def _not_reusable(self, info: dict, image: str) -> str:
         """Why a stopped container is not started again ("" if it may be): it must be made

@@ -32,6 +32,12 @@ def labels(user: str, server: str | None, deployment: str) -> dict[str, str]:
     return made
 
 
+def made_by_hubdist(found: dict | None) -> bool:
+    """Whether an object with labels ``found`` was made by hubdist (any release); an
+    object the hub adopted from dockerspawner's database carries none of its labels."""
+    return USER in (found or {})
+
+
 def foreign(found: dict | None, ours: dict[str, str], *, recorded: bool, exact: bool) -> str:
     """Why an object with labels ``found`` is not ours (labels ``ours``); "" if it is.
 

@@ -92,22 +92,49 @@ def test_limits_are_enforced_by_the_engine(make_hub, username):
     hub.stop_server(username)
 
 
-def test_callable_mem_limit_is_evaluated_per_spawn(make_hub, username):
+def test_callable_limits_are_asked_at_every_start_and_hooks_see_the_values_used(
+    make_hub, username, tmp_path
+):
+    """A callable limit is evaluated afresh at each start (dockerspawner: once per spawner);
+    a hook that reads spawner.mem_limit / cpu_limit after a start gets the values that
+    start used (as in dockerspawner), not the callable."""
+    seen = tmp_path / "seen-by-hook.txt"
     hub = make_hub(
-        "def limit(spawner):\n"
-        "    return '384M' if spawner.name == 'small' else '768M'\n"
-        "c.Spawner.mem_limit = limit\n"
+        "starts = []\n"
+        "def memory(spawner):\n"
+        "    starts.append(spawner.name)\n"
+        "    return '384M' if spawner.name == 'small' else f'{512 + 128 * len(starts)}M'\n"
+        "def cpus(spawner):\n"
+        "    return 0.5 * len(starts)\n"
+        "c.Spawner.mem_limit = memory\n"
+        "c.Spawner.cpu_limit = cpus\n"
+        "def note_limits(spawner):\n"
+        f"    with open({str(seen)!r}, 'a') as f:\n"
+        "        print(spawner.name, spawner.mem_limit, spawner.cpu_limit, file=f)\n"
+        "c.Spawner.post_stop_hook = note_limits\n"
     )
+    mib = 1024**2
+
+    def host_config(server: str) -> dict:
+        return inspect("container", user_container(username, server))["HostConfig"]
+
     hub.spawn(username, "small")
+    assert host_config("small")["Memory"] == 384 * mib
     hub.spawn(username, "big")
-    assert inspect("container", user_container(username, "small"))["HostConfig"]["Memory"] == (
-        384 * 1024**2
-    )
-    assert inspect("container", user_container(username, "big"))["HostConfig"]["Memory"] == (
-        768 * 1024**2
-    )
-    hub.stop_server(username, "small")
+    assert host_config("big")["Memory"] == 768 * mib  # the second start: 512 + 2 * 128
+    assert host_config("big")["CpuQuota"] == 100_000
     hub.stop_server(username, "big")
+    hub.spawn(username, "big")  # the same spawner, started again: asked again
+    assert host_config("big")["Memory"] == 896 * mib
+    assert host_config("big")["CpuQuota"] == 150_000
+    hub.stop_server(username, "big")
+    hub.stop_server(username, "small")
+
+    assert seen.read_text().splitlines() == [
+        f"big {768 * mib} 1.0",
+        f"big {896 * mib} 1.5",
+        f"small {384 * mib} 0.5",
+    ]
 
 
 def test_choosing_an_image_is_refused_unless_allowed(shared_hub, username):
