@@ -65,7 +65,7 @@ COPY setup.cfg pyproject.toml README.md /tmp/hubdist-src/
 COPY hubdist /tmp/hubdist-src/hubdist
 # hubdist's version, for the label below: a unit test keeps this default equal to
 # hubdist/__init__.py's, and the build fails if the installed package says otherwise.
-ARG HUBDIST_VERSION=0.1.0
+ARG HUBDIST_VERSION=0.2.0.dev0
 # -c: hubdist's own requirements must be met by the locked versions (nothing else is fetched)
 RUN set -eux; \
     pip install --no-cache-dir --disable-pip-version-check \

@@ -4,7 +4,7 @@
 ``hubdist-docker``) selects the container spawner.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 
 def __getattr__(name: str):
