@@ -37,17 +37,22 @@ def guard_from_args(args: argparse.Namespace) -> Guard:
             "--users-range is required: the network's --ip-range from which users' servers "
             "get their addresses (compose: HUBDIST_USERS_IP_RANGE)"
         )
-    block = [parse_network(n, "blocked range") for n in split_list(args.block)]
-    if not args.no_default_blocks:
-        block = [ipaddress.IPv4Network(n) for n in BLOCKED_BY_DEFAULT] + block
     return Guard(
         name=args.name,
         users=parse_network(args.users_range, "--users-range"),
         subnet=parse_network(args.subnet, "--subnet") if args.subnet else None,
         allow=tuple(Destination.parse(d) for d in split_list(args.allow)),
-        block=tuple(block),
+        block=tuple(block_list(args)),
         dns=not args.no_dns,
     )
+
+
+def block_list(args: argparse.Namespace) -> list[ipaddress.IPv4Network]:
+    """--block, after the ranges blocked by default unless --no-default-blocks."""
+    block = [parse_network(n, "blocked range") for n in split_list(args.block)]
+    if not args.no_default_blocks:
+        block = [ipaddress.IPv4Network(n) for n in BLOCKED_BY_DEFAULT] + block
+    return block
 
 
 def problems_of(ipt: Iptables, guard: Guard) -> list[str]:
@@ -197,7 +202,28 @@ def make_parser(environ: dict | None = None) -> argparse.ArgumentParser:
         help="iptables backend: nft, legacy or auto: the one holding Docker's DOCKER-USER "
         "chain (default auto)",
     )
+    parser.add_argument(
+        "--host-proc",
+        metavar="PATH",
+        default=env.get(f"{ENV}HOST_PROC") or "/host/proc",
+        help="--swarm: where the host's /proc is mounted (default /host/proc)",
+    )
+    parser.add_argument(
+        "--listen",
+        metavar="[ADDRESS]:PORT",
+        default=env.get(f"{ENV}LISTEN") or "0.0.0.0:8091",
+        help="--swarm: where the hub asks whether a server is guarded (default "
+        "0.0.0.0:8091; only the hub's and the guards' network should reach it)",
+    )
     mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--swarm",
+        action="store_true",
+        help="guard the users' servers of this Swarm node from inside their own network "
+        "namespaces, and tell the hub which are guarded (docs/swarm.md); needs the "
+        "Docker socket, the host's /proc (--host-proc) and NET_ADMIN, SYS_ADMIN, "
+        "SYS_PTRACE; --users-range and --subnet are not used",
+    )
     mode.add_argument(
         "--once",
         action="store_true",
@@ -224,6 +250,13 @@ def main(argv: list[str] | None = None) -> int:
         status_file = Path(args.status_file) if args.status_file else None
         if switch == "off" and args.check:
             return 0  # healthy: doing what it was told
+        if args.swarm and switch == "off":  # the hub (same variable) asks no guard
+            log(
+                "HUBDIST_NETGUARD=off: --swarm guards no new server; users' servers are NOT "
+                "isolated (rules already in running servers stay until they stop)"
+            )
+            wait_for_stop()
+            return 0
         if args.remove or switch == "off":
             # the chain names depend on the name only: no other option is needed
             Iptables(args.iptables).remove(args.name)
@@ -239,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.interval <= 0:
             raise NetguardError(f"--interval {args.interval}: use a number of seconds above 0")
+        if args.swarm:
+            from .namespaces import main_swarm
+
+            return main_swarm(args)
         guard = guard_from_args(args)
         if args.print:
             print(restore_script(guard, list(jumps_for(guard.name))), end="")

@@ -188,16 +188,78 @@ def quote(arg: str) -> str:
 def restore_script(guard: Guard, missing_jumps: list[str]) -> str:
     """iptables-restore --noflush input: our chains (re)filled in one transaction, so they
     are never seen half-built, and the jumps not yet there inserted first in their chains."""
+    jumps = {p: c for p, c in jumps_for(guard.name).items() if p in missing_jumps}
+    return filter_script(rules(guard), jumps)
+
+
+def filter_script(chain_rules: dict[str, list[list[str]]], jumps: dict[str, str]) -> str:
+    """iptables-restore --noflush input filling ``chain_rules`` (declared: created or
+    flushed) and inserting each jump ``parent -> chain`` first in its parent."""
     lines = ["*filter"]
-    chain_rules = rules(guard)
-    lines += [f":{chain} - [0:0]" for chain in chain_rules]  # declared: created or flushed
+    lines += [f":{chain} - [0:0]" for chain in chain_rules]
     for chain, chain_list in chain_rules.items():
         lines += [" ".join(["-A", chain, *map(quote, rule)]) for rule in chain_list]
-    for parent, chain in jumps_for(guard.name).items():
-        if parent in missing_jumps:
-            lines.append(f"-I {parent} 1 -j {chain}")
+    lines += [f"-I {parent} 1 -j {chain}" for parent, chain in jumps.items()]
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"
 
 
-# -- the firewall ------------------------------------------------------------------------
+# -- inside a server's own network namespace (Swarm: hubdist.netguard.namespaces) --------
+
+#: the chain in each user server's network namespace, jumped to first from its OUTPUT
+SERVER_CHAIN = "HUBDIST-SERVER-OUT"
+
+
+@dataclass(frozen=True)
+class ServerGuard:
+    """What one server's OUTPUT rules are computed from.
+
+    ``hub`` is the hub's API, the one address on the server's networks it may connect to;
+    ``networks`` the subnets of those networks (other users' servers, the proxy);
+    ``host`` the node's own addresses.
+    """
+
+    hub: tuple[Destination, ...]
+    networks: tuple[IPv4Network, ...]
+    host: tuple[IPv4Network, ...] = ()
+    allow: tuple[Destination, ...] = ()
+    block: tuple[IPv4Network, ...] = field(
+        default_factory=lambda: tuple(IPv4Network(n) for n in BLOCKED_BY_DEFAULT)
+    )
+    dns: bool = True
+
+
+def server_rules(guard: ServerGuard) -> dict[str, list[list[str]]]:
+    """The server's chain: what its own connections may reach. Loopback stays open (its
+    kernels, and Docker's DNS at 127.0.0.11, live there); packets of connections others
+    opened (the proxy's, the hub's) are answers; the rest as on compose (``rules``)."""
+    chain = [
+        ["-o", "lo", "-j", "RETURN", *comment("loopback: kernels, Docker's DNS 127.0.0.11")],
+        [
+            *["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "RETURN"],
+            *comment("answers in connections others opened (the proxy, the hub)"),
+        ],
+    ]
+    chain += [[*d.match(), "-j", "RETURN", *comment(f"the hub's API: {d}")] for d in guard.hub]
+    chain += [[*d.match(), "-j", "RETURN", *comment(f"allowed: {d}")] for d in guard.allow]
+    chain += [  # before DNS: another user's server could listen on 53
+        ["-d", str(net), *REJECT, *comment("the server's networks: other servers, the proxy")]
+        for net in guard.networks
+    ]
+    chain += [["-d", str(net), *REJECT, *comment("the node itself")] for net in guard.host]
+    if guard.dns:  # Docker's DNS asks the node's resolvers from the server's namespace
+        chain += [
+            ["-p", proto, "-m", proto, "--dport", str(DNS_PORT), "-j", "RETURN", *comment("DNS")]
+            for proto in ("udp", "tcp")
+        ]
+    for net in guard.block:
+        why = BLOCKED_BY_DEFAULT.get(str(net), "blocked destination")
+        chain.append(["-d", str(net), *REJECT, *comment(why)])
+    return {SERVER_CHAIN: chain}
+
+
+def server_script(guard: ServerGuard, jump_missing: bool) -> str:
+    """iptables-restore --noflush input for a server's namespace; Docker's nat rules there
+    (its DNS) are another table, left alone."""
+    return filter_script(server_rules(guard), {"OUTPUT": SERVER_CHAIN} if jump_missing else {})
+
