@@ -215,6 +215,13 @@ def make_parser(environ: dict | None = None) -> argparse.ArgumentParser:
         help="--swarm: where the hub asks whether a server is guarded (default "
         "0.0.0.0:8091; only the hub's and the guards' network should reach it)",
     )
+    parser.add_argument(
+        "--deployment",
+        metavar="NAME",
+        default=env.get(f"{ENV}DEPLOYMENT") or "",
+        help="--swarm: guard only the servers of this hubdist deployment (their label "
+        "org.jupyter.hubdist.deployment) (default: every hubdist server on the node)",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--swarm",

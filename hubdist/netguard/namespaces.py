@@ -119,6 +119,8 @@ class NodeGuard:
     iptables: str = "iptables"
     node_id: str = ""
     node: str = ""
+    #: the labels of the servers to guard: every hubdist server, or one deployment's
+    labels: dict[str, str] = field(default_factory=lambda: dict(names.MANAGED))
     servers: dict[str, Guarded] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -141,7 +143,7 @@ class NodeGuard:
             info = await self.engine.inspect_container(container_id)
             labels = ((info or {}).get("Config") or {}).get("Labels") or {}
             state = (info or {}).get("State") or {}
-            if not info or labels.get(f"{names.LABEL}.managed") != "true":
+            if not info or any(labels.get(k) != v for k, v in self.labels.items()):
                 return None
             if not state.get("Running") or not state.get("Pid"):
                 self.servers.pop(info["Id"], None)
@@ -157,10 +159,14 @@ class NodeGuard:
 
     async def _apply(self, info: dict, netns: Path, entry: Guarded) -> None:
         jumped = await run_in(netns, self.iptables, "-w", "-C", "OUTPUT", "-j", SERVER_CHAIN)
-        script = server_script(await self.rules_for(info, netns), jump_missing=jumped[0] != 0)
+        rules = await self.rules_for(info, netns)
+        script = server_script(rules, jump_missing=False)
         if jumped[0] == 0 and script == entry.script:
             return
-        code, out = await run_in(netns, f"{self.iptables}-restore", "--noflush", "-w", stdin=script)
+        restore = server_script(rules, jump_missing=jumped[0] != 0)
+        code, out = await run_in(
+            netns, f"{self.iptables}-restore", "--noflush", "-w", stdin=restore
+        )
         if code != 0:
             raise NetguardError(f"{self.iptables}-restore failed in {netns}: {out}")
         if jumped[0] != 0:
@@ -173,7 +179,7 @@ class NodeGuard:
         entry.script, entry.problem = script, ""
 
     async def sweep(self) -> None:
-        running = await self.engine.list_containers(names.MANAGED)
+        running = await self.engine.list_containers(self.labels)
         ids = {c["Id"] for c in running if c.get("State") == "running"}
         for gone in set(self.servers) - ids:
             del self.servers[gone]
@@ -227,7 +233,8 @@ async def run_node_guard(guard: NodeGuard, listen: str, interval: float) -> None
     def started(event: dict) -> None:  # in the event thread
         loop.call_soon_threadsafe(lambda: loop.create_task(guard.guard(event["id"])))
 
-    filters = {"type": "container", "event": "start", "label": f"{names.LABEL}.managed=true"}
+    labels = [f"{key}={value}" for key, value in guard.labels.items()]
+    filters = {"type": "container", "event": "start", "label": labels}
     feed = guard.engine.watch_events(filters, started, lambda: None)
     log(f"guarding users' servers on node {guard.node} ({guard.node_id}); status on {listen}")
     try:
@@ -264,9 +271,9 @@ def main_swarm(args) -> int:
     iptables = "iptables" if args.iptables == "auto" else f"iptables-{args.iptables}"
     check_tools(iptables)
     proc = Path(args.host_proc)
-    if not (proc / "1" / "ns" / "net").exists():
+    if not (proc / "1" / "net" / "fib_trie").exists():
         raise NetguardError(
-            f"{proc}/1/ns/net does not exist: mount the host's /proc there read-only "
+            f"{proc}/1/net/fib_trie does not exist: mount the host's /proc there read-only "
             "(docker-stack.yml: /proc:/host/proc:ro) or give --host-proc"
         )
     guard = NodeGuard(
@@ -277,5 +284,7 @@ def main_swarm(args) -> int:
         dns=not args.no_dns,
         iptables=iptables,
     )
+    if args.deployment:
+        guard.labels[f"{names.LABEL}.deployment"] = args.deployment
     asyncio.run(run_node_guard(guard, args.listen, args.interval))
     return 0

@@ -262,4 +262,3 @@ def server_script(guard: ServerGuard, jump_missing: bool) -> str:
     """iptables-restore --noflush input for a server's namespace; Docker's nat rules there
     (its DNS) are another table, left alone."""
     return filter_script(server_rules(guard), {"OUTPUT": SERVER_CHAIN} if jump_missing else {})
-

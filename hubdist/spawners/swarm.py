@@ -20,7 +20,9 @@ from ..engine import EngineError
 from ..engine.swarm import NODE_LOST, TASK_ENDED, ServerState, SwarmView, hostname
 from . import certs, readiness
 from .base import ContainerSpawner, SpawnFailed
+from .guard import NetguardGate
 from .hardening import starts_as_root
+from .swarmguard import SwarmGuardGate
 from .templating import deep_merge, render_mounts
 
 # Swarm task states, in order, with the progress shown for each
@@ -67,9 +69,9 @@ NOT_ON_SWARM = {
     ),
     "netguard_status_file": (
         lambda value: not value,
-        "netguard does not cover a swarm yet (docs/swarm.md)",
+        "on a swarm each node's guard is asked instead: set SwarmSpawner.netguard_address "
+        "(docs/swarm.md)",
     ),
-    "netguard_wait": (lambda value: False, "netguard does not cover a swarm yet (docs/swarm.md)"),
 }
 NOT_ON_SWARM["remove_containers"] = NOT_ON_SWARM["remove"]  # its deprecated alias
 
@@ -87,7 +89,7 @@ def refused_on_swarm(option: str, value) -> str:
     return f"SwarmSpawner cannot honour {option} = {value!r}: {why}"
 
 
-class SwarmSpawner(ContainerSpawner):
+class SwarmSpawner(SwarmGuardGate, NetguardGate, ContainerSpawner):
     """Spawn single-user servers as Docker Swarm services (the hub runs on a manager).
 
     ``c.DockerSpawner.*`` configures it too (dockerspawner's SwarmSpawner is a DockerSpawner,
@@ -351,6 +353,8 @@ class SwarmSpawner(ContainerSpawner):
             task = await self._wait_for_running_task(image)
             if self.pin_to_node and not self.pinned_node:
                 self.pinned_node = task["NodeID"]
+            # fail closed: nobody reaches the server before its rules are in
+            await self.wait_for_swarm_guard(task, await self._node_name(task["NodeID"]))
             self.swarm_view.watch(self.object_id, self._ended)
             candidates = await self._task_endpoints(task)
             self.enter_phase("answer")
