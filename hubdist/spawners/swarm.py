@@ -20,7 +20,6 @@ from ..engine import EngineError
 from ..engine.swarm import NODE_LOST, TASK_ENDED, ServerState, SwarmView, hostname
 from . import certs, readiness
 from .base import ContainerSpawner, SpawnFailed
-from .guard import NetguardGate
 from .hardening import starts_as_root
 from .swarmguard import SwarmGuardGate
 from .templating import deep_merge, render_mounts
@@ -89,7 +88,7 @@ def refused_on_swarm(option: str, value) -> str:
     return f"SwarmSpawner cannot honour {option} = {value!r}: {why}"
 
 
-class SwarmSpawner(SwarmGuardGate, NetguardGate, ContainerSpawner):
+class SwarmSpawner(SwarmGuardGate, ContainerSpawner):
     """Spawn single-user servers as Docker Swarm services (the hub runs on a manager).
 
     ``c.DockerSpawner.*`` configures it too (dockerspawner's SwarmSpawner is a DockerSpawner,

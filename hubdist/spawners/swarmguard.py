@@ -18,7 +18,7 @@ import socket
 import time
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import HasTraits, Unicode
+from traitlets import Float, HasTraits, Unicode
 
 SEE_LOGS = "see: docker service ps <stack>_netguard; docker service logs <stack>_netguard"
 
@@ -67,8 +67,7 @@ async def guard_problem(address: str, node_id: str, node: str, container_id: str
 
 
 class SwarmGuardGate(HasTraits):
-    """The option SwarmSpawner checks before a running task may answer (with the
-    ``netguard_wait`` of hubdist.spawners.guard.NetguardGate)."""
+    """The options SwarmSpawner checks before a running task may answer."""
 
     netguard_address = Unicode(
         "",
@@ -79,6 +78,13 @@ class SwarmGuardGate(HasTraits):
         isolation rules in its network namespace; otherwise, after netguard_wait seconds,
         the spawn fails saying which node lacks a working guard. Empty: no check. The
         stack sets it from HUBDIST_NETGUARD_ADDRESS unless HUBDIST_NETGUARD=off.""",
+    )
+
+    netguard_wait = Float(
+        30.0,
+        config=True,
+        help="""Seconds a start waits for its node's guard to report the server guarded
+        before it fails (the guard reacts to the container's start at once).""",
     )
 
     async def wait_for_swarm_guard(self, task: dict, node: str, poll: float = 0.5) -> None:
