@@ -130,6 +130,9 @@ with env.setting("HUBDIST_DOMAIN") as domain:
 # (compose sets HUBDIST_NETGUARD_STATUS_FILE; HUBDIST_NETGUARD=off: no check)
 if guard.expected_status_file(os.environ):
     c.DockerSpawner.netguard_status_file = guard.expected_status_file(os.environ)
+# (a stack sets HUBDIST_NETGUARD_ADDRESS: each node's guard is asked, docs/swarm.md)
+if guard.expected_guard_address(os.environ):
+    c.SwarmSpawner.netguard_address = guard.expected_guard_address(os.environ)
 
 # -- layer 3, the overrides: config.d/*.py, *.yaml, *.yml, *.json, in file-name order --------
 layers.load_overrides(c, OVERRIDE_DIR)

@@ -246,12 +246,12 @@ def server_rules(guard: ServerGuard) -> dict[str, list[list[str]]]:
         ["-d", str(net), *REJECT, *comment("the server's networks: other servers, the proxy")]
         for net in guard.networks
     ]
-    chain += [["-d", str(net), *REJECT, *comment("the node itself")] for net in guard.host]
     if guard.dns:  # Docker's DNS asks the node's resolvers from the server's namespace
         chain += [
             ["-p", proto, "-m", proto, "--dport", str(DNS_PORT), "-j", "RETURN", *comment("DNS")]
             for proto in ("udp", "tcp")
         ]
+    chain += [["-d", str(net), *REJECT, *comment("the node itself")] for net in guard.host]
     for net in guard.block:
         why = BLOCKED_BY_DEFAULT.get(str(net), "blocked destination")
         chain.append(["-d", str(net), *REJECT, *comment(why)])

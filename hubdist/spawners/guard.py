@@ -59,9 +59,22 @@ def expected_status_file(environ: Mapping[str, str]) -> str:
     return environ.get(STATUS_FILE_VARIABLE, "").strip()
 
 
+#: where the stack tells the hub its nodes' guards answer (docker-stack.yml)
+ADDRESS_VARIABLE = "HUBDIST_NETGUARD_ADDRESS"
+
+
+def expected_guard_address(environ: Mapping[str, str]) -> str:
+    """The swarm guards' HOST:PORT the default config gives SwarmSpawner (the one the
+    stack sets), unless netguard is switched off (HUBDIST_NETGUARD=off)."""
+    if environ.get("HUBDIST_NETGUARD", "on").strip().lower() == "off":
+        return ""
+    return environ.get(ADDRESS_VARIABLE, "").strip()
+
+
 class NetguardGate(HasTraits):
     """Traits mixed into the container spawners; DockerSpawner (and SystemUserSpawner)
-    check them before every start. Not SwarmSpawner: netguard does not cover a swarm."""
+    check them before every start. SwarmSpawner asks its nodes' guards instead
+    (hubdist.spawners.swarmguard)."""
 
     netguard_status_file = Unicode(
         "",

@@ -1,0 +1,125 @@
+"""The swarm guard's rules and what they are made of: pure logic, no namespace touched."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+
+import pytest
+
+from hubdist.netguard import namespaces, ruleset
+from hubdist.netguard.ruleset import Destination, ServerGuard
+from hubdist.spawners import guard as gate
+from hubdist.spawners import swarmguard
+
+from .test_netguard import first_match
+
+NET = ipaddress.IPv4Network
+HUB = Destination.parse("10.0.1.2:8081")
+
+
+def verdict(g: ServerGuard, dst: str, port: int, proto: str = "tcp") -> str:
+    """What a new connection from the server to ``dst`` meets. The loopback rule (-o lo)
+    is left out: none of these destinations is on loopback."""
+    chain = ruleset.server_rules(g)[ruleset.SERVER_CHAIN]
+    return first_match([r for r in chain if "-o" not in r], dst, port, proto) or "RETURN"
+
+
+def server_guard(**kw) -> ServerGuard:
+    return ServerGuard(**{"hub": (HUB,), "networks": (NET("10.0.1.0/24"),), **kw})
+
+
+def test_only_the_hubs_api_is_open_on_the_servers_network():
+    g = server_guard()
+    assert verdict(g, "10.0.1.2", 8081) == "RETURN"
+    assert verdict(g, "10.0.1.2", 8000) == "REJECT", "the hub's other ports"
+    assert verdict(g, "10.0.1.9", 8888) == "REJECT", "another user's server"
+    assert verdict(g, "10.0.1.9", 53, "udp") == "REJECT", "a server listening on 53"
+    assert verdict(g, "10.0.1.3", 8001) == "REJECT", "the proxy's API"
+
+
+def test_node_metadata_and_private_ranges_are_rejected_the_internet_and_dns_are_not():
+    g = server_guard(host=(NET("203.0.113.7/32"),))
+    assert verdict(g, "203.0.113.7", 2375) == "REJECT", "the node's engine over TCP"
+    assert verdict(g, "169.254.169.254", 80) == "REJECT"
+    for address in ("10.9.0.1", "172.20.0.1", "192.168.1.1", "100.100.100.100"):
+        assert verdict(g, address, 5432) == "REJECT", address
+    assert verdict(g, "93.184.216.34", 443) == "RETURN"
+    # Docker's DNS forwards from the server's namespace to the node's resolvers
+    assert verdict(g, "10.0.0.2", 53, "udp") == "RETURN"
+    assert verdict(g, "203.0.113.7", 53, "udp") == "RETURN"
+    assert verdict(server_guard(dns=False), "10.0.0.2", 53, "udp") == "REJECT"
+
+
+def test_admins_allow_and_block_lists_apply_as_on_compose():
+    g = server_guard(
+        allow=(Destination.parse("10.9.9.9:5432"),),
+        block=(*server_guard().block, NET("198.51.100.0/24")),
+    )
+    assert verdict(g, "10.9.9.9", 5432) == "RETURN"
+    assert verdict(g, "10.9.9.9", 22) == "REJECT"
+    assert verdict(g, "198.51.100.10", 443) == "REJECT"
+
+
+def test_the_script_fills_the_chain_in_one_transaction_and_jumps_only_when_missing():
+    with_jump = ruleset.server_script(server_guard(), jump_missing=True)
+    assert with_jump.startswith("*filter\n:HUBDIST-SERVER-OUT - [0:0]\n")
+    assert "-I OUTPUT 1 -j HUBDIST-SERVER-OUT\nCOMMIT\n" in with_jump
+    assert "*nat" not in with_jump, "Docker's DNS rules are left alone"
+    assert "-I OUTPUT" not in ruleset.server_script(server_guard(), jump_missing=False)
+
+
+FIB_TRIE = """Main:
+  +-- 0.0.0.0/0 3 0 5
+     |-- 0.0.0.0
+        /0 universe UNICAST
+     +-- 127.0.0.0/8 2 0 2
+        +-- 127.0.0.0/31 1 0 0
+           |-- 127.0.0.1
+              /32 host LOCAL
+     |-- 172.17.0.1
+        /32 host LOCAL
+     |-- 172.17.255.255
+        /32 link BROADCAST
+     |-- 203.0.113.7
+        /32 host LOCAL
+Local:
+     |-- 203.0.113.7
+        /32 host LOCAL
+"""
+
+
+def test_the_nodes_own_addresses_come_from_its_fib_trie_without_loopback(tmp_path):
+    (tmp_path / "1" / "net").mkdir(parents=True)
+    (tmp_path / "1" / "net" / "fib_trie").write_text(FIB_TRIE)
+    assert namespaces.node_addresses(tmp_path) == [NET("172.17.0.1/32"), NET("203.0.113.7/32")]
+
+
+def test_hub_and_networks_are_read_from_the_containers_inspection():
+    info = {
+        "Config": {"Env": ["A=b=c", "JUPYTERHUB_API_URL=http://hub:8081/hub/api"]},
+        "NetworkSettings": {
+            "Networks": {
+                "users": {"IPAddress": "10.0.1.7", "IPPrefixLen": 24},
+                "docker_gwbridge": {"IPAddress": "", "IPPrefixLen": 0},
+            }
+        },
+    }
+    assert namespaces.hub_api(info) == ("hub", 8081)
+    assert namespaces.server_networks(info) == [NET("10.0.1.0/24")]
+    https = {"Config": {"Env": ["JUPYTERHUB_API_URL=https://10.0.1.2/hub/api"]}}
+    assert namespaces.hub_api(https) == ("10.0.1.2", 443)
+    with pytest.raises(ruleset.NetguardError, match="JUPYTERHUB_API_URL"):
+        namespaces.hub_api({"Config": {"Env": []}})
+
+
+def test_the_stack_tells_the_hub_where_the_guards_are_unless_netguard_is_off():
+    environ = {"HUBDIST_NETGUARD_ADDRESS": "tasks.netguard:8091"}
+    assert gate.expected_guard_address(environ) == "tasks.netguard:8091"
+    assert gate.expected_guard_address({**environ, "HUBDIST_NETGUARD": "off"}) == ""
+    assert gate.expected_guard_address({}) == ""
+
+
+def test_a_guard_address_without_a_port_is_refused_saying_so():
+    with pytest.raises(ValueError, match="is not HOST:PORT"):
+        asyncio.run(swarmguard.guard_addresses("tasks.netguard"))
