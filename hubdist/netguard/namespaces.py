@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .. import names
-from ..engine import Engine
+from ..engine import Engine, EngineError
 from .ruleset import SERVER_CHAIN, Destination, NetguardError, ServerGuard, server_script
 
 CONTAINER_ID = re.compile(r"^[0-9a-f]{12,64}$")
@@ -140,7 +140,11 @@ class NodeGuard:
         """Put the rules in this container's namespace unless in place; None if it is not
         a running user's server on this node."""
         async with self.lock:
-            info = await self.engine.inspect_container(container_id)
+            try:
+                info = await self.engine.inspect_container(container_id)
+            except EngineError as exc:  # asked again at the next sweep, or by the hub
+                log(f"inspecting {container_id[:12]} failed: {exc}")
+                return None
             labels = ((info or {}).get("Config") or {}).get("Labels") or {}
             state = (info or {}).get("State") or {}
             if not info or any(labels.get(k) != v for k, v in self.labels.items()):
@@ -175,11 +179,16 @@ class NodeGuard:
             if code != 0:
                 raise NetguardError(f"conntrack -F failed in {netns}: {out}")
         name = info["Name"].lstrip("/")
-        log(f"guarded {name} ({'rules changed' if entry.script else 'new'})")
+        log(f"guarded {name} ({'rules put in' if jumped[0] != 0 else 'rules changed'})")
         entry.script, entry.problem = script, ""
 
     async def sweep(self) -> None:
-        running = await self.engine.list_containers(self.labels)
+        """Guard every running server of the node; forget those gone."""
+        try:
+            running = await self.engine.list_containers(self.labels)
+        except Exception as exc:  # the engine may be restarting: the next sweep retries
+            log(f"listing the node's servers failed: {exc}")
+            return
         ids = {c["Id"] for c in running if c.get("State") == "running"}
         for gone in set(self.servers) - ids:
             del self.servers[gone]
@@ -230,19 +239,22 @@ async def run_node_guard(guard: NodeGuard, listen: str, interval: float) -> None
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    def started(event: dict) -> None:  # in the event thread
-        loop.call_soon_threadsafe(lambda: loop.create_task(guard.guard(event["id"])))
+    def soon(work) -> None:  # from the event thread
+        loop.call_soon_threadsafe(lambda: loop.create_task(work()))
+
+    def started(event: dict) -> None:
+        soon(lambda: guard.guard(event["id"]))
+
+    def opened() -> None:  # a server started before the stream (re)opened is found too
+        soon(guard.sweep)
 
     labels = [f"{key}={value}" for key, value in guard.labels.items()]
     filters = {"type": "container", "event": "start", "label": labels}
-    feed = guard.engine.watch_events(filters, started, lambda: None)
+    feed = guard.engine.watch_events(filters, started, opened)
     log(f"guarding users' servers on node {guard.node} ({guard.node_id}); status on {listen}")
     try:
         while not stop.is_set():
-            try:
-                await guard.sweep()
-            except Exception as exc:  # the engine may be restarting: the next sweep retries
-                log(f"listing the node's servers failed: {exc}")
+            await guard.sweep()
             try:
                 await asyncio.wait_for(stop.wait(), interval)
             except asyncio.TimeoutError:

@@ -228,3 +228,64 @@ def test_without_a_guard_no_server_starts_and_nothing_is_left(outcome):
     assert "Your server was not started" in outcome.refused, outcome.refused
     assert f"no network guard on node {outcome.node}" in outcome.refused, outcome.refused
     assert outcome.refused_leftovers == [], "the refused server's service and container go"
+
+
+# -- rules follow the server: the guard acts on start events, unasked ---------------------
+
+
+def guarded(container: str) -> bool:
+    netns = f"/proc/{inspect('container', container)['State']['Pid']}/ns/net"
+    check = [
+        "nsenter",
+        f"--net={netns}",
+        "iptables",
+        "-w",
+        "-C",
+        "OUTPUT",
+        "-j",
+        "HUBDIST-SERVER-OUT",
+    ]
+    return subprocess.run(check, capture_output=True).returncode == 0
+
+
+def wait_until_guarded(container: str, log_path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not guarded(container):
+        assert time.monotonic() < deadline, f"not guarded:\n{log_path.read_text()}"
+        time.sleep(0.3)
+
+
+def test_a_server_that_starts_is_guarded_without_the_hub_asking(swarm, tmp_path):
+    """No hub here, and no sweep after the first (--interval 600): only the engine's start
+    event can put the rules in."""
+    network, server = f"{PREFIX}-swarmguard-ev", f"{PREFIX}-swarmguard-ev-server"
+    undo = []
+    try:
+        docker("network", "create", "--driver", "overlay", "--attachable", network)
+        undo.append(lambda: docker("network", "rm", network, check=False))
+        log_path = tmp_path / "guard.log"
+        guard = subprocess.Popen(
+            [sys.executable, "-m", "hubdist", "netguard", "--swarm", "--host-proc", "/proc",
+             "--listen", "127.0.0.1:0", "--interval", "600", "--deployment", PREFIX],
+            stdout=open(log_path, "ab"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        undo.append(lambda: guard.poll() is None and (guard.terminate(), guard.wait(30)))
+        deadline = time.monotonic() + 60
+        while "guarding users' servers" not in log_path.read_text():
+            assert guard.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+
+        docker("run", "-d", "--name", server, "--network", network,
+               "--label", "org.jupyter.hubdist.managed=true",
+               "--label", f"org.jupyter.hubdist.deployment={PREFIX}",
+               "-e", "JUPYTERHUB_API_URL=http://192.0.2.1:8081/hub/api",
+               TEST_IMAGE, "sleep", "600")  # fmt: skip
+        undo.append(lambda: docker("rm", "-f", server, check=False))
+        wait_until_guarded(server, log_path)
+
+        # a restart gets a new namespace (its start event puts the rules in again)
+        docker("restart", "-t", "0", server)
+        wait_until_guarded(server, log_path)
+    finally:
+        for step in reversed(undo):
+            step()
