@@ -222,15 +222,16 @@ def make_parser(environ: dict | None = None) -> argparse.ArgumentParser:
         help="--swarm: guard only the servers of this hubdist deployment (their label "
         "org.jupyter.hubdist.deployment) (default: every hubdist server on the node)",
     )
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument(
+    parser.add_argument(
         "--swarm",
         action="store_true",
         help="guard the users' servers of this Swarm node from inside their own network "
         "namespaces, and tell the hub which are guarded (docs/swarm.md); needs the "
         "Docker socket, the host's /proc (--host-proc) and NET_ADMIN, SYS_ADMIN, "
-        "SYS_PTRACE; --users-range and --subnet are not used",
+        "SYS_PTRACE; --users-range and --subnet are not used; with --check: exit 1 "
+        "unless the guard answers on --listen",
     )
+    mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--once",
         action="store_true",
@@ -280,9 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.interval <= 0:
             raise NetguardError(f"--interval {args.interval}: use a number of seconds above 0")
         if args.swarm:
-            from .namespaces import main_swarm
+            from .namespaces import check_swarm, main_swarm
 
-            return main_swarm(args)
+            return check_swarm(args.listen) if args.check else main_swarm(args)
         guard = guard_from_args(args)
         if args.print:
             print(restore_script(guard, list(jumps_for(guard.name))), end="")

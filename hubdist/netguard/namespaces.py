@@ -275,6 +275,20 @@ def check_tools(iptables: str) -> None:
             )
 
 
+def check_swarm(listen: str) -> int:
+    """The health check: 0 if this container's guard answers (it is guarding), else 1."""
+    import urllib.request
+
+    port = listen.rpartition(":")[2]
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=4) as answer:
+            print(f"hubdist netguard --swarm: guarding node {json.load(answer)['node']}")
+        return 0
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"hubdist netguard --swarm: NOT GUARDING: no answer on {port} ({exc})")
+        return 1
+
+
 def main_swarm(args) -> int:
     """``hubdist netguard --swarm`` with the parsed ``args`` (hubdist.netguard.command)."""
     from .command import block_list

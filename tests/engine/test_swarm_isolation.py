@@ -255,7 +255,9 @@ def wait_until_guarded(container: str, log_path, timeout: float = 60) -> None:
         time.sleep(0.3)
 
 
-def test_a_server_that_starts_is_guarded_without_the_hub_asking(swarm, tmp_path):
+def test_a_server_that_starts_is_guarded_without_the_hub_asking_and_the_check_says_so(
+    swarm, tmp_path
+):
     """No hub here, and no sweep after the first (--interval 600): only the engine's start
     event can put the rules in."""
     network, server = f"{PREFIX}-swarmguard-ev", f"{PREFIX}-swarmguard-ev-server"
@@ -264,9 +266,10 @@ def test_a_server_that_starts_is_guarded_without_the_hub_asking(swarm, tmp_path)
         docker("network", "create", "--driver", "overlay", "--attachable", network)
         undo.append(lambda: docker("network", "rm", network, check=False))
         log_path = tmp_path / "guard.log"
+        listen = f"127.0.0.1:{free_port()}"
         guard = subprocess.Popen(
             [sys.executable, "-m", "hubdist", "netguard", "--swarm", "--host-proc", "/proc",
-             "--listen", "127.0.0.1:0", "--interval", "600", "--deployment", PREFIX],
+             "--listen", listen, "--interval", "600", "--deployment", PREFIX],
             stdout=open(log_path, "ab"), stderr=subprocess.STDOUT,
         )  # fmt: skip
         undo.append(lambda: guard.poll() is None and (guard.terminate(), guard.wait(30)))
@@ -286,6 +289,13 @@ def test_a_server_that_starts_is_guarded_without_the_hub_asking(swarm, tmp_path)
         # a restart gets a new namespace (its start event puts the rules in again)
         docker("restart", "-t", "0", server)
         wait_until_guarded(server, log_path)
+
+        # the stack's health check: healthy while it guards, not once it stopped
+        check = [sys.executable, "-m", "hubdist", "netguard", "--swarm", "--check"]
+        assert subprocess.run([*check, "--listen", listen]).returncode == 0
+        guard.terminate()
+        guard.wait(30)
+        assert subprocess.run([*check, "--listen", listen]).returncode == 1
     finally:
         for step in reversed(undo):
             step()
