@@ -189,6 +189,33 @@ def test_a_user_logs_in_and_runs_code_on_a_server_that_is_a_swarm_service(stack)
     assert "Ports" not in server.get("Endpoint", {})  # reached at its task's address
 
 
+ATTEMPT = """
+import socket, sys
+for host, port in (("proxy", 8001), ("hub", 8081)):
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+        print("reached")
+    except OSError as e:
+        print(type(e).__name__ + ": " + (e.strerror or str(e)))
+"""
+
+
+def test_the_users_server_is_guarded_by_the_netguard_on_its_node(stack):
+    """Runs after the user's server was started above: its node's guard put the rules in
+    before it answered; from inside it the proxy's API is rejected, the hub's API is not
+    (tests/engine/test_swarm_isolation.py tries every attack, with controls)."""
+    guard = stack.service(f"{stack.name}_netguard")
+    assert "Global" in guard["Spec"]["Mode"]
+    spec = guard["Spec"]["TaskTemplate"]["ContainerSpec"]
+    assert set(spec["CapabilityAdd"]) == {"CAP_NET_ADMIN", "CAP_SYS_ADMIN", "CAP_SYS_PTRACE"}
+    assert f"guarded {stack.name}-{USER}." in stack.logs("netguard"), stack.logs("netguard")
+
+    label = f"label=com.docker.swarm.service.name={stack.name}-{USER}"
+    (container,) = docker("ps", "-q", "--filter", label).stdout.split()
+    tried = docker("exec", container, "python3", "-c", ATTEMPT).stdout.splitlines()
+    assert tried == ["OSError: No route to host", "reached"], tried
+
+
 def test_no_virtual_ip_and_no_routing_mesh(stack):
     hub, proxy = (stack.service(f"{stack.name}_{s}") for s in ("hub", "proxy"))
 
