@@ -33,6 +33,9 @@ from ..hubrig import BASE_IMAGE, docker, task_logs, user_container
 from ..nodes import EngineNode, make_network, remove_network
 
 STUB_DIR = Path(__file__).resolve().parent / "stub"
+#: the stack without its network guard, and the hub told so (the file says why)
+WITHOUT_NETGUARD = Path(__file__).resolve().parent / "without-netguard.yml"
+NETGUARD_OFF = {"HUBDIST_NETGUARD": "off"}
 HTTP_PORT = 8000  # the proxy's, published in host mode on the manager
 
 # What an admin writes in config.d (a str.format template: {stack}). A callable constraint
@@ -165,6 +168,7 @@ class Cluster:
         config = textwrap.dedent(CONFIG).format(stack=self.stack)
         (config_dir / "50-multinode.py").write_text(config)
         self.manager.copy_in(STACK_FILE, "/stack/docker-stack.yml")
+        self.manager.copy_in(WITHOUT_NETGUARD, "/stack/without-netguard.yml")
         self.manager.copy_in(config_dir, "/stack/config.d")
         for secret in SECRETS:
             self.manager.docker(
@@ -177,9 +181,11 @@ class Cluster:
             "HUBDIST_CONFIG_DIR": "/stack/config.d",
             "HUBDIST_HTTP_PORT": str(HTTP_PORT),
             "HUBDIST_SINGLEUSER_IMAGE": self.image,
+            **NETGUARD_OFF,
         }
         self.manager.docker(
-            "stack", "deploy", "-c", "/stack/docker-stack.yml", "--resolve-image", "never",
+            "stack", "deploy", "-c", "/stack/docker-stack.yml",
+            "-c", "/stack/without-netguard.yml", "--resolve-image", "never",
             self.stack, env=settings,
         )  # fmt: skip
         self.wait_healthy()

@@ -26,7 +26,7 @@ from ..e2e.deployment import BUILD_TIMEOUT, Deployment, http_session, isolated_e
 from ..e2e.test_stack import SECRETS, STACK_FILE
 from ..hubrig import PREFIX, docker, task_logs
 from ..nodes import EngineNode, build_node_image, make_network
-from .cluster import CONFIG, HTTP_PORT, Cluster, User
+from .cluster import CONFIG, HTTP_PORT, NETGUARD_OFF, WITHOUT_NETGUARD, Cluster, User
 
 POSTGRES_STACK_FILE = STACK_FILE.with_name("docker-stack.postgres.yml")
 USER = "max"
@@ -104,6 +104,7 @@ class TwoManagers(Cluster):
         m1 = self.manager
         m1.copy_in(STACK_FILE, "/stack/docker-stack.yml")
         m1.copy_in(POSTGRES_STACK_FILE, "/stack/docker-stack.postgres.yml")
+        m1.copy_in(WITHOUT_NETGUARD, "/stack/without-netguard.yml")
         # the config folder is a bind mount: on every manager the hub may run on
         for manager in self.managers:
             manager.copy_in(config_dir, "/stack/config.d")
@@ -118,10 +119,12 @@ class TwoManagers(Cluster):
             "HUBDIST_CONFIG_DIR": "/stack/config.d",
             "HUBDIST_HTTP_PORT": str(HTTP_PORT),
             "HUBDIST_SINGLEUSER_IMAGE": self.image,
+            **NETGUARD_OFF,
         }
         m1.docker(
             "stack", "deploy", "-c", "/stack/docker-stack.yml",
-            "-c", "/stack/docker-stack.postgres.yml", "--resolve-image", "never",
+            "-c", "/stack/docker-stack.postgres.yml",
+            "-c", "/stack/without-netguard.yml", "--resolve-image", "never",
             self.stack, env=settings,
         )  # fmt: skip
         self.wait_healthy()
