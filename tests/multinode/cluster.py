@@ -78,6 +78,9 @@ class Cluster:
     image: str = ""  # the single-user image, as the nodes pull it from the registry
     password: str = ""
     extra_nodes: list[EngineNode] = field(default_factory=list)
+    #: with the stack's network guard on every node (the hub image on each; its nodes are
+    #: the ones made here, none added later)
+    guarded: bool = False
 
     @property
     def url(self) -> str:
@@ -90,10 +93,11 @@ class Cluster:
     # -- building it ---------------------------------------------------------------------
 
     @classmethod
-    def create(cls, stack: str, workdir: Path) -> Cluster:
+    def create(cls, stack: str, workdir: Path, guarded: bool = False) -> Cluster:
         network = make_network(stack)
         args = ["--insecure-registry", f"{stack}-manager:5000"]
-        cluster = cls(stack, network, EngineNode.start(f"{stack}-manager", network, args), [])
+        manager = EngineNode.start(f"{stack}-manager", network, args)
+        cluster = cls(stack, network, manager, [], guarded=guarded)
         try:
             with ThreadPoolExecutor(1) as pool:
                 hub_image = pool.submit(cluster._load_hub_image, workdir)  # meanwhile:
@@ -103,9 +107,12 @@ class Cluster:
                 cluster._form_swarm()
                 cluster._serve_image()
                 hub_image.result()
+            if guarded:
+                cluster._hub_image_to_workers()
             cluster._deploy(workdir)
         except BaseException:
             cluster.remove()
+            docker("image", "rm", f"hubdist/hub:{stack}", check=False)
             raise
         return cluster
 
@@ -151,13 +158,23 @@ class Cluster:
             list(pool.map(lambda node: node.docker("pull", "-q", self.image), self.workers))
 
     def _load_hub_image(self, workdir: Path) -> None:
-        """The hub image of this checkout, built here and copied to the manager only."""
+        """The hub image of this checkout, built here and copied to the manager only (kept
+        here when guarded, for the workers' guards: _hub_image_to_workers)."""
         hub_image = f"hubdist/hub:{self.stack}"
         env = isolated_env(self.stack, HTTP_PORT, workdir)
         build = Deployment(self.stack, self.url, env).compose("build", "hub", timeout=BUILD_TIMEOUT)
         assert build.returncode == 0, f"building the hub image failed:\n{build.stderr[-3000:]}"
         try:
             self.manager.load_flat(hub_image, hub_image)
+        finally:
+            if not self.guarded:  # else the workers get it too, then it goes
+                docker("image", "rm", hub_image, check=False)
+
+    def _hub_image_to_workers(self) -> None:
+        hub_image = f"hubdist/hub:{self.stack}"
+        try:
+            with ThreadPoolExecutor(len(self.workers)) as pool:
+                list(pool.map(lambda node: node.load_flat(hub_image, hub_image), self.workers))
         finally:
             docker("image", "rm", hub_image, check=False)
 
@@ -170,6 +187,9 @@ class Cluster:
         self.manager.copy_in(STACK_FILE, "/stack/docker-stack.yml")
         self.manager.copy_in(WITHOUT_NETGUARD, "/stack/without-netguard.yml")
         self.manager.copy_in(config_dir, "/stack/config.d")
+        files = ["-c", "/stack/docker-stack.yml"]
+        if not self.guarded:
+            files += ["-c", "/stack/without-netguard.yml"]
         for secret in SECRETS:
             self.manager.docker(
                 "secret", "create", f"{self.stack}-{secret}", "-", input=secrets.token_hex(32)
@@ -181,13 +201,11 @@ class Cluster:
             "HUBDIST_CONFIG_DIR": "/stack/config.d",
             "HUBDIST_HTTP_PORT": str(HTTP_PORT),
             "HUBDIST_SINGLEUSER_IMAGE": self.image,
-            **NETGUARD_OFF,
+            **({} if self.guarded else NETGUARD_OFF),
         }
         self.manager.docker(
-            "stack", "deploy", "-c", "/stack/docker-stack.yml",
-            "-c", "/stack/without-netguard.yml", "--resolve-image", "never",
-            self.stack, env=settings,
-        )  # fmt: skip
+            "stack", "deploy", *files, "--resolve-image", "never", self.stack, env=settings
+        )
         self.wait_healthy()
         found = wait_until(
             lambda: "trial password: " in self.hub_logs() and self.hub_logs(),

@@ -1,0 +1,124 @@
+"""Network isolation on a swarm of three machines, with the stack's network guard on every
+node (a cluster of its own: the hub image on each node, for its guard).
+
+Users' servers (the stub image) run where their names put them: ann and cat on w1, ben on
+w2. From inside ann's server every attack is tried with the guards running; then the
+guard on w1 is taken off that node (a placement constraint): a new server there is refused
+naming the node, ann's rules stay; then they are taken out of her server by hand, and every
+attack must work (the control), or the test proves nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+
+from ..engine.test_network_isolation import PROBE, REJECTED
+from ..hubrig import PREFIX, docker
+from ..nodes import EngineNode, build_node_image
+from .cluster import Cluster, User, start_server, wait_until
+
+ATTACKS = ("user_on_other_node", "user_on_same_node", "proxy_api", "own_node", "other_node",
+           "manager_engine")  # fmt: skip
+CHAIN = "HUBDIST-SERVER-OUT"
+
+
+@dataclass
+class Outcome:
+    guarded: dict = field(default_factory=dict)
+    guard_gone: dict = field(default_factory=dict)  # w1's guard removed: ann's rules stay
+    unguarded: dict = field(default_factory=dict)  # the control
+    refused: str = ""
+    guard_log: str = ""
+    w1: str = ""
+
+
+def container_of(cluster: Cluster, node: EngineNode, user: str) -> str:
+    label = f"label=com.docker.swarm.service.name={cluster.service(user)}"
+    (found,) = node.docker("ps", "-q", "--filter", label).stdout.split()
+    return found
+
+
+def inspect_on(node: EngineNode, container: str) -> dict:
+    return json.loads(node.docker("inspect", container).stdout)[0]
+
+
+def probe_on(node: EngineNode, container: str, targets: list) -> dict:
+    done = node.docker("exec", container, "python3", "-c", PROBE, json.dumps(targets))
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def outcome(engine_ready, tmp_path_factory):
+    build_node_image()
+    cluster = Cluster.create(f"{PREFIX}-mg", tmp_path_factory.mktemp("guarded"), guarded=True)
+    try:
+        yield run_drill(cluster)
+    finally:
+        cluster.remove()
+
+
+def run_drill(cluster: Cluster) -> Outcome:
+    out = Outcome(w1=cluster.w1.name)
+    guard_service = f"{cluster.stack}_netguard"
+    start_server(cluster, "on-w1-ann")
+    start_server(cluster, "on-w2-ben")
+    start_server(cluster, "on-w1-cat")
+    ann = container_of(cluster, cluster.w1, "on-w1-ann")
+
+    def overlay_ip(node: EngineNode, user: str) -> str:
+        networks = inspect_on(node, container_of(cluster, node, user))["NetworkSettings"]
+        return networks["Networks"][cluster.stack]["IPAddress"]
+
+    targets = [
+        ("user_on_other_node", "tcp", overlay_ip(cluster.w2, "on-w2-ben"), 8888),
+        ("user_on_same_node", "tcp", overlay_ip(cluster.w1, "on-w1-cat"), 8888),
+        ("proxy_api", "tcp", "proxy", 8001),
+        ("own_node", "tcp", cluster.w1.ip, 7946),  # Swarm's gossip, on every node
+        ("other_node", "tcp", cluster.w2.ip, 7946),
+        ("manager_engine", "tcp", cluster.manager.ip, 2377),
+        ("hub_api", "http", "hub", 8081),
+    ]
+    out.guarded = probe_on(cluster.w1, ann, targets)
+    out.guard_log = cluster.manager.docker("service", "logs", guard_service, check=False).stdout
+
+    # no guard on w1 any more
+    w1_off = f"node.hostname!={cluster.w1.name}"
+    cluster.manager.docker("service", "update", "--detach", "--constraint-add", w1_off,
+                           guard_service)  # fmt: skip
+    wait_until(
+        lambda: not [t for t in cluster.tasks(guard_service)
+                     if t["Node"] == cluster.w1.name and t["CurrentState"].startswith("Running")],
+        "w1's guard to go",
+    )  # fmt: skip
+    out.refused = User(cluster, "on-w1-dan").start_failure()
+    out.guard_gone = probe_on(cluster.w1, ann, targets)
+
+    pid = inspect_on(cluster.w1, ann)["State"]["Pid"]
+    for step in (["-D", "OUTPUT", "-j", CHAIN], ["-F", CHAIN], ["-X", CHAIN]):
+        # in the node's own container, where the node's engine gave that process id
+        docker("exec", cluster.w1.name, "nsenter", f"--net=/proc/{pid}/ns/net",
+               "iptables", "-w", *step)  # fmt: skip
+    out.unguarded = probe_on(cluster.w1, ann, targets)
+    return out
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_attack_from_a_server_is_rejected_on_every_node_and_works_without_the_guard(
+    outcome, attack
+):
+    assert outcome.guarded[attack] == REJECTED, (outcome.guarded, outcome.guard_log)
+    assert outcome.guard_gone[attack] == REJECTED, outcome.guard_gone
+    assert outcome.unguarded[attack] == "reached", (
+        f"control: without the guard {attack} must be reachable: {outcome.unguarded}"
+    )
+
+
+def test_the_hubs_api_stays_open(outcome):
+    assert outcome.guarded["hub_api"] == "reached", outcome.guarded
+
+
+def test_a_node_without_a_guard_gets_no_new_server(outcome):
+    assert f"no network guard on node {outcome.w1}" in outcome.refused, outcome.refused
