@@ -352,8 +352,8 @@ class SwarmSpawner(SwarmGuardGate, ContainerSpawner):
             task = await self._wait_for_running_task(image)
             if self.pin_to_node and not self.pinned_node:
                 self.pinned_node = task["NodeID"]
-            # fail closed: nobody reaches the server before its rules are in
-            await self.wait_for_swarm_guard(task, await self._node_name(task["NodeID"]))
+            if self.netguard_address:  # fail closed: nobody reaches it before its rules
+                await self.wait_for_swarm_guard(task, await self._node_name(task["NodeID"]))
             self.swarm_view.watch(self.object_id, self._ended)
             candidates = await self._task_endpoints(task)
             self.enter_phase("answer")
