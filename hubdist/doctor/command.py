@@ -79,14 +79,26 @@ async def diagnose(args: argparse.Namespace, where: str | None = None) -> list[F
         checks = [c for c in checks if c not in delegate]
     findings = await run_checks(checks, deployment, engine)
     if delegate:
-        findings += await in_hub_container(engine, deployment, [check_name(c) for c in delegate])
+        findings += await in_hub_container(deployment, [check_name(c) for c in delegate])
     return findings
 
 
-async def in_hub_container(engine: Engine, deployment: Deployment, names: list[str]):
+#: seconds the doctor in the hub container may take: a whole program, on a loaded machine
+IN_HUB_TIMEOUT = 120
+
+
+async def in_hub_container(deployment: Deployment, names: list[str]):
     """The findings of ``names`` as the doctor in the hub container reports them."""
     command = ["hubdist", "doctor", "--json", "--only", *names]
-    code, out, err = await engine.exec_run(deployment.hub["Id"], command)
+    engine = Engine(call_timeout=IN_HUB_TIMEOUT)  # the exec's answer comes when it is done
+    try:
+        code, out, err = await engine.exec_run(deployment.hub["Id"], command)
+    except EngineError as exc:
+        advice = "run it there: docker compose exec hub hubdist doctor"
+        return [
+            Finding(name, SKIPPED, f"the hub container could not check it: {exc}", advice)
+            for name in names
+        ]
     try:
         found = json.loads(out)["findings"]
         return [Finding(**f) for f in found]
