@@ -168,20 +168,24 @@ def test_from_a_checkout_the_commands_find_config_and_config_d(tmp_path):
     )
 
 
-def test_the_hub_refuses_to_start_with_the_problem_and_no_traceback(site, tmp_path):
-    (site / "50-typo.py").write_text("c.DockerSpawner.mem_limt = '2G'\n")
+def start_refused_hub(site: Path, workdir: Path) -> subprocess.CompletedProcess:
+    """Run JupyterHub on the default config with ``site`` as config.d, as the hub image does
+    (it must stop before it binds its ports: those given are used by nothing else here)."""
     env = {**os.environ, "HUBDIST_OVERRIDE_DIR": str(site)}
-    # ports nothing else here uses; the hub stops before it binds them anyway
     ports = ["--port=18951", "--JupyterHub.hub_port=18952"]
-
-    hub = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG_FILE), *ports],
-        cwd=tmp_path,
+        cwd=workdir,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_the_hub_refuses_to_start_with_the_problem_and_no_traceback(site, tmp_path):
+    (site / "50-typo.py").write_text("c.DockerSpawner.mem_limt = '2G'\n")
+    hub = start_refused_hub(site, tmp_path)
 
     assert hub.returncode == 1
     assert hub.stderr.splitlines()[:2] == [

@@ -4,14 +4,10 @@ those lines written, the file loads and its settings take effect."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 from hubdist import cli
 from hubdist.dockerspawner_compat import volumenamingstrategy
 
-from .test_config_cli import CONFIG_FILE, site  # noqa: F401 (a fixture)
+from .test_config_cli import CONFIG_FILE, site, start_refused_hub  # noqa: F401 (a fixture)
 
 # the dockerspawner lines a config of a dockerspawner deployment typically has
 OLD_CONFIG = """\
@@ -86,16 +82,7 @@ def test_dockerspawners_escaped_strategy_names_volumes_as_hubdists_default():
 
 def test_the_hub_refuses_to_start_with_the_line_to_write(site, tmp_path):  # noqa: F811
     (site / "10-dockerspawner.py").write_text("import dockerspawner\n")
-    env = {**os.environ, "HUBDIST_OVERRIDE_DIR": str(site)}
-
-    hub = subprocess.run(
-        [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG_FILE), "--port=18953"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    hub = start_refused_hub(site, tmp_path)
 
     assert hub.returncode == 1
     assert hub.stderr.splitlines()[:2] == [

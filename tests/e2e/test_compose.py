@@ -154,7 +154,7 @@ def test_doctor_in_the_hub_and_on_the_host_finds_a_sound_deployment_then_a_stopp
     assert on_host.returncode == 0, on_host.stdout + on_host.stderr
     for run in (inside, on_host):
         found = doctor_findings(run)
-        for check in ("engine", "network", "images", "netguard", "routes", "database"):
+        for check in ("engine", "network", "images", "netguard", "routes", "adopted", "database"):
             assert [f["status"] for f in found[check]] == ["ok"], found[check]
         assert "1 running server(s)" in found["routes"][0]["message"]
         assert "user(s)" in found["database"][0]["message"]
