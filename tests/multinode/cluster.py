@@ -178,6 +178,19 @@ class Cluster:
         finally:
             docker("image", "rm", hub_image, check=False)
 
+    def stack_settings(self) -> dict[str, str]:
+        """The stack file's variables for this cluster's deployment (config.d copied to
+        /stack/config.d on the managers)."""
+        return {
+            "HUBDIST_TAG": self.stack,
+            "HUBDIST_NETWORK": self.stack,
+            "HUBDIST_PREFIX": self.stack,
+            "HUBDIST_CONFIG_DIR": "/stack/config.d",
+            "HUBDIST_HTTP_PORT": str(HTTP_PORT),
+            "HUBDIST_SINGLEUSER_IMAGE": self.image,
+            **({} if self.guarded else NETGUARD_OFF),
+        }
+
     def _deploy(self, workdir: Path) -> None:
         """docker stack deploy of the shipped stack file, run on the manager."""
         config_dir = workdir / "config.d"
@@ -194,15 +207,7 @@ class Cluster:
             self.manager.docker(
                 "secret", "create", f"{self.stack}-{secret}", "-", input=secrets.token_hex(32)
             )
-        settings = {
-            "HUBDIST_TAG": self.stack,
-            "HUBDIST_NETWORK": self.stack,
-            "HUBDIST_PREFIX": self.stack,
-            "HUBDIST_CONFIG_DIR": "/stack/config.d",
-            "HUBDIST_HTTP_PORT": str(HTTP_PORT),
-            "HUBDIST_SINGLEUSER_IMAGE": self.image,
-            **({} if self.guarded else NETGUARD_OFF),
-        }
+        settings = self.stack_settings()
         self.manager.docker(
             "stack", "deploy", *files, "--resolve-image", "never", self.stack, env=settings
         )

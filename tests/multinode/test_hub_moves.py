@@ -26,7 +26,7 @@ from ..e2e.deployment import BUILD_TIMEOUT, Deployment, http_session, isolated_e
 from ..e2e.test_stack import SECRETS, STACK_FILE
 from ..hubrig import PREFIX, docker, task_logs
 from ..nodes import EngineNode, build_node_image, make_network
-from .cluster import CONFIG, HTTP_PORT, NETGUARD_OFF, WITHOUT_NETGUARD, Cluster, User
+from .cluster import CONFIG, HTTP_PORT, WITHOUT_NETGUARD, Cluster, User
 
 POSTGRES_STACK_FILE = STACK_FILE.with_name("docker-stack.postgres.yml")
 USER = "max"
@@ -112,15 +112,7 @@ class TwoManagers(Cluster):
             m1.docker(
                 "secret", "create", f"{self.stack}-{secret}", "-", input=secrets.token_hex(32)
             )
-        settings = {
-            "HUBDIST_TAG": self.stack,
-            "HUBDIST_NETWORK": self.stack,
-            "HUBDIST_PREFIX": self.stack,
-            "HUBDIST_CONFIG_DIR": "/stack/config.d",
-            "HUBDIST_HTTP_PORT": str(HTTP_PORT),
-            "HUBDIST_SINGLEUSER_IMAGE": self.image,
-            **NETGUARD_OFF,
-        }
+        settings = self.stack_settings()
         m1.docker(
             "stack", "deploy", "-c", "/stack/docker-stack.yml",
             "-c", "/stack/docker-stack.postgres.yml",
