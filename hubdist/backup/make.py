@@ -33,14 +33,6 @@ class BackupError(Exception):
     """The backup cannot be made; the message says why and what to do."""
 
 
-def database_url(environ: Mapping[str, str]):
-    """The hub's database URL, with PostgreSQL's password as the hub gets it."""
-    choice = settings.configured(environ)
-    url = settings.db_url(choice, secrets.data_dir(environ))
-    password = settings.password(environ, choice)
-    return reach.with_password(url, password.value if password else None)
-
-
 def override_dir(environ: Mapping[str, str]) -> Path:
     from ..cli import find_config_file, find_override_dir
 
@@ -81,7 +73,7 @@ def users_volumes(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
 def write(environ: Mapping[str, str], out, report) -> archive.Manifest:
     """Write the archive to the binary file ``out``; ``report`` gets lines for the admin."""
     data, shared = secrets.data_dir(environ), secrets.shared_dir(environ)
-    url = database_url(environ)
+    url = reach.hub_database(environ)
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / archive.DATABASE
         try:

@@ -32,7 +32,7 @@ from ..database import migrate, reach, settings, snapshot
 from ..engine import Engine
 from ..services import proxy, secrets
 from . import archive
-from .make import SECRETS, database_url, summary
+from .make import SECRETS, summary
 
 KEPT_SUFFIX = ".before-restore"
 
@@ -112,7 +112,7 @@ def restore(tar: tarfile.TarFile, environ: Mapping[str, str], config_dir: Path |
             _write(sqlite_file, copy.read_bytes())
         else:
             try:
-                migrate.copy(f"sqlite:///{copy}", database_url(environ))
+                migrate.copy(f"sqlite:///{copy}", reach.hub_database(environ))
             except migrate.MigrationError as exc:
                 raise RestoreError(str(exc)) from None
         report(f"database {reach.shown(target)}: {summary(snapshot.row_counts(copy))}")

@@ -137,8 +137,7 @@ def default_target(environ: Mapping[str, str]) -> URL:
             f"{settings.SETTING} is sqlite (or unset): set it to postgres (or a postgresql:// "
             "URL) as the hub will run, or name the target with --to"
         )
-    password = settings.password(environ, choice)
-    return reach.with_password(settings.db_url(choice, ""), password.value if password else None)
+    return reach.hub_database(environ)
 
 
 def _url(text: str, option: str) -> str:

@@ -5,11 +5,12 @@ here: the PostgreSQL service is not running, not reachable, or refuses the passw
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 
+from ..services import secrets
 from . import settings
 
 WAIT = 60.0  # seconds: the postgres service may still be starting (on a stack, nothing orders them)
@@ -22,6 +23,15 @@ class DatabaseError(Exception):
 def with_password(url: str, password: str | None) -> URL:
     parsed = make_url(url)
     return parsed.set(password=password) if password and parsed.password is None else parsed
+
+
+def hub_database(environ: Mapping[str, str]) -> URL:
+    """The database the hub opens, as ``HUBDIST_DATABASE`` selects it, with PostgreSQL's
+    password as the hub gets it."""
+    choice = settings.configured(environ)
+    password = settings.password(environ, choice)
+    url = settings.db_url(choice, secrets.data_dir(environ))
+    return with_password(url, password.value if password else None)
 
 
 def shown(url: str | URL) -> str:

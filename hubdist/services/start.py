@@ -19,7 +19,6 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from ..backup.make import database_url
 from ..cli import find_override_dir
 from ..config import layers
 from ..database import preupgrade, reach
@@ -87,7 +86,7 @@ def database_to_open(environ: Mapping[str, str], config_file: Path | None) -> st
         configured = configured_db_url(config_file)
         if configured and configured != chosen:
             return configured
-    return database_url(environ)
+    return reach.hub_database(environ)
 
 
 def claim_prefix(environ: Mapping[str, str]) -> str:
