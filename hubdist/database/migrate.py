@@ -75,7 +75,7 @@ def copy(source_url: str | URL, target_url: str | URL) -> dict[str, int]:
                 )
             orm.Base.metadata.create_all(dst)
             _refuse_data(dst, target_url)
-            counts = {table.name: _copy_table(src, dst, table) for table in _tables()}
+            counts = {table.name: copy_rows(src, dst, table) for table in _tables()}
             VERSION_TABLE.create(dst, checkfirst=True)
             dst.execute(VERSION_TABLE.delete())
             dst.execute(insert(VERSION_TABLE).values(version_num=revision))
@@ -103,11 +103,13 @@ def _refuse_data(connection: Connection, url: URL) -> None:
         )
 
 
-def _copy_table(src: Connection, dst: Connection, table: Table) -> int:
+def copy_rows(src: Connection, dst: Connection, table: Table, into: Table | None = None) -> int:
+    """Copy every row of ``table`` into ``into`` (the same table in ``dst`` by default), in
+    batches; the number of rows."""
     copied = 0
     result = src.execution_options(yield_per=BATCH).execute(select(table))
     for rows in result.mappings().partitions():
-        dst.execute(insert(table), [dict(row) for row in rows])
+        dst.execute(insert(table if into is None else into), [dict(row) for row in rows])
         copied += len(rows)
     return copied
 

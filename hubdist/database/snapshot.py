@@ -18,12 +18,10 @@ from contextlib import closing
 from pathlib import Path
 
 import sqlalchemy
-from sqlalchemy import Column, MetaData, Table, insert, select
+from sqlalchemy import Column, MetaData, Table
 from sqlalchemy.engine import URL, make_url
 
-from . import reach
-
-BATCH = 1000
+from . import migrate, reach
 
 
 class SnapshotError(Exception):
@@ -71,9 +69,7 @@ def _copy_tables(url: URL, destination: Path) -> None:
             copies = _portable(found)
             copies.create_all(dst)
             for table in found.sorted_tables:
-                result = src.execution_options(yield_per=BATCH).execute(select(table))
-                for rows in result.mappings().partitions():
-                    dst.execute(insert(copies.tables[table.name]), [dict(r) for r in rows])
+                migrate.copy_rows(src, dst, table, into=copies.tables[table.name])
     except sqlalchemy.exc.OperationalError as exc:
         raise SnapshotError(f"cannot read {reach.shown(url)}: {exc.orig or exc}") from None
     finally:
