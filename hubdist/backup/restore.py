@@ -41,25 +41,30 @@ class RestoreError(Exception):
     """The restore cannot go on; the message says why and what to do."""
 
 
-def planned_files(tar: tarfile.TarFile, environ: Mapping[str, str], config_dir: Path | None):
-    """(path, content) for every file the archive puts back."""
+def planned_files(
+    tar: tarfile.TarFile, environ: Mapping[str, str], config_dir: Path | None
+) -> dict[Path, bytes]:
+    """The content of every file the archive puts back, by path. A secret the old hub was
+    given (secrets/) wins over a file it had kept of the same name (data/): it is the one
+    that hub used."""
     data, shared = secrets.data_dir(environ), secrets.shared_dir(environ)
-    plan = [(data / name, content) for name, content in archive.members(tar, archive.DATA).items()]
-    plan += [(shared / n, c) for n, c in archive.members(tar, archive.SHARED).items()]
+    plan = {data / name: content for name, content in archive.members(tar, archive.DATA).items()}
+    plan |= {shared / n: c for n, c in archive.members(tar, archive.SHARED).items()}
     stores = {spec.filename: data for spec in SECRETS} | {secrets.PROXY_TOKEN.filename: shared}
     for name, content in archive.members(tar, archive.GIVEN).items():
-        if name in stores:  # the hub was given it; here it is kept like a generated one
-            plan.append((stores[name] / name, content + b"\n"))
+        if name in stores:  # here it is kept like a generated one
+            plan[stores[name] / name] = content + b"\n"
     if config_dir is not None:
-        plan += [(config_dir / n, c) for n, c in archive.members(tar, archive.CONFIG).items()]
+        plan |= {config_dir / n: c for n, c in archive.members(tar, archive.CONFIG).items()}
     return plan
 
 
-def conflicts(plan) -> list[str]:
-    return [
-        str(path) for path, content in plan
-        if path.exists() and path.read_bytes().strip() != content.strip()
-    ]  # fmt: skip
+def differing(plan: dict[Path, bytes]) -> dict[Path, bytes]:
+    """The files of ``plan`` not already there as the archive has them."""
+    return {
+        path: content for path, content in plan.items()
+        if not (path.exists() and path.read_bytes().strip() == content.strip())
+    }  # fmt: skip
 
 
 def _sqlite_holds_data(path: Path) -> bool:
@@ -90,8 +95,8 @@ def restore(tar: tarfile.TarFile, environ: Mapping[str, str], config_dir: Path |
     choice = settings.configured(environ)
     target = settings.db_url(choice, secrets.data_dir(environ))
     sqlite_file = secrets.data_dir(environ) / settings.SQLITE_FILE
-    plan = planned_files(tar, environ, config_dir)
-    problems = conflicts(plan)
+    to_write = differing(planned_files(tar, environ, config_dir))
+    problems = [str(path) for path in to_write if path.exists()]
     if choice == "sqlite" and _sqlite_holds_data(sqlite_file):
         problems.insert(0, f"{sqlite_file} (a hub's database, with users)")
     if problems and not replace:
@@ -116,9 +121,7 @@ def restore(tar: tarfile.TarFile, environ: Mapping[str, str], config_dir: Path |
             except migrate.MigrationError as exc:
                 raise RestoreError(str(exc)) from None
         report(f"database {reach.shown(target)}: {summary(snapshot.row_counts(copy))}")
-    for path, content in plan:
-        if path.exists() and path.read_bytes().strip() == content.strip():
-            continue
+    for path, content in to_write.items():
         if replace:
             _keep(path)
         _write(path, content)
