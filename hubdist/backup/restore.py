@@ -18,12 +18,10 @@ import argparse
 import asyncio
 import io
 import os
-import sqlite3
 import sys
 import tarfile
 import tempfile
 from collections.abc import Mapping
-from contextlib import closing
 from pathlib import Path
 
 from jupyterhub import dbutil
@@ -67,16 +65,6 @@ def differing(plan: dict[Path, bytes]) -> dict[Path, bytes]:
     }  # fmt: skip
 
 
-def _sqlite_holds_data(path: Path) -> bool:
-    if not path.exists():
-        return False
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        try:
-            return bool(db.execute("SELECT count(*) FROM users").fetchone()[0])
-        except sqlite3.OperationalError:
-            return False
-
-
 def _keep(path: Path) -> None:
     if path.exists():
         path.replace(path.with_name(path.name + KEPT_SUFFIX))
@@ -97,7 +85,8 @@ def restore(tar: tarfile.TarFile, environ: Mapping[str, str], config_dir: Path |
     sqlite_file = secrets.data_dir(environ) / settings.SQLITE_FILE
     to_write = differing(planned_files(tar, environ, config_dir))
     problems = [str(path) for path in to_write if path.exists()]
-    if choice == "sqlite" and _sqlite_holds_data(sqlite_file):
+    on_sqlite = choice == "sqlite" and sqlite_file.exists()
+    if on_sqlite and snapshot.row_counts(sqlite_file).get("users"):
         problems.insert(0, f"{sqlite_file} (a hub's database, with users)")
     if problems and not replace:
         raise RestoreError(
