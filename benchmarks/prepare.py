@@ -47,6 +47,7 @@ VENV_REQUIREMENTS = [
     "aiohttp",
     "docker",
     "requests",
+    "matplotlib",  # the plots in RESULTS.md (the venv only; never a hubdist dependency)
 ]
 
 LAB_IMAGE = os.environ.get("HUBDIST_TEST_IMAGE", "hubdist/singleuser:test")
@@ -75,7 +76,7 @@ def _venv_ok() -> bool:
     if not VENV_PYTHON.exists():
         return False
     check = (
-        "import sys, dockerspawner, jupyterhub, hubdist, aiohttp, docker, requests;"
+        "import sys, dockerspawner, jupyterhub, hubdist, aiohttp, docker, requests, matplotlib;"
         f"assert dockerspawner.__version__ == {DOCKERSPAWNER_VERSION!r}, dockerspawner.__version__;"
         f"assert jupyterhub.__version__ == {JUPYTERHUB_VERSION!r}, jupyterhub.__version__;"
         f"assert hubdist.__file__.startswith({str(REPO)!r}), hubdist.__file__"
