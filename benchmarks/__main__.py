@@ -100,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         output = run_dir / "RESULTS.md"
 
     engine = Engine()
-    # leftovers of an earlier, interrupted benchmark (every name starting hubdist-bench- is ours)
-    removed = asyncio.run(engine.remove_all(NAME_PREFIX))
+    # leftovers of earlier, interrupted runs (every name starting hubdist-bench- is ours);
+    # a run still going (another checkout's benchmark) keeps its containers
+    live = prepare.claim_run(run_id)
+    removed = asyncio.run(engine.remove_all(NAME_PREFIX, keep_runs=frozenset(live)))
     if removed:
         log(f"removed {removed} containers left by an earlier benchmark run")
 

@@ -241,3 +241,27 @@ def push_big_image(registry_port: int) -> None:
     finally:
         # without its local copy, a spawn of the image must really download the layer
         docker("rmi", remote, local, check=False)
+
+
+# -- runs going on at the same time ------------------------------------------------------
+
+RUNS_DIR = Path("/run/hubdist-bench")
+
+
+def claim_run(run_id: str) -> set[str]:
+    """Record this run as live (its pid) and return the ids of other runs still live.
+
+    Several checkouts may benchmark on one engine; each removes only the leftovers of runs
+    whose process is gone."""
+    RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    live = set()
+    for pid_file in RUNS_DIR.glob("*.pid"):
+        try:
+            os.kill(int(pid_file.read_text()), 0)
+            live.add(pid_file.stem)
+        except (ValueError, ProcessLookupError):
+            pid_file.unlink(missing_ok=True)
+        except PermissionError:
+            live.add(pid_file.stem)
+    (RUNS_DIR / f"{run_id}.pid").write_text(str(os.getpid()))
+    return live

@@ -530,10 +530,16 @@ class Engine:
             "started_last": max(started),
         }
 
-    async def remove_all(self, prefix: str) -> int:
-        """Force-remove every container whose name starts with prefix (always ours)."""
+    async def remove_all(self, prefix: str, keep_runs: frozenset[str] = frozenset()) -> int:
+        """Force-remove every container whose name starts with prefix (always ours), except
+        those of the runs in keep_runs (names are NAME_PREFIX + run id + "-" + ...)."""
         assert prefix.startswith(NAME_PREFIX), prefix
-        found = await self.containers(prefix)
+        kept = tuple(f"{NAME_PREFIX}{run}-" for run in keep_runs)
+        found = [
+            c
+            for c in await self.containers(prefix)
+            if not (kept and any(n.lstrip("/").startswith(kept) for n in c["Names"]))
+        ]
 
         def remove(cid):
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
