@@ -1,9 +1,9 @@
 """Machines for multi-node tests: containers that each run their own Docker engine.
 
 A node is a docker-in-docker container on a bridge network of its own, started with the
-flags this kind of VM needs (ENVIRONMENT.md: no --privileged, vfs storage). Its engine
-keeps its data in a named volume, not in RAM, and every object is named after the test
-run's PREFIX, so tests/conftest.py removes leftovers of a crashed run.
+flags this kind of VM needs (ENVIRONMENT.md: no --privileged). Its engine keeps its data
+in a named volume (overlay2 on the host's file system), not in RAM, and every object is
+named after the test run's PREFIX, so tests/conftest.py removes leftovers of a crashed run.
 
     network = make_network(f"{PREFIX}-net")
     node = EngineNode.start(f"{PREFIX}-node1", network)
@@ -38,8 +38,9 @@ RUN_FLAGS = (
     "-e", "DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1",
     "--init",  # reaps the engine's orphaned shims
 )  # fmt: skip
-# overlay2 cannot sit on the outer engine's overlay2; vfs copies layers but works anywhere
-ENGINE_FLAGS = ("--storage-driver=vfs",)
+# The node's /var/lib/docker is a named volume, a directory of the host's own file system
+# (not the container's overlay root), so overlay2 works inside: images load at their size
+ENGINE_FLAGS = ("--storage-driver=overlay2",)
 ENGINE_START_TIMEOUT = 90
 REGISTRY_CONFIG = "/etc/docker/registry/test-registry.yml"  # tests/nodes/registry.yml
 
@@ -159,31 +160,12 @@ class EngineNode:
             )
         return result
 
-    def load_image(self, image: str) -> None:
-        """Copy an image from this machine's engine into the node's (`docker save | load`)."""
+    def load_image(self, image: str, tag: str = "") -> None:
+        """Copy an image from this machine's engine into the node's (`docker save | load`),
+        under another name too if ``tag`` is given."""
         self._pipe(["docker", "save", image], ["docker", "load", "-q"])
-
-    def load_flat(self, image: str, tag: str) -> None:
-        """Copy an image as ONE layer, keeping its command and environment.
-
-        The node's vfs storage keeps a full copy of the file system per layer, so a big image
-        of many layers costs gigabytes and minutes; flattened it costs its size once. Lost on
-        the way: the image's HEALTHCHECK and labels (docker import cannot set them).
-        """
-        config = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
-        changes = [f"ENV {item}" for item in config.get("Env") or []]
-        for key in ("Entrypoint", "Cmd"):
-            if config.get(key):
-                changes.append(f"{key.upper()} {json.dumps(config[key])}")
-        for key in ("WorkingDir", "User"):
-            if config.get(key):
-                changes.append(f"{'WORKDIR' if key == 'WorkingDir' else 'USER'} {config[key]}")
-        flags = [arg for change in changes for arg in ("-c", change)]
-        created = docker("create", image, "true").stdout.strip()
-        try:
-            self._pipe(["docker", "export", created], ["docker", "import", *flags, "-", tag])
-        finally:
-            docker("rm", "-f", created, check=False)
+        if tag and tag != image:
+            self.docker("tag", image, tag)
 
     def _pipe(self, host_cmd: list[str], node_cmd: list[str]) -> None:
         sender = subprocess.Popen(host_cmd, stdout=subprocess.PIPE)

@@ -36,7 +36,7 @@ def engine(engine_ready):
             network,
             ["-H", "unix:///var/run/docker.sock", "-H", "tcp://0.0.0.0:2375"],
         )
-        node.load_flat(BASE_IMAGE, STUB)
+        node.load_image(BASE_IMAGE, STUB)
         yield node
     finally:
         if node is not None:

@@ -29,13 +29,10 @@ from ..e2e.deployment import (
     wait_until,
 )
 from ..e2e.test_stack import SECRETS, STACK_FILE
-from ..hubrig import BASE_IMAGE, docker, task_logs, user_container
+from ..hubrig import BASE_IMAGE, TEST_IMAGE, docker, task_logs, user_container
 from ..nodes import EngineNode, make_network, remove_network
 
 STUB_DIR = Path(__file__).resolve().parent / "stub"
-#: the stack without its network guard, and the hub told so (the file says why)
-WITHOUT_NETGUARD = Path(__file__).resolve().parent / "without-netguard.yml"
-NETGUARD_OFF = {"HUBDIST_NETGUARD": "off"}
 HTTP_PORT = 8000  # the proxy's, published in host mode on the manager
 
 # What an admin writes in config.d (a str.format template: {stack}). A callable constraint
@@ -62,10 +59,21 @@ c.SwarmSpawner.stop_timeout = 2
 c.DockerSpawner.profiles = [
     {{"name": "cpu", "display_name": "CPU only", "default": True}},
     {{"name": "gpu", "display_name": "One GPU", "gpus": 1}},
+    {{"name": "lab", "display_name": "JupyterLab", "image": "{lab_image}",
+      "environment": {{"JUPYTERHUB_ACTIVITY_INTERVAL": "{activity_interval}"}}}},
 ]
 """
+#: how often the "lab" profile's server reports its activity to the hub (seconds)
+LAB_ACTIVITY_INTERVAL = 5
 #: the generic resource w1 advertises (SwarmSpawner.gpu_resource's default kind)
 FAKE_GPU = "NVIDIA-GPU=GPU-fake-0"
+
+
+def config_for(stack: str) -> str:
+    """The cluster's config.d file for this stack (the lab profile runs TEST_IMAGE)."""
+    return textwrap.dedent(CONFIG).format(
+        stack=stack, lab_image=TEST_IMAGE, activity_interval=LAB_ACTIVITY_INTERVAL
+    )
 
 
 @dataclass
@@ -78,9 +86,12 @@ class Cluster:
     image: str = ""  # the single-user image, as the nodes pull it from the registry
     password: str = ""
     extra_nodes: list[EngineNode] = field(default_factory=list)
-    #: with the stack's network guard on every node (the hub image on each; its nodes are
-    #: the ones made here, none added later)
-    guarded: bool = False
+
+    @property
+    def hub_image(self) -> str:
+        """Built here from this checkout, kept here while the cluster lives: every node gets
+        it, the ones joining later too, for the stack's network guard (a global service)."""
+        return f"hubdist/hub:{self.stack}"
 
     @property
     def url(self) -> str:
@@ -93,26 +104,26 @@ class Cluster:
     # -- building it ---------------------------------------------------------------------
 
     @classmethod
-    def create(cls, stack: str, workdir: Path, guarded: bool = False) -> Cluster:
+    def create(cls, stack: str, workdir: Path) -> Cluster:
         network = make_network(stack)
         args = ["--insecure-registry", f"{stack}-manager:5000"]
         manager = EngineNode.start(f"{stack}-manager", network, args)
-        cluster = cls(stack, network, manager, [], guarded=guarded)
+        cluster = cls(stack, network, manager, [])
         try:
             with ThreadPoolExecutor(1) as pool:
-                hub_image = pool.submit(cluster._load_hub_image, workdir)  # meanwhile:
+                hub_image = pool.submit(cluster._build_hub_image, workdir)  # meanwhile:
                 for name, gpu in (("w1", ["--node-generic-resource", FAKE_GPU]), ("w2", [])):
                     node = EngineNode.start(f"{stack}-{name}", network, [*args, *gpu])
                     cluster.workers.append(node)
                 cluster._form_swarm()
                 cluster._serve_image()
                 hub_image.result()
-            if guarded:
-                cluster._hub_image_to_workers()
+            with ThreadPoolExecutor(3) as pool:
+                nodes = [cluster.manager, *cluster.workers]
+                list(pool.map(lambda node: node.load_image(cluster.hub_image), nodes))
             cluster._deploy(workdir)
         except BaseException:
             cluster.remove()
-            docker("image", "rm", f"hubdist/hub:{stack}", check=False)
             raise
         return cluster
 
@@ -130,9 +141,11 @@ class Cluster:
         node.docker("swarm", "join", "--token", token, f"{self.manager.ip}:2377")
 
     def add_node(self, name: str) -> EngineNode:
-        """A new, empty worker joins the swarm (removed again by remove_node)."""
+        """A new worker joins the swarm (removed again by remove_node): without the
+        single-user image, with the hub image its network guard runs from."""
         node = EngineNode.start(f"{self.stack}-{name}", self.network, self.engine_args)
         self.extra_nodes.append(node)
+        node.load_image(self.hub_image)
         self.join(node)
         return node
 
@@ -157,26 +170,10 @@ class Cluster:
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda node: node.docker("pull", "-q", self.image), self.workers))
 
-    def _load_hub_image(self, workdir: Path) -> None:
-        """The hub image of this checkout, built here and copied to the manager only (kept
-        here when guarded, for the workers' guards: _hub_image_to_workers)."""
-        hub_image = f"hubdist/hub:{self.stack}"
+    def _build_hub_image(self, workdir: Path) -> None:
         env = isolated_env(self.stack, HTTP_PORT, workdir)
         build = Deployment(self.stack, self.url, env).compose("build", "hub", timeout=BUILD_TIMEOUT)
         assert build.returncode == 0, f"building the hub image failed:\n{build.stderr[-3000:]}"
-        try:
-            self.manager.load_flat(hub_image, hub_image)
-        finally:
-            if not self.guarded:  # else the workers get it too, then it goes
-                docker("image", "rm", hub_image, check=False)
-
-    def _hub_image_to_workers(self) -> None:
-        hub_image = f"hubdist/hub:{self.stack}"
-        try:
-            with ThreadPoolExecutor(len(self.workers)) as pool:
-                list(pool.map(lambda node: node.load_flat(hub_image, hub_image), self.workers))
-        finally:
-            docker("image", "rm", hub_image, check=False)
 
     def stack_settings(self) -> dict[str, str]:
         """The stack file's variables for this cluster's deployment (config.d copied to
@@ -188,28 +185,30 @@ class Cluster:
             "HUBDIST_CONFIG_DIR": "/stack/config.d",
             "HUBDIST_HTTP_PORT": str(HTTP_PORT),
             "HUBDIST_SINGLEUSER_IMAGE": self.image,
-            **({} if self.guarded else NETGUARD_OFF),
         }
 
     def _deploy(self, workdir: Path) -> None:
         """docker stack deploy of the shipped stack file, run on the manager."""
         config_dir = workdir / "config.d"
         config_dir.mkdir()
-        config = textwrap.dedent(CONFIG).format(stack=self.stack)
+        config = config_for(self.stack)
         (config_dir / "50-multinode.py").write_text(config)
         self.manager.copy_in(STACK_FILE, "/stack/docker-stack.yml")
-        self.manager.copy_in(WITHOUT_NETGUARD, "/stack/without-netguard.yml")
         self.manager.copy_in(config_dir, "/stack/config.d")
-        files = ["-c", "/stack/docker-stack.yml"]
-        if not self.guarded:
-            files += ["-c", "/stack/without-netguard.yml"]
         for secret in SECRETS:
             self.manager.docker(
                 "secret", "create", f"{self.stack}-{secret}", "-", input=secrets.token_hex(32)
             )
         settings = self.stack_settings()
         self.manager.docker(
-            "stack", "deploy", *files, "--resolve-image", "never", self.stack, env=settings
+            "stack",
+            "deploy",
+            "-c",
+            "/stack/docker-stack.yml",
+            "--resolve-image",
+            "never",
+            self.stack,
+            env=settings,
         )
         self.wait_healthy()
         found = wait_until(
@@ -231,10 +230,11 @@ class Cluster:
             raise AssertionError(f"{exc}\n{self.hub_logs()[-3000:]}") from None
 
     def remove(self) -> None:
-        """Remove every node (all they ran goes with them) and the network."""
-        with ThreadPoolExecutor(4) as pool:  # deleting vfs layers takes a while per node
+        """Remove every node (all they ran goes with them), the network and the hub image."""
+        with ThreadPoolExecutor(4) as pool:
             list(pool.map(EngineNode.remove, [self.manager, *self.workers, *self.extra_nodes]))
         remove_network(self.network)
+        docker("image", "rm", self.hub_image, check=False)
 
     # -- looking at it ---------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ tests, which has one manager.
 from __future__ import annotations
 
 import secrets
-import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,7 +25,7 @@ from ..e2e.deployment import BUILD_TIMEOUT, Deployment, http_session, isolated_e
 from ..e2e.test_stack import SECRETS, STACK_FILE
 from ..hubrig import PREFIX, docker, task_logs
 from ..nodes import EngineNode, build_node_image, make_network
-from .cluster import CONFIG, HTTP_PORT, WITHOUT_NETGUARD, Cluster, User
+from .cluster import HTTP_PORT, Cluster, User, config_for
 
 POSTGRES_STACK_FILE = STACK_FILE.with_name("docker-stack.postgres.yml")
 USER = "max"
@@ -79,32 +78,31 @@ class TwoManagers(Cluster):
         return cluster
 
     def _load_images(self, workdir: Path) -> None:
-        """The hub image on both managers, PostgreSQL's on the worker (built here)."""
+        """The hub image on every node (the hub runs on a manager, the network guard on
+        each), PostgreSQL's on the worker (built here)."""
         env = isolated_env(self.stack, HTTP_PORT, workdir, COMPOSE_PROFILES="postgres")
         build = Deployment(self.stack, "", env).compose(
             "build", "hub", "postgres", timeout=BUILD_TIMEOUT
         )
         assert build.returncode == 0, f"building the images failed:\n{build.stderr[-3000:]}"
-        hub, postgres = (f"hubdist/{name}:{self.stack}" for name in ("hub", "postgres"))
+        postgres = f"hubdist/postgres:{self.stack}"
         try:
-            with ThreadPoolExecutor(3) as pool:
-                loads = [pool.submit(node.load_flat, hub, hub) for node in self.managers]
-                loads.append(pool.submit(self.w1.load_flat, postgres, postgres))
+            with ThreadPoolExecutor(4) as pool:
+                nodes = [*self.managers, self.w1]
+                loads = [pool.submit(node.load_image, self.hub_image) for node in nodes]
+                loads.append(pool.submit(self.w1.load_image, postgres))
                 for load in loads:
                     load.result()
         finally:
-            docker("image", "rm", hub, postgres, check=False)
+            docker("image", "rm", postgres, check=False)  # the hub image goes in remove()
 
     def _deploy_with_postgres(self, workdir: Path) -> None:
         config_dir = workdir / "config.d"
         config_dir.mkdir()
-        (config_dir / "50-multinode.py").write_text(
-            textwrap.dedent(CONFIG).format(stack=self.stack)
-        )
+        (config_dir / "50-multinode.py").write_text(config_for(self.stack))
         m1 = self.manager
         m1.copy_in(STACK_FILE, "/stack/docker-stack.yml")
         m1.copy_in(POSTGRES_STACK_FILE, "/stack/docker-stack.postgres.yml")
-        m1.copy_in(WITHOUT_NETGUARD, "/stack/without-netguard.yml")
         # the config folder is a bind mount: on every manager the hub may run on
         for manager in self.managers:
             manager.copy_in(config_dir, "/stack/config.d")
@@ -115,8 +113,7 @@ class TwoManagers(Cluster):
         settings = self.stack_settings()
         m1.docker(
             "stack", "deploy", "-c", "/stack/docker-stack.yml",
-            "-c", "/stack/docker-stack.postgres.yml",
-            "-c", "/stack/without-netguard.yml", "--resolve-image", "never",
+            "-c", "/stack/docker-stack.postgres.yml", "--resolve-image", "never",
             self.stack, env=settings,
         )  # fmt: skip
         self.wait_healthy()

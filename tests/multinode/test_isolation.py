@@ -1,11 +1,12 @@
 """Network isolation on a swarm of three machines, with the stack's network guard on every
-node (a cluster of its own: the hub image on each node, for its guard).
+node (the shared cluster: its stack runs the guard as shipped).
 
 Users' servers (the stub image) run where their names put them: ann and cat on w1, ben on
 w2. From inside ann's server every attack is tried with the guards running; then the
 guard on w1 is taken off that node (a placement constraint): a new server there is refused
 naming the node, ann's rules stay; then they are taken out of her server by hand, and every
-attack must work (the control), or the test proves nothing.
+attack must work (the control), or the test proves nothing. At the end w1 has its guard
+again and the three servers are stopped, for the tests that share the cluster.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from ..engine.test_network_isolation import PROBE, REJECTED
-from ..hubrig import PREFIX, docker
-from ..nodes import EngineNode, build_node_image
+from ..hubrig import docker
+from ..nodes import EngineNode
 from .cluster import Cluster, User, start_server, wait_until
 
 ATTACKS = ("user_on_other_node", "user_on_same_node", "proxy_api", "own_node", "other_node",
@@ -51,21 +52,38 @@ def probe_on(node: EngineNode, container: str, targets: list) -> dict:
 
 
 @pytest.fixture(scope="module")
-def outcome(engine_ready, tmp_path_factory):
-    build_node_image()
-    cluster = Cluster.create(f"{PREFIX}-mg", tmp_path_factory.mktemp("guarded"), guarded=True)
+def outcome(cluster):
+    users: list[User] = []
     try:
-        yield run_drill(cluster)
+        yield run_drill(cluster, users)
     finally:
-        cluster.remove()
+        guard_back_on_w1(cluster)
+        for user in users:
+            user.stop()
 
 
-def run_drill(cluster: Cluster) -> Outcome:
+def guard_tasks_on(cluster: Cluster, node: EngineNode) -> list[dict]:
+    return [
+        t
+        for t in cluster.tasks(f"{cluster.stack}_netguard")
+        if t["Node"] == node.name and t["CurrentState"].startswith("Running")
+    ]
+
+
+def guard_back_on_w1(cluster: Cluster) -> None:
+    w1_off = f"node.hostname!={cluster.w1.name}"
+    guard_service = f"{cluster.stack}_netguard"
+    if w1_off in cluster.constraints(guard_service):
+        cluster.manager.docker("service", "update", "--detach", "--constraint-rm", w1_off,
+                               guard_service)  # fmt: skip
+    wait_until(lambda: guard_tasks_on(cluster, cluster.w1), "w1's guard to be back")
+
+
+def run_drill(cluster: Cluster, users: list[User]) -> Outcome:
     out = Outcome(w1=cluster.w1.name)
     guard_service = f"{cluster.stack}_netguard"
-    start_server(cluster, "on-w1-ann")
-    start_server(cluster, "on-w2-ben")
-    start_server(cluster, "on-w1-cat")
+    for name in ("on-w1-ann", "on-w2-ben", "on-w1-cat"):
+        users.append(start_server(cluster, name)[0])
     ann = container_of(cluster, cluster.w1, "on-w1-ann")
 
     def overlay_ip(node: EngineNode, user: str) -> str:
@@ -88,11 +106,7 @@ def run_drill(cluster: Cluster) -> Outcome:
     w1_off = f"node.hostname!={cluster.w1.name}"
     cluster.manager.docker("service", "update", "--detach", "--constraint-add", w1_off,
                            guard_service)  # fmt: skip
-    wait_until(
-        lambda: not [t for t in cluster.tasks(guard_service)
-                     if t["Node"] == cluster.w1.name and t["CurrentState"].startswith("Running")],
-        "w1's guard to go",
-    )  # fmt: skip
+    wait_until(lambda: not guard_tasks_on(cluster, cluster.w1), "w1's guard to go")
     out.refused = User(cluster, "on-w1-dan").start_failure()
     out.guard_gone = probe_on(cluster.w1, ann, targets)
 
