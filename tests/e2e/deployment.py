@@ -140,11 +140,12 @@ def deployed(
         tear_down(dep)
 
 
-def hubdist_up(dep: Deployment) -> subprocess.CompletedProcess:
-    """The README's command, ./hubdist-up, on ``dep``'s project (``dep.env`` names it, as
-    COMPOSE_PROJECT_NAME, and keeps the developer's .env out, as COMPOSE_ENV_FILES)."""
+def hubdist_up(dep: Deployment, checkout: Path = REPO) -> subprocess.CompletedProcess:
+    """The README's command, ./hubdist-up of ``checkout``, on ``dep``'s project (``dep.env``
+    names it, as COMPOSE_PROJECT_NAME, and keeps the developer's .env out, as
+    COMPOSE_ENV_FILES)."""
     return subprocess.run(
-        [str(REPO / "hubdist-up")],
+        [str(checkout / "hubdist-up")],
         env=dep.env,
         capture_output=True,
         text=True,

@@ -7,7 +7,10 @@ a running server with a kernel holding a value, and a file in the server's volum
 the working tree's ``./hubdist-up`` runs against the same compose project, as an admin runs
 it after ``git pull``, and everything must still be there: the users and their tokens, the
 very same server container with the same kernel, the file; stopping the old server and
-starting it again on the new images works and finds the file.
+starting it again on the new images works and finds the file. Then the upgrade is rolled
+back as docs/upgrading.md says (no schema change between the two: the previous release's
+``./hubdist-up``): the previous images run again, the tokens still answer, and the server
+started on the new images keeps running, reached through the proxy with its file.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -73,8 +77,16 @@ def release_source(destination: Path) -> Path:
     return destination
 
 
+@dataclass
+class Previous:
+    deployment: Deployment
+    checkout: Path  # the previous release's source, as `git checkout PREVIOUS_COMMIT` gives
+    #: image IDs to remove at the end (each build untags the one before)
+    images: list[str]
+
+
 @pytest.fixture
-def previous(tmp_path) -> Iterator[Deployment]:
+def previous(tmp_path) -> Iterator[Previous]:
     """A deployment of the previous release, as its own compose project (its images
     built from its source); everything is removed after, the upgraded deployment too."""
     project = f"hubdist-test-upgrade-{os.urandom(3).hex()}"
@@ -87,24 +99,28 @@ def previous(tmp_path) -> Iterator[Deployment]:
     # .env; the developer's own .env stays out, as for the other compose tests
     env.update(COMPOSE_PROJECT_NAME=project, COMPOSE_ENV_FILES=os.devnull)
     dep = Deployment(project, f"http://127.0.0.1:{port}", env, (old / "docker-compose.yml",))
-    old_images: list[str] = []
+    images: list[str] = []
     try:
         started = time.monotonic()
         up = dep.compose("up", "-d", "--build", timeout=BUILD_TIMEOUT)
         print(f"{PREVIOUS_RELEASE}'s compose up --build took {time.monotonic() - started:.1f} s")
         assert up.returncode == 0, f"{PREVIOUS_RELEASE}'s compose up failed:\n{up.stderr}"
-        old_images = [
-            docker("image", "inspect", "-f", "{{.Id}}", f"hubdist/{image}:{project}").stdout
-            for image in ("hub", "singleuser")
-        ]
+        images += image_ids(project)
         wait_healthy(dep)
-        yield dep
+        yield Previous(dep, old, images)
     finally:
         dep.files = (REPO / "docker-compose.yml",)  # whichever release runs now
         tear_down(dep)
-        # the previous release's images, untagged by the upgrade's build
-        for image in old_images:
-            docker("image", "rm", image.strip(), check=False)
+        # the images of each release, untagged by the next build
+        for image in set(images):
+            docker("image", "rm", image, check=False)
+
+
+def image_ids(project: str) -> list[str]:
+    return [
+        docker("image", "inspect", "-f", "{{.Id}}", f"hubdist/{image}:{project}").stdout.strip()
+        for image in ("hub", "singleuser")
+    ]
 
 
 def token_session(token: str) -> requests.Session:
@@ -149,7 +165,7 @@ def kernel_socket(dep: Deployment, token: str, kernel_id: str) -> KernelSocket:
 
 
 def test_upgrading_from_the_previous_release_keeps_users_tokens_servers_and_files(previous):
-    dep = previous
+    dep = previous.deployment
     tokens = {user: make_token(dep, user) for user in (RUNNING, IDLE)}
 
     # RUNNING's server, with a kernel holding a value and a file in its volume
@@ -220,5 +236,23 @@ def test_upgrading_from_the_previous_release_keeps_users_tokens_servers_and_file
     assert labels("container", dep.user_object(RUNNING))[DEPLOYMENT] == dep.project
     # the same volume, which Docker cannot relabel: adopted by its exact name
     assert DEPLOYMENT not in labels("volume", dep.user_volume(RUNNING))
+    kept = server_call(dep, token, "GET", f"/contents/{KEPT_FILE}")
+    assert kept.status_code == 200 and kept.json()["content"] == KEPT_TEXT, kept.text[:300]
+
+    # rolling back (docs/upgrading.md, "Rolling back"): the schema is the same, so the
+    # previous release's ./hubdist-up is all; the server started on the new images stays
+    server_new = container_id(dep, RUNNING)
+    previous.images += image_ids(dep.project)
+    rolled_back = hubdist_up(dep, previous.checkout)
+    assert rolled_back.returncode == 0, rolled_back.stdout[-4000:] + rolled_back.stderr[-4000:]
+    dep.files = (previous.checkout / "docker-compose.yml",)
+    hub_back = docker("inspect", "-f", "{{.Image}}", dep.container("hub")).stdout.strip()
+    assert hub_back != hub_after, "the hub still runs the upgrade's image"
+    wait_healthy(dep)
+    for user, user_token in tokens.items():
+        assert hub_says(dep, user_token, "/user")["name"] == user
+    assert container_id(dep, RUNNING) == server_new
+    running = hub_says(dep, token, "/user")["servers"].get("", {})
+    assert running.get("ready") is True, f"{running}\n{dep.logs()[-3000:]}"
     kept = server_call(dep, token, "GET", f"/contents/{KEPT_FILE}")
     assert kept.status_code == 200 and kept.json()["content"] == KEPT_TEXT, kept.text[:300]
