@@ -112,6 +112,28 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
     async def poll(self):
         raise NotImplementedError
 
+    async def locate(self) -> str:
+        """The server's URL as the engine says now (subclasses)."""
+        raise NotImplementedError
+
+    async def get_url(self) -> str:
+        """Where the running server is, asked once per server as the hub starts.
+
+        JupyterHub does not catch an error here: one server that cannot be located (its
+        container taken off the network, ``network_name`` changed in the config) would stop
+        the whole hub. Then the address in the database is checked instead: a server that
+        does not answer there is stopped, its user starts again, the others are kept."""
+        try:
+            return await self.locate()
+        except Exception as exc:
+            self.log.warning(
+                "%s: cannot tell where the server is now (%s); checking it at %s",
+                self._log_name,
+                exc,
+                self.server.url,
+            )
+            return self.server.url
+
     async def start(self):
         """Progress from the first moment; why the last server stopped, told once."""
         channel = self.progress_channel

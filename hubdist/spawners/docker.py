@@ -137,7 +137,7 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
         self.log.info("Container %s stopped (exit code %s)", state.name, state.exit_code)
         asyncio.ensure_future(self.poll_and_notify())
 
-    async def get_url(self) -> str:
+    async def locate(self) -> str:
         """Re-read where the server is (after a hub restart the engine may have moved it)."""
         info = await self.engine.inspect_container(self.object_id)
         if info is None or not made_by_hubdist(info["Config"].get("Labels")):

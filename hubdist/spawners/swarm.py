@@ -308,7 +308,7 @@ class SwarmSpawner(SwarmGuardGate, ContainerSpawner):
         if self.internal_ssl:
             await self.engine.remove_secrets(self._certs_labels)
 
-    async def get_url(self) -> str:
+    async def locate(self) -> str:
         task = await self._current_task()
         if task is None:
             return self.server.url

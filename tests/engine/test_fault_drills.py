@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from hubdist.names import LABEL
 
-from ..hubrig import docker, inspect, user_container
+from ..hubrig import PREFIX, docker, inspect, user_container
 from .test_swarm import SWARM, service_name
 
 
@@ -150,3 +150,39 @@ def test_hub_killed_while_servers_run_finds_them_again_untouched(make_hub, usern
         assert after == before[user], "the same container, never restarted or recreated"
     for user in users:
         hub.stop_server(user)
+
+
+def test_a_server_that_cannot_be_located_at_the_hubs_start_does_not_stop_the_hub(
+    make_hub, username
+):
+    """An admin changes network_name, or a container was taken off the network, while the
+    hub was down: JupyterHub would let the error of locating that one server stop the hub.
+    The hub starts; that server is stopped (it does not answer where it was); the other
+    user's server is kept, untouched."""
+    network = f"{PREFIX}-{username}"
+    docker("network", "create", network)
+    try:
+        hub = make_hub(f'c.DockerSpawner.network_name = "{network}"\nc.Spawner.http_timeout = 10\n')
+        lost, kept = f"{username[:20]}-0", f"{username[:20]}-1"
+        for user in (lost, kept):
+            hub.spawn(user)
+        kept_started = inspect("container", user_container(kept))["State"]["StartedAt"]
+
+        hub.stop(signal.SIGKILL)
+        docker("network", "disconnect", network, user_container(lost))
+        hub.start()
+
+        settled = _wait_until_settled(hub, [lost, kept])
+        assert settled[lost] is None, f"{lost}'s server off the network: {settled[lost]}"
+        assert "cannot tell where the server is now" in hub.log_tail(400)
+        assert settled[kept] and settled[kept]["ready"], settled[kept]
+        assert hub.user_get(kept, "api/status").status_code == 200
+        after = inspect("container", user_container(kept))["State"]["StartedAt"]
+        assert after == kept_started, "the other server was never restarted"
+        hub.spawn(lost)  # the user starts again
+        hub.stop_server(lost)
+        hub.stop_server(kept)
+    finally:
+        for user in (f"{username[:20]}-0", f"{username[:20]}-1"):
+            docker("rm", "-f", user_container(user), check=False)
+        docker("network", "rm", network, check=False)
