@@ -196,6 +196,11 @@ def test_upgrading_from_the_previous_release_keeps_users_tokens_servers_and_file
     assert "the hub is up" in upgraded.stdout
     hub_after = docker("inspect", "-f", "{{.Image}}", dep.container("hub")).stdout.strip()
     assert hub_after != hub_before, "the hub still runs the previous release's image"
+    # the replaced hub image is removed; the single-user one stays while a server uses it
+    assert docker("image", "inspect", hub_before, check=False).returncode != 0
+    assert "removed the image this rebuild replaced" in upgraded.stdout
+    server_image = docker("inspect", "-f", "{{.Image}}", server_before).stdout.strip()
+    assert docker("image", "inspect", server_image, check=False).returncode == 0
     wait_healthy(dep)
 
     # the users, each by the token made before the upgrade
