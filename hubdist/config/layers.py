@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 from traitlets.config import Config, Configurable
 
+from ..services import secrets
 from . import dockerspawner_paths
 from .catalog import Catalog, option
 from .recording import (
@@ -235,7 +236,9 @@ class Environment:
         self.environ = environ if environ is not None else self.recorder.environ or os.environ
 
     def given(self, name: str) -> bool:
-        return bool(self.environ.get(name, "").strip())
+        variable = BY_NAME.get(name)  # also asked about the logins' variables
+        names = (name, f"{name}_FILE") if variable and variable.from_file else (name,)
+        return any(self.environ.get(each, "").strip() for each in names)
 
     def value(self, name: str) -> Any:
         """The variable's value, parsed; its default if unset or (a problem noted) invalid."""
@@ -267,16 +270,24 @@ class Environment:
             self._login()
 
     def _given_value(self, variable: Variable) -> Any:
-        text = self.environ[variable.name].strip()
+        text = ""
         try:
+            text = self._given_text(variable)
             return _parse(variable, text)
         except Exception as exc:
             message = str(exc)
             if not message.startswith(variable.name):
-                message = f"{variable.name}={text!r}: {message}"
+                shown = "(a secret, not shown)" if variable.from_file else repr(text)
+                message = f"{variable.name}={shown}: {message}"
             where = Origin(ENVIRONMENT, variable.name)
             self.recorder.problems.append(Problem(where, variable.target or "", message))
             return _INVALID
+
+    def _given_text(self, variable: Variable) -> str:
+        if not variable.from_file:
+            return self.environ[variable.name].strip()
+        found = secrets.from_environment(self.environ, variable.name)
+        return found[0] if found else ""
 
     def _login(self) -> None:
         from ..auth import environment, oauth

@@ -62,6 +62,9 @@ class Variable:
     target: str | None = None
     #: string to value; None: the target option's own ``from_string``
     parse: Callable[[str], Any] | None = None
+    #: a secret: may instead be read from the file ``<name>_FILE`` names (a Docker secret),
+    #: which every user may not read
+    from_file: bool = False
 
 
 VARIABLES = (
@@ -148,8 +151,10 @@ VARIABLES = (
         "A token for Prometheus to read /hub/metrics (JupyterHub's and hubdist's figures, "
         "docs/operations.md): the default configuration makes a service metrics-scraper with "
         "it and a role of that one scope, read:metrics. Unset: no token may read them but "
-        "one given that scope otherwise; /hub/metrics is never open without a token.",
+        "one given that scope otherwise; /hub/metrics is never open without a token. Or "
+        "HUBDIST_METRICS_TOKEN_FILE: a file holding it (a Docker secret).",
         parse=_metrics_token,
+        from_file=True,
     ),
     Variable(
         "HUBDIST_DATABASE",
