@@ -17,7 +17,21 @@ from pathlib import Path
 from . import prepare
 from .prepare import REPO, log
 
-SCENARIO_KEYS = ["S1", "S2", "S3a", "S3b", "S4", "S5", "S6", "S7"]
+SCENARIO_KEYS = [
+    "S1",
+    "S2",
+    "S3a",
+    "S3b",
+    "S4",
+    "S5",
+    "S6",
+    "S7",
+    "S13",
+    "S14",
+    "S15",
+    "S16",
+    "S17",
+]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -72,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     prepare.ensure_images()
 
-    from . import report, scenarios
+    from . import latency, report, scenarios
     from .rig import (
         NAME_PREFIX,
         Engine,
@@ -122,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         run_id=run_id,
         run_dir=run_dir,
         scale=args.scale,
-        reps={"S2": args.reps, "S1": args.reps, "S4": args.reps},
+        reps={"S2": args.reps, "S1": args.reps, "S4": args.reps, **latency.reps(args.reps)},
         engine=engine,
         sampler=sampler,
     )
