@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import re
 import signal
 import subprocess
@@ -41,6 +42,7 @@ from .rig import (
 POLL = 0.05  # seconds between two looks at the hub's API while timing a latency
 NOTICE_CAP = 90  # a fault not followed by then counts as not followed (dockerspawner: ~30 s)
 ROUTES_CAP = 120
+JUPYTERHUB_POLL_INTERVAL = 30  # Spawner.poll_interval's default, kept by both spawners
 # three arms in S14: the proxy as hubdist deploys it, and as JupyterHub starts it itself
 WRAPPED, HUB_STARTED = "hubdist", "hubdist, proxy started by the hub"
 
@@ -83,10 +85,12 @@ async def spawn_one(client: Client, user: str) -> float:
 
 
 async def s13(ctx) -> None:
-    """One hub per spawner, both up; rep by rep (alternating who goes first) a server is
-    started, its container killed through the engine API, and the hub's API polled."""
+    """One hub per spawner. Rep by rep both start a server, and after the same random wait
+    (so the kill falls anywhere in JupyterHub's poll cycle, as a real one would) both
+    containers are killed through the engine API and both hubs' APIs polled at once."""
     from .scenarios import hub_session
 
+    chance = random.Random(13)  # the same waits in every run
     async with contextlib.AsyncExitStack() as stack:
         hubs = {
             arm: await stack.enter_async_context(hub_session(ctx, "s13", arm, TRIVIAL_IMAGE))
@@ -96,19 +100,26 @@ async def s13(ctx) -> None:
             await client.create_users(["k"])
         for rep in range(ctx.reps["S13"]):
             for arm in arm_order(rep):
-                _hub, client, prefix = hubs[arm]
-                await spawn_one(client, "k")
-                (container,) = await ctx.engine.containers(prefix, running_only=True)
-                t0 = time.monotonic()
-                await ctx.engine._call(ctx.engine.client.kill, container["Id"])
-                killed = time.monotonic() - t0
-                noticed = await reported_stopped(client, "k", t0, NOTICE_CAP)
-                ctx.record("S13", arm, {"noticed": noticed, "kill_call": killed, "rep": rep})
+                await spawn_one(hubs[arm][1], "k")
+            wait = chance.uniform(0, JUPYTERHUB_POLL_INTERVAL)
+            await asyncio.sleep(wait)
+            found = await asyncio.gather(*(s13_kill(ctx, *hubs[arm]) for arm in arm_order(rep)))
+            for arm, noticed in zip(arm_order(rep), found, strict=True):
+                ctx.record("S13", arm, {"noticed": noticed, "after_spawn": wait, "rep": rep})
                 log(f"S13 {arm} #{rep + 1}: reported stopped after {noticed} s")
-                if noticed is None:  # not noticed: stop it, so the next rep can start
-                    await client.request("DELETE", "/users/k/server")
-                    await reported_stopped(client, "k", time.monotonic(), 60)
-                await ctx.engine.remove_all(prefix)
+
+
+async def s13_kill(ctx, hub, client: Client, prefix: str) -> float | None:
+    """Kill the hub's one server container; seconds until its API reports it stopped."""
+    (container,) = await ctx.engine.containers(prefix, running_only=True)
+    t0 = time.monotonic()
+    await ctx.engine._call(ctx.engine.client.kill, container["Id"])
+    noticed = await reported_stopped(client, "k", t0, NOTICE_CAP)
+    if noticed is None:  # not noticed: stop it, so the next rep can start
+        await client.request("DELETE", "/users/k/server")
+        await reported_stopped(client, "k", time.monotonic(), 60)
+    await ctx.engine.remove_all(prefix)
+    return noticed
 
 
 # -- S14: the proxy killed ---------------------------------------------------------------------
