@@ -42,6 +42,7 @@ from .rig import (
 POLL = 0.05  # seconds between two looks at the hub's API while timing a latency
 NOTICE_CAP = 90  # a fault not followed by then counts as not followed (dockerspawner: ~30 s)
 ROUTES_CAP = 120
+HUB_PROXY_CHECK = 5  # ConfigurableHTTPProxy.check_running_interval's default
 JUPYTERHUB_POLL_INTERVAL = 30  # Spawner.poll_interval's default, kept by both spawners
 # three arms in S14: the proxy as hubdist deploys it, and as JupyterHub starts it itself
 WRAPPED, HUB_STARTED = "hubdist", "hubdist, proxy started by the hub"
@@ -170,70 +171,94 @@ class Wrapper:
 
 @contextlib.asynccontextmanager
 async def s14_hub(ctx, arm: str):
-    """The arm's hub, and a function killing its proxy (returns when the kill was sent)."""
+    """The arm's hub; yields its client, a function killing its proxy (by pid), a
+    coroutine function making the proxy fresh for the next kill, and how often the hub
+    looks at the proxy (seconds)."""
     from .scenarios import hub_session
 
-    spawner = "dockerspawner" if arm == "dockerspawner" else "hubdist"
+    async def nothing():
+        pass
+
     if arm != WRAPPED:  # JupyterHub starts CHP, checks it every 5 s and restarts it
-        async with hub_session(ctx, f"s14{SHORT.get(arm, 'hp')}", spawner, TRIVIAL_IMAGE) as (
-            hub,
-            client,
-            _,
-        ):
+        name = f"s14{SHORT.get(arm, 'hp')}"
+        spawner = "dockerspawner" if arm == "dockerspawner" else "hubdist"
+        async with hub_session(ctx, name, spawner, TRIVIAL_IMAGE) as (hub, client, _):
 
             def kill():
-                pid = int((hub.workdir / "proxy.pid").read_text().strip())
-                os.kill(pid, signal.SIGKILL)
+                os.kill(int((hub.workdir / "proxy.pid").read_text().strip()), signal.SIGKILL)
 
-            yield client, kill
+            yield client, kill, nothing, HUB_PROXY_CHECK
         return
     # as deployed: `hubdist proxy` restarts CHP; the hub adds routes back at its activity check
     prefix = f"{NAME_PREFIX}{ctx.run_id}-s14-hd"
+    interval = shipped_activity_interval()
     config = f"""
 c.ConfigurableHTTPProxy.should_start = False
-c.JupyterHub.last_activity_interval = {shipped_activity_interval()}
+c.JupyterHub.last_activity_interval = {interval}
 """
     hub = BenchHub(ctx.run_dir / "s14-hubdist", "hubdist", prefix, TRIVIAL_IMAGE, config)
-    wrapper = Wrapper(hub)
     client = Client()
     client.hub = hub
-    try:
+    wrappers = [Wrapper(hub)]
+
+    async def wrapper_up() -> None:
         deadline = time.monotonic() + 30
+        wrapper = wrappers[-1]
         while wrapper.chp_pid() is None or not await _answers(client, f"{hub.url}/"):
             if wrapper.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"hubdist proxy did not come up: see {hub.workdir}")
             await asyncio.sleep(0.2)
+
+    async def fresh() -> None:
+        """A new `hubdist proxy` (as a container restart makes), so each kill meets a
+        proxy that has not just died: its restart delay doubles for a proxy that keeps
+        dying within a minute. Then its routes are back in place before the next kill."""
+        end_process(wrappers[-1].proc)
+        wrappers.append(Wrapper(hub))
+        await wrapper_up()
+        users = [u["name"] for u in (await client.request("GET", "/users"))[1]]
+        if await all_through_proxy(client, users, time.monotonic(), ROUTES_CAP) is None:
+            raise RuntimeError("the routes did not come back to a fresh proxy")
+
+    try:
+        await wrapper_up()
         hub.launch()
         await hub.wait_api(client)
 
         def kill():
-            os.kill(wrapper.chp_pid(), signal.SIGKILL)
+            os.kill(wrappers[-1].chp_pid(), signal.SIGKILL)
 
-        yield client, kill
+        yield client, kill, fresh, interval
     finally:
         await ctx.engine.remove_all(prefix)
         hub.terminate()
-        end_process(wrapper.proc)
+        end_process(wrappers[-1].proc)
         await client.close()
         await ctx.engine.remove_all(prefix)
 
 
 async def _answers(client: Client, url: str) -> bool:
+    """Does anything answer HTTP at url (the proxy says 503 while the hub is not up yet)?"""
     with contextlib.suppress(Exception):
-        async with client.session.get(url, allow_redirects=False) as r:
-            return r.status < 500
+        async with client.session.get(url, allow_redirects=False):
+            return True
     return False
 
 
 async def s14(ctx) -> None:
     users = [f"p{i:02d}" for i in range(ctx.n(10))]
+    chance = random.Random(14)
     for arm in (WRAPPED, "dockerspawner", HUB_STARTED):
-        async with s14_hub(ctx, arm) as (client, kill):
+        async with s14_hub(ctx, arm) as (client, kill, fresh, interval):
             await client.create_users(users)
             storm = await client.spawn_all(users)
             if storm.failures:
                 raise RuntimeError(f"S14 {arm}: spawns failed: {storm.failures[0].message}")
             for rep in range(ctx.reps["S14"]):
+                if rep:
+                    await fresh()
+                # the kill falls anywhere in the cycle of the hub's look at the proxy
+                await asyncio.sleep(chance.uniform(0, interval))
                 t0 = time.monotonic()
                 kill()
                 back = await all_through_proxy(client, users, t0, ROUTES_CAP)
@@ -244,9 +269,6 @@ async def s14(ctx) -> None:
                     {"routes_back": back, "n": len(users), "ready_after": ready, "rep": rep},
                 )
                 log(f"S14 {arm} #{rep + 1}: all {len(users)} routes back after {back} s")
-                # a proxy restarted within JupyterHub's backoff window is not restarted at
-                # once: let each rep start from a proxy that has run a while
-                await asyncio.sleep(2)
 
 
 # -- S15: the engine restarted ---------------------------------------------------------------
