@@ -57,7 +57,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         type=int,
         default=2,
         help="repetitions of S2, S1 (with S3a) and S4, each alternating which spawner goes "
-        "first; S3b and S5-S7 run once. Default: 2",
+        "first; S3b and S5-S7 run once; the latency scenarios run 5×N times (S13, S14) and "
+        "2×N-1 times (S15-S17). Default: 2",
     )
     parser.add_argument(
         "--budget",
