@@ -23,6 +23,7 @@ import re
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -577,9 +578,8 @@ def figures(directory: Path, results: dict) -> list[str]:
         found = {arm: values for arm, values in samples(results, scenario, key).items() if values}
         if not found:
             continue
-        png = plots.distributions(
-            directory / f"latency-{scenario.lower()}.png", f"{scenario}: {figure}", found
-        )
+        title = textwrap.fill(f"{scenario}: {figure.split(';')[0]}", 70)
+        png = plots.distributions(directory / f"latency-{scenario.lower()}.png", title, found)
         lines.append(f"![{scenario}: {figure}]({png})")
     return lines
 
