@@ -578,7 +578,7 @@ def figures(directory: Path, results: dict) -> list[str]:
         found = {arm: values for arm, values in samples(results, scenario, key).items() if values}
         if not found:
             continue
-        title = textwrap.fill(f"{scenario}: {figure.split(';')[0]}", 70)
+        title = textwrap.fill(f"{scenario}: {figure.split(';')[0]}", 55)
         png = plots.distributions(directory / f"latency-{scenario.lower()}.png", title, found)
         lines.append(f"![{scenario}: {figure}]({png})")
     return lines
