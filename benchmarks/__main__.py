@@ -17,7 +17,21 @@ from pathlib import Path
 from . import prepare
 from .prepare import REPO, log
 
-SCENARIO_KEYS = ["S1", "S2", "S3a", "S3b", "S4", "S5", "S6", "S7"]
+SCENARIO_KEYS = [
+    "S1",
+    "S2",
+    "S3a",
+    "S3b",
+    "S4",
+    "S5",
+    "S6",
+    "S7",
+    "S13",
+    "S14",
+    "S15",
+    "S16",
+    "S17",
+]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -43,7 +57,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         type=int,
         default=2,
         help="repetitions of S2, S1 (with S3a) and S4, each alternating which spawner goes "
-        "first; S3b and S5-S7 run once. Default: 2",
+        "first; S3b and S5-S7 run once; the latency scenarios run 5×N times (S13, S14) and "
+        "2×N-1 times (S15-S17). Default: 2",
     )
     parser.add_argument(
         "--budget",
@@ -72,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     prepare.ensure_images()
 
-    from . import report, scenarios
+    from . import latency, report, scenarios
     from .rig import (
         NAME_PREFIX,
         Engine,
@@ -122,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         run_id=run_id,
         run_dir=run_dir,
         scale=args.scale,
-        reps={"S2": args.reps, "S1": args.reps, "S4": args.reps},
+        reps={"S2": args.reps, "S1": args.reps, "S4": args.reps, **latency.reps(args.reps)},
         engine=engine,
         sampler=sampler,
     )

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import latency
 from .rig import median
 from .scenarios import COVERS, GRACE, POLL_INTERVAL, PULL_RATE, STOP_CAP
 
@@ -399,6 +400,7 @@ SCENARIO_ROWS = {
     "S7": s7_hub_memory,
     "S1": s1_lab_spawns,
     "S4": s4_spawns_during_pull,
+    **latency.ROWS,  # S13-S17
 }
 
 
@@ -463,6 +465,8 @@ def write(
         table(rows),
         "",
         "Ratios are hubdist ÷ dockerspawner (lower is better for hubdist).",
+        "",
+        *latency.figures(path.parent, results),
         "",
         "## Machine",
         "",

@@ -21,7 +21,7 @@ import aiohttp
 import docker
 from aiohttp import web
 
-from . import prepare
+from . import latency, prepare
 from .prepare import LAB_IMAGE, STUBBORN_IMAGE, TRIVIAL_IMAGE, log
 from .rig import (
     NAME_PREFIX,
@@ -664,5 +664,7 @@ SCENARIOS = {
     "S3b": s3b,
     "S5": s5_s6_s7,  # S5, S7 and S6 share one hub with 50 running servers per spawner
     "S4": s4,
+    **latency.SCENARIOS,  # S13-S17: latencies of faults (benchmarks/latency.py)
 }
 COVERS = {"S2": ["S2"], "S1": ["S1", "S3a"], "S3b": ["S3b"], "S5": ["S5", "S7", "S6"], "S4": ["S4"]}
+COVERS |= latency.COVERS
