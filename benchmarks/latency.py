@@ -291,7 +291,7 @@ async def s15(ctx) -> None:
             network,
             ["-H", "unix:///var/run/docker.sock", "-H", "tcp://0.0.0.0:2375", "--live-restore"],
         )
-        await asyncio.to_thread(node.load_flat, TRIVIAL_IMAGE, TRIVIAL_IMAGE)
+        await asyncio.to_thread(node.load_image, TRIVIAL_IMAGE)
         # published on the node; both spawners then reach it at DOCKER_HOST's address
         config = 'c.DockerSpawner.host_ip = "0.0.0.0"\n'
         env = {"DOCKER_HOST": f"tcp://{node.ip}:2375"}
