@@ -17,7 +17,7 @@ from pathlib import Path
 from . import prepare
 from .prepare import REPO, log
 
-SCENARIO_KEYS = ["S1", "S2", "S3a", "S3b", "S4", "S5", "S6", "S7"]
+SCENARIO_KEYS = ["S1", "S2", "S3a", "S3b", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "S11"]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         reps={"S2": args.reps, "S1": args.reps, "S4": args.reps},
         engine=engine,
         sampler=sampler,
+        figure_dir=output.parent,
     )
     not_done: dict[str, str] = {}
     load: dict = {}
@@ -199,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         duration=duration,
         command=command,
         scale=args.scale,
+        plots=ctx.plots,
     )
     report.dump_json(
         output.with_name("results.json")

@@ -429,18 +429,25 @@ class Client:
             storm.wall = max(r.seconds for r in storm.results)
         return storm
 
+    async def users(self, state: str = "") -> list[dict]:
+        """Every user's model (with state: only those in it), page by page: the hub gives at
+        most 200 a page (api_page_max_limit), fewer than the 500 of the growth scenarios."""
+        found: list[dict] = []
+        while True:
+            query = f"/users?limit=200&offset={len(found)}" + (f"&state={state}" if state else "")
+            status, body = await self.request("GET", query)
+            if status != 200:
+                raise RuntimeError(f"listing users failed: {status} {body}")
+            found += body
+            if len(body) < 200:
+                return found
+
     async def active(self) -> set[str]:
         """Users with a server that is running, starting or stopping."""
-        status, body = await self.request("GET", "/users?state=active&limit=200")
-        if status != 200:
-            raise RuntimeError(f"listing users failed: {status} {body}")
-        return {u["name"] for u in body}
+        return {u["name"] for u in await self.users("active")}
 
     async def ready(self) -> set[str]:
-        status, body = await self.request("GET", "/users?state=ready&limit=200")
-        if status != 200:
-            raise RuntimeError(f"listing users failed: {status} {body}")
-        return {u["name"] for u in body}
+        return {u["name"] for u in await self.users("ready")}
 
     async def stop_all(self, users: list[str], prefix: str, engine: Engine, cap: float) -> Storm:
         """DELETE every server at once; wall = until the hub lists none of them as active
