@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -172,10 +173,19 @@ async def hub_latencies(client) -> dict:
             if r.status != 200:
                 raise RuntimeError(f"GET /hub/admin answered {r.status}")
 
+    async def admin_listing():
+        # what the admin page (a JavaScript app) asks for when it opens: the first 50 users
+        status, body = await client.request(
+            "GET", "/users?include_stopped_servers=1&offset=0&limit=50&sort=id"
+        )
+        if status != 200:
+            raise RuntimeError(f"the admin page's listing answered {status}: {body}")
+
     listed = await client.users()
     return {
         "users_listed": len(listed),
         "users_listing_ms": await timed(client.users),
+        "admin_listing_ms": await timed(admin_listing),
         "admin_page_ms": await timed(admin_page),
     }
 
@@ -192,9 +202,23 @@ async def proxy_routes(hub) -> int:
 # -- the sequence ----------------------------------------------------------------------------
 
 
+def open_files_for(n: int) -> int:
+    """Raise this process's open-files limit (the hubs and proxies inherit it) to what n
+    servers need, within the hard limit; the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 4 * n + 1024  # the proxy holds a client and a server socket per check, and more
+    if soft < want:
+        soft = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return soft
+
+
 async def growth(ctx: Context) -> None:
     wave = max(1, ctx.n(FULL) // WAVES)
     n = wave * WAVES
+    limit = open_files_for(n)
+    if limit < 4 * n:
+        ctx.note("S8", f"open files limited to {limit} (ulimit -n); {n} servers may hit it")
     steady = max(30.0, STEADY * ctx.scale)
     idle = max(8.0, IDLE_WINDOW * ctx.scale)
     cull_every = max(10, round(CULL_EVERY * min(1.0, ctx.scale * 2)))
@@ -569,6 +593,14 @@ def s10_rows(results: dict, n: dict) -> list[Row]:
             "S10",
             "admin_page_ms",
             f"… GET /hub/admin as an admin (ms, median of {TIMED_CALLS})",
+            digits=0,
+        ),
+        compared(
+            results,
+            "S10",
+            "admin_listing_ms",
+            "… GET /hub/api/users?include_stopped_servers&limit=50, what the admin page asks "
+            f"for when it opens (ms, median of {TIMED_CALLS})",
             digits=0,
         ),
         compared(results, "S10", "rss_mb", "… hub resident memory (MB)", digits=0),
