@@ -250,12 +250,20 @@ class BenchHub(hubrig.Hub):
         return found
 
     def launch(self) -> None:
+        """Start the hub. With HUBDIST_BENCH_PROFILE=1 in the benchmark's environment it
+        runs under cProfile (same process, so its CPU and memory are still the hub's; about
+        twice as slow: for finding where time goes, not for figures), each start writing
+        profile-<k>.pstats in its directory when it exits."""
         (self.workdir / "jupyterhub_config.py").write_text(self.config_text())
         log = open(self.log_path, "ab")
+        profile: list[str] = []
+        if os.environ.get("HUBDIST_BENCH_PROFILE") == "1":
+            starts = len(list(self.workdir.glob("profile-*.pstats")))
+            profile = ["-m", "cProfile", "-o", str(self.workdir / f"profile-{starts}.pstats")]
         self.started_at = time.monotonic()
         self.proc = track(
             subprocess.Popen(
-                [sys.executable, "-m", "jupyterhub", "-f", "jupyterhub_config.py"],
+                [sys.executable, *profile, "-m", "jupyterhub", "-f", "jupyterhub_config.py"],
                 cwd=self.workdir,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -57,7 +57,8 @@ from .scenarios import (
 FULL = 500
 WAVES = 10
 STEADY = 300  # seconds of S10 at full scale
-IDLE_WINDOW = 20  # seconds of idle measurement after each S8 wave at full scale
+IDLE_WINDOW = 30  # seconds of idle measurement after each S8 wave at full scale: one
+# poll interval of dockerspawner's (30 s), which polls every server once in it
 CULL_EVERY = 60  # the culler's round, short enough to see several in S10
 TIMED_CALLS = 5  # samples of each hub latency (median reported)
 ADMIN = "benchadmin"
@@ -387,7 +388,8 @@ def draw(ctx: Context) -> None:
             "servers running (after the wave)",
             ylabel,
         )
-        ctx.plot("S8", f"{title} against the number of running servers\n\n![{title}]({name})")
+        what = title.removeprefix("S8: ")
+        ctx.plot("S8", f"{what} against the number of running servers\n\n![{title}]({name})")
     samples = {
         arm: ctx.results["S8"][arm][-1]["times"] for arm in (HD, DS) if arm in ctx.results["S8"]
     }
