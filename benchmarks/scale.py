@@ -238,6 +238,7 @@ async def one_arm(ctx, arm: str, n: int, wave: int, steady, idle, cull_every) ->
     workdir = ctx.run_dir / f"s8-{arm}"
     relay, sock, relay_log = start_relay(workdir / "relay")
     env = {"DOCKER_HOST": f"unix://{sock}"}
+    arm_t0 = time.monotonic()
     try:
         async with hub_session(
             ctx, "s8", arm, TRIVIAL_IMAGE, hub_config(wave, cull_every), env
@@ -268,6 +269,8 @@ async def one_arm(ctx, arm: str, n: int, wave: int, steady, idle, cull_every) ->
                 },
             )
             log(f"  all stopped and removed after {fmt(stop.wall)} s")
+            # how busy the machine was meanwhile (other work on it makes single figures noisy)
+            ctx.results["S8"][arm][-1]["arm_load"] = load_during(ctx, arm_t0)
     finally:
         end_process(relay)
 
@@ -472,6 +475,20 @@ def s8_rows(results: dict, n: dict) -> list[Row]:
             else []
         )
         rows.append(Row("S8", f"… {label} with {' / '.join(map(str, marks))} running", *cells))
+    rows.append(
+        Row(
+            "S8",
+            "… the machine while this spawner's S8-S11 ran: 1-min load average mean / max, "
+            "CPU busy (other work on the machine included)",
+            *(
+                f"{f(load.get('load1_mean'))} / {f(load.get('load1_max'))}, "
+                f"{f(load.get('cpu_busy_mean'), 0)}%"
+                if load
+                else "-"
+                for load in (run.get("arm_load") or {} for run in (hd, ds))
+            ),
+        )
+    )
     total = (hd or ds).get("n", 0)
     marks = [0, total // 5, total // 2, total]
     rows.append(
