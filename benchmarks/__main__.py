@@ -17,21 +17,8 @@ from pathlib import Path
 from . import prepare
 from .prepare import REPO, log
 
-SCENARIO_KEYS = [
-    "S1",
-    "S2",
-    "S3a",
-    "S3b",
-    "S4",
-    "S5",
-    "S6",
-    "S7",
-    "S13",
-    "S14",
-    "S15",
-    "S16",
-    "S17",
-]
+SCENARIO_KEYS = ["S1", "S2", "S3a", "S3b", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "S11",
+                 "S13", "S14", "S15", "S16", "S17"]  # fmt: skip
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -63,8 +50,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--budget",
         type=float,
-        default=25,
-        help="minutes; scenarios not started by then are skipped (and reported). Default: 25",
+        default=150,
+        help="minutes; scenarios not started by then are skipped (and reported). A full run "
+        "takes about 100. Default: 150",
     )
     parser.add_argument(
         "--output",
@@ -140,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         reps={"S2": args.reps, "S1": args.reps, "S4": args.reps, **latency.reps(args.reps)},
         engine=engine,
         sampler=sampler,
+        figure_dir=output.parent,
     )
     not_done: dict[str, str] = {}
     load: dict = {}
@@ -214,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         duration=duration,
         command=command,
         scale=args.scale,
+        plots=ctx.plots,
     )
     report.dump_json(
         output.with_name("results.json")

@@ -390,6 +390,17 @@ def s7_hub_memory(results: dict, n: dict) -> list[Row]:
     ]
 
 
+def growth_rows(scenario: str):
+    """S8-S11's rows, made in benchmarks/scale.py (imported when needed: it uses this module)."""
+
+    def rows(results: dict, n: dict) -> list[Row]:
+        from .scale import ROWS
+
+        return ROWS[scenario](results, n)
+
+    return rows
+
+
 # the table's scenarios, in the table's order, each with the function making its rows
 SCENARIO_ROWS = {
     "S2": s2_trivial_spawns,
@@ -401,6 +412,7 @@ SCENARIO_ROWS = {
     "S1": s1_lab_spawns,
     "S4": s4_spawns_during_pull,
     **latency.ROWS,  # S13-S17
+    **{scenario: growth_rows(scenario) for scenario in ("S8", "S10", "S9", "S11")},
 }
 
 
@@ -440,8 +452,20 @@ def plain_table(rows: list[Row]) -> str:
 
 
 def write(
-    path: Path, *, rows, machine, load, notes, not_done, results, duration, command, scale
+    path: Path,
+    *,
+    rows,
+    machine,
+    load,
+    notes,
+    not_done,
+    results,
+    duration,
+    command,
+    scale,
+    plots=(),
 ) -> None:
+    """plots: (scenario, markdown) blocks a scenario added (Context.plot), PNGs beside path."""
     kept = ""
     if path.exists():
         old = path.read_text()
@@ -468,6 +492,7 @@ def write(
         "",
         *latency.figures(path.parent, results),
         "",
+        *plot_section(plots),
         "## Machine",
         "",
         "| | |",
@@ -512,6 +537,16 @@ def write(
     lines += details(results)
     lines += ["", NOTES_MARKER]
     path.write_text("\n".join(lines) + (kept if kept else "\n"))
+
+
+def plot_section(plots) -> list[str]:
+    """The Plots section: each scenario's blocks (image links with what they show)."""
+    if not plots:
+        return []
+    lines = ["## Plots", ""]
+    for scenario, markdown in plots:
+        lines += [f"**{scenario}**: {markdown}", ""]
+    return lines
 
 
 def details(results: dict) -> list[str]:

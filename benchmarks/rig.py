@@ -250,12 +250,20 @@ class BenchHub(hubrig.Hub):
         return found
 
     def launch(self) -> None:
+        """Start the hub. With HUBDIST_BENCH_PROFILE=1 in the benchmark's environment it
+        runs under cProfile (same process, so its CPU and memory are still the hub's; about
+        twice as slow: for finding where time goes, not for figures), each start writing
+        profile-<k>.pstats in its directory when it exits."""
         (self.workdir / "jupyterhub_config.py").write_text(self.config_text())
         log = open(self.log_path, "ab")
+        profile: list[str] = []
+        if os.environ.get("HUBDIST_BENCH_PROFILE") == "1":
+            starts = len(list(self.workdir.glob("profile-*.pstats")))
+            profile = ["-m", "cProfile", "-o", str(self.workdir / f"profile-{starts}.pstats")]
         self.started_at = time.monotonic()
         self.proc = track(
             subprocess.Popen(
-                [sys.executable, "-m", "jupyterhub", "-f", "jupyterhub_config.py"],
+                [sys.executable, *profile, "-m", "jupyterhub", "-f", "jupyterhub_config.py"],
                 cwd=self.workdir,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -429,18 +437,25 @@ class Client:
             storm.wall = max(r.seconds for r in storm.results)
         return storm
 
+    async def users(self, state: str = "") -> list[dict]:
+        """Every user's model (with state: only those in it), page by page: the hub gives at
+        most 200 a page (api_page_max_limit), fewer than the 500 of the growth scenarios."""
+        found: list[dict] = []
+        while True:
+            query = f"/users?limit=200&offset={len(found)}" + (f"&state={state}" if state else "")
+            status, body = await self.request("GET", query)
+            if status != 200:
+                raise RuntimeError(f"listing users failed: {status} {body}")
+            found += body
+            if len(body) < 200:
+                return found
+
     async def active(self) -> set[str]:
         """Users with a server that is running, starting or stopping."""
-        status, body = await self.request("GET", "/users?state=active&limit=200")
-        if status != 200:
-            raise RuntimeError(f"listing users failed: {status} {body}")
-        return {u["name"] for u in body}
+        return {u["name"] for u in await self.users("active")}
 
     async def ready(self) -> set[str]:
-        status, body = await self.request("GET", "/users?state=ready&limit=200")
-        if status != 200:
-            raise RuntimeError(f"listing users failed: {status} {body}")
-        return {u["name"] for u in body}
+        return {u["name"] for u in await self.users("ready")}
 
     async def stop_all(self, users: list[str], prefix: str, engine: Engine, cap: float) -> Storm:
         """DELETE every server at once; wall = until the hub lists none of them as active

@@ -62,6 +62,10 @@ class Context:
     sampler: LoadSampler
     results: dict = field(default_factory=dict)
     notes: dict = field(default_factory=dict)  # scenario -> [text]
+    # PNGs go beside the RESULTS.md being written; plots: (scenario, markdown) blocks that
+    # the report shows in its Plots section, in the order they were added
+    figure_dir: Path | None = None
+    plots: list = field(default_factory=list)
 
     def n(self, full: int) -> int:
         return max(2, round(full * self.scale))
@@ -71,6 +75,10 @@ class Context:
 
     def note(self, scenario: str, text: str) -> None:
         self.notes.setdefault(scenario, []).append(text)
+
+    def plot(self, scenario: str, markdown: str) -> None:
+        """A block (an image link and what it shows) for the report's Plots section."""
+        self.plots.append((scenario, markdown))
 
 
 def users(n: int, start: int = 0, stem: str = "u") -> list[str]:
@@ -194,10 +202,14 @@ def stop_summary(stop, ctx: Context, t0: float) -> dict:
     }
 
 
-async def floor(ctx: Context, image: str, n: int, name: str, stop: bool = False) -> dict:
+async def floor(
+    ctx: Context, image: str, n: int, name: str, stop: bool = False, publish: bool = True
+) -> dict:
     """The engine's floor: n containers of image made and started at once straight through
     the Docker API, as `docker run -d -p 127.0.0.1::8888 IMAGE` does (create, start), with
     no hub and no CLI process per container; seconds until each one's server answers HTTP.
+    Without ``publish``, no port is published (no docker-proxy per container, as with the
+    hubs' use_internal_ip): the server is reached at its address on the bridge.
 
     For the JupyterLab image a stub answers the server's start-up check of its hub
     (GET /hub/api/), which the hub answers in a spawn; the trivial server needs none.
@@ -225,7 +237,7 @@ async def floor(ctx: Context, image: str, n: int, name: str, stop: bool = False)
 
     ids: dict[str, str] = {}
 
-    def run(user: str) -> int:
+    def run(user: str) -> str:
         env = {
             "JUPYTERHUB_API_TOKEN": "hubdist-bench-floor",
             "JUPYTERHUB_API_URL": f"http://{gateway}:{port}/hub/api",
@@ -236,21 +248,24 @@ async def floor(ctx: Context, image: str, n: int, name: str, stop: bool = False)
             "JUPYTERHUB_SERVICE_URL": f"http://0.0.0.0:8888/user/{user}/",
             "JUPYTERHUB_OAUTH_CALLBACK_URL": f"/user/{user}/oauth_callback",
         }
-        host_config = api.create_host_config(port_bindings={8888: ("127.0.0.1",)})
+        bindings = {8888: ("127.0.0.1",)} if publish else None
+        host_config = api.create_host_config(port_bindings=bindings)
         cid = api.create_container(
             image, name=f"{prefix}-{user}", environment=env, ports=[8888], host_config=host_config
         )["Id"]
         ids[user] = cid
         api.start(cid)
-        return int(api.port(cid, 8888)[0]["HostPort"])
+        if not publish:
+            return f"http://{api.inspect_container(cid)['NetworkSettings']['IPAddress']}:8888"
+        return f"http://127.0.0.1:{api.port(cid, 8888)[0]['HostPort']}"
 
     t0, t0_wall = time.monotonic(), time.time()
     account = CpuAccount(ctx.engine, prefix, [])
 
     async def one(i: int) -> float | None:
         user = f"f{i:02d}"
-        host_port = await loop.run_in_executor(pool, run, user)
-        url = f"http://127.0.0.1:{host_port}" + (f"/user/{user}/api" if lab else "/")
+        server = await loop.run_in_executor(pool, run, user)
+        url = server + (f"/user/{user}/api" if lab else "/")
         while time.monotonic() - t0 < SPAWN_LIMIT:
             with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
                 async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as r:
@@ -450,11 +465,18 @@ async def s5_s6_s7(ctx: Context) -> None:
 
 
 async def restart(
-    ctx: Context, hub: BenchHub, client: Client, names: list[str], prefix: str
+    ctx: Context,
+    hub: BenchHub,
+    client: Client,
+    names: list[str],
+    prefix: str,
+    scenario: str = "S6",
+    limit: float = 90,
 ) -> dict:
     """SIGTERM the hub with every server running, start it again, and time until the API
-    answers and every server is ready in the API and reachable through the proxy."""
-    log(f"S6: {hub.arm}, restarting the hub with {len(names)} running servers")
+    answers and every server is ready in the API and reachable through the proxy (within
+    limit seconds of the new process's start)."""
+    log(f"{scenario}: {hub.arm}, restarting the hub with {len(names)} running servers")
     hub.stop()  # SIGTERM; the hub also stops its proxy (cleanup_proxy), not the servers
     running_before = len(await ctx.engine.containers(prefix, running_only=True))
     lines_before = len(hub.initialized_lines())
@@ -464,7 +486,7 @@ async def restart(
     ready_after = verified_after = verified_at = None
     verified: set[str] = set()
     ready: set[str] = set()
-    while time.monotonic() - t0 < 90:
+    while time.monotonic() - t0 < limit:
         with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError, RuntimeError):
             if ready_after is None:
                 ready = await client.ready()
@@ -658,13 +680,27 @@ def fmt(value, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+async def growth_500(ctx: Context) -> None:
+    from .scale import growth  # imported here: scale builds on this module
+
+    await growth(ctx)
+
+
 SCENARIOS = {
     "S2": s2,
     "S1": s1_s3a,  # S1 and S3a share their 20 JupyterLab servers
     "S3b": s3b,
     "S5": s5_s6_s7,  # S5, S7 and S6 share one hub with 50 running servers per spawner
     "S4": s4,
+    "S8": growth_500,  # S8-S11 share one hub per spawner growing to 500 servers
     **latency.SCENARIOS,  # S13-S17: latencies of faults (benchmarks/latency.py)
 }
-COVERS = {"S2": ["S2"], "S1": ["S1", "S3a"], "S3b": ["S3b"], "S5": ["S5", "S7", "S6"], "S4": ["S4"]}
+COVERS = {
+    "S2": ["S2"],
+    "S1": ["S1", "S3a"],
+    "S3b": ["S3b"],
+    "S5": ["S5", "S7", "S6"],
+    "S4": ["S4"],
+    "S8": ["S8", "S10", "S9", "S11"],
+}
 COVERS |= latency.COVERS

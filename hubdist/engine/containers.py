@@ -28,6 +28,10 @@ class ContainerState:
     running: bool
     exit_code: int | None = None
     oom_killed: bool = False
+    # a running container's labels and network settings from the last listing, shaped as
+    # an inspect's ("Config"/"Labels", "NetworkSettings"), until its next start or death:
+    # where a server is, without one call per server when a restarted hub checks them all
+    listed: dict | None = None
 
 
 DeathListener = Callable[[ContainerState], None]
@@ -53,6 +57,12 @@ class ContainerView(View[ContainerState]):
             # then the event stream keeps it current like the rest
             state = await self._inspect(container_id)
         return state
+
+    def listed(self, container_id: str) -> dict | None:
+        """The container's labels and addresses as the last listing saw them running (no
+        call; None if unknown or started or stopped since, so the caller asks the engine)."""
+        state = self._by_id.get(container_id)
+        return state.listed if state is not None and state.running else None
 
     def says_running(self, container_id: str) -> bool:
         """Whether the events seen so far say the container runs (no call; False if the
@@ -104,6 +114,12 @@ class ContainerView(View[ContainerState]):
                 name=(item.get("Names") or ["/"])[0].lstrip("/"),
                 running=running,
                 exit_code=None if running else int(match.group(1)) if match else 0,
+                listed={
+                    "Config": {"Labels": item.get("Labels") or {}},
+                    "NetworkSettings": item.get("NetworkSettings") or {},
+                }
+                if running
+                else None,
             )
         for container_id, old in list(self._by_id.items()):
             new = seen.get(container_id)
@@ -129,6 +145,8 @@ class ContainerView(View[ContainerState]):
             state = self._by_id[container_id] = ContainerState(
                 container_id, attributes.get("name", ""), False
             )
+        if action in ("start", "die"):
+            state.listed = None  # a started container may have a new address
         if action == "start":
             state.running, state.exit_code, state.oom_killed = True, None, False
         elif action == "oom":

@@ -138,8 +138,11 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
         asyncio.ensure_future(self.poll_and_notify())
 
     async def locate(self) -> str:
-        """Re-read where the server is (after a hub restart the engine may have moved it)."""
-        info = await self.engine.inspect_container(self.object_id)
+        """Re-read where the server is (after a hub restart the engine may have moved it).
+        On a network, the view's last listing says it for every server at once (a hub
+        restarted with 500 servers makes no 500 calls); a published port needs the inspect."""
+        info = self.view.listed(self.object_id) if self.use_internal_ip else None
+        info = info or await self.engine.inspect_container(self.object_id)
         if info is None or not made_by_hubdist(info["Config"].get("Labels")):
             # gone; or adopted from dockerspawner: where it was started, maybe on another
             # network than ours, is where the hub's database says

@@ -65,3 +65,21 @@ def test_says_running_only_on_the_events_word_so_the_caller_asks_otherwise():
     assert view.says_running("abc")
     view._apply(event("die", "abc", exitCode="1"))
     assert not view.says_running("abc")
+
+
+def test_a_listing_gives_a_running_servers_address_until_it_starts_again():
+    networks = {"Networks": {"hubdist": {"IPAddress": "172.20.0.5"}}}
+    view = ContainerView(engine=ListingEngine([
+        {"Id": "abc", "Names": ["/c1"], "State": "running", "Status": "Up 2 hours",
+         "Labels": {"org.jupyter.hubdist.managed": "true"}, "NetworkSettings": networks},
+        {"Id": "old", "Names": ["/c2"], "State": "exited", "Status": "Exited (0) 1 hour ago",
+         "NetworkSettings": networks},
+    ]))  # fmt: skip
+    asyncio.run(view._refresh())
+    listed = view.listed("abc")
+    assert listed["NetworkSettings"]["Networks"]["hubdist"]["IPAddress"] == "172.20.0.5"
+    assert listed["Config"]["Labels"] == {"org.jupyter.hubdist.managed": "true"}
+    assert view.listed("old") is None and view.listed("unknown") is None
+    view._apply(event("die", "abc", exitCode="0"))
+    view._apply(event("start", "abc"))
+    assert view.listed("abc") is None, "restarted: its address may have changed, ask the engine"
