@@ -17,7 +17,7 @@ from pathlib import Path
 from . import prepare
 from .prepare import REPO, log
 
-SCENARIO_KEYS = ["S1", "S2", "S3a", "S3b", "S4", "S5", "S6", "S7"]
+SCENARIO_KEYS = ["S1", "S2", "S3a", "S3b", "S4", "S5", "S6", "S7", "S12"]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         run_id=run_id,
         run_dir=run_dir,
         scale=args.scale,
-        reps={"S2": args.reps, "S1": args.reps, "S4": args.reps},
+        reps={"S2": args.reps, "S1": args.reps, "S4": args.reps, "S12": args.reps},
         engine=engine,
         sampler=sampler,
     )
@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         "S2": ctx.n(50),
         "S3a": ctx.n(20),
         "S3b": ctx.n(50),
+        "S12": ctx.n(20),
     }
     rows = report.build_rows(ctx.results, counts)
     for s in wanted:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from .rig import median
 from .scenarios import COVERS, GRACE, POLL_INTERVAL, PULL_RATE, STOP_CAP
+from .startup import figures as s12_figures
+from .startup import rows as s12_rows
 
 NOTES_MARKER = "<!-- Everything below this line is kept when the benchmark rewrites this file. -->"
 HD, DS = "hubdist", "dockerspawner"
@@ -399,6 +401,7 @@ SCENARIO_ROWS = {
     "S7": s7_hub_memory,
     "S1": s1_lab_spawns,
     "S4": s4_spawns_during_pull,
+    "S12": s12_rows,
 }
 
 
@@ -504,6 +507,7 @@ def write(
         lines += ["", "## Observations recorded by the run", ""]
         for scenario, texts in notes.items():
             lines += [f"- {scenario}: {t}" for t in texts]
+    lines += ["", *s12_figures(results, path.parent)]
     lines += ["", "## Details", ""]
     lines += details(results)
     lines += ["", NOTES_MARKER]

@@ -3,7 +3,7 @@
 jsonschema imports ``rfc3987_syntax`` when it is imported (for the optional "iri" and
 "iri-reference" formats), and that package builds about 40 Earley parsers from its grammar
 at import: most of the CPU a JupyterLab server spends starting, for a check that no Jupyter
-schema asks for. Loaded by ``hubdist-lazy-iri.pth`` at interpreter start, this finder gives
+schema asks for. Loaded by ``hubdist-startup.pth`` at interpreter start, this finder gives
 ``import rfc3987_syntax`` a module whose ``is_valid_syntax`` (all jsonschema uses) runs the
 real package on its first call; any other name loads it at once. Formats are still checked,
 the same way, by the same package: only the moment it starts changes.
