@@ -92,14 +92,23 @@ def test_jupyterlab_opens_in_a_browser_and_runs_a_cell(image, make_hub, username
     save = screenshots(browser, f"image-{'hubdist' if image == TEST_IMAGE else 'baseline'}")
     browser.delete_all_cookies()
     browser.get(f"{hub.url}/hub/login")
-    WebDriverWait(browser, 30).until(seen.element_to_be_clickable((By.ID, "username_input")))
+    try:
+        WebDriverWait(browser, 30).until(
+            seen.presence_of_element_located((By.ID, "username_input"))
+        )
+    finally:
+        save("login")
     browser.find_element(By.ID, "username_input").send_keys(username)
     browser.find_element(By.ID, "password_input").send_keys("any")
     browser.find_element(By.ID, "login_submit").click()
-    WebDriverWait(browser, 30).until(seen.url_contains("/hub/"))
+    WebDriverWait(browser, 30).until(lambda b: "/hub/login" not in b.current_url)
     browser.get(f"{hub.url}/user/{username}/lab/tree/probe.ipynb")
     editor = WebDriverWait(browser, 120).until(
         seen.element_to_be_clickable((By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content"))
+    )
+    # the kernel is up when the status bar says so; a cell run before may be dropped
+    WebDriverWait(browser, 120).until(
+        seen.text_to_be_present_in_element((By.CSS_SELECTOR, ".jp-StatusBar-Widget"), "Idle")
     )
     editor.click()
     ActionChains(browser).key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT).perform()
