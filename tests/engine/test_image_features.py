@@ -140,7 +140,10 @@ def terminal_run(hub, user: str, command: str, expect: str, timeout: float = 60)
         while expect not in shown:
             left = deadline - time.monotonic()
             assert left > 0, f"the terminal did not show {expect!r}; it showed:\n{shown}"
-            raw = await asyncio.wait_for(ws.read_message(), left)
+            try:
+                raw = await asyncio.wait_for(ws.read_message(), left)
+            except asyncio.TimeoutError:
+                raise AssertionError(f"no {expect!r} in {timeout} s; it showed:\n{shown}") from None
             assert raw is not None, f"the terminal closed; it showed:\n{shown}"
             kind, *payload = json.loads(raw)
             if kind == "stdout":
@@ -198,7 +201,8 @@ def test_a_terminal_runs_commands_and_pip_installs_an_extension_that_shows_up(
     docker("cp", str(wheel), f"{user_container(username)}:/tmp/{wheel.name}")
     shown = terminal_run(
         hub, username,
-        f"pip install --no-index --no-deps /tmp/{wheel.name} && echo pip-done-$((1 + 1))",
+        f"pip install --no-index --no-deps --disable-pip-version-check /tmp/{wheel.name}"
+        " && echo pip-done-$((1 + 1))",
         "pip-done-2", timeout=120,
     )  # fmt: skip
     assert "Successfully installed hubdist-probe" in shown, shown
