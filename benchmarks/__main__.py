@@ -18,7 +18,7 @@ from . import prepare
 from .prepare import REPO, log
 
 SCENARIO_KEYS = ["S1", "S2", "S3a", "S3b", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "S11",
-                 "S13", "S14", "S15", "S16", "S17"]  # fmt: skip
+                 "S12", "S13", "S14", "S15", "S16", "S17"]  # fmt: skip
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -125,7 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         run_id=run_id,
         run_dir=run_dir,
         scale=args.scale,
-        reps={"S2": args.reps, "S1": args.reps, "S4": args.reps, **latency.reps(args.reps)},
+        reps={
+            "S2": args.reps,
+            "S1": args.reps,
+            "S4": args.reps,
+            "S12": args.reps,
+            **latency.reps(args.reps),
+        },  # fmt: skip
         engine=engine,
         sampler=sampler,
         figure_dir=output.parent,
@@ -181,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         "S2": ctx.n(50),
         "S3a": ctx.n(20),
         "S3b": ctx.n(50),
+        "S12": ctx.n(20),
     }
     rows = report.build_rows(ctx.results, counts)
     for s in wanted:

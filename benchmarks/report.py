@@ -9,6 +9,8 @@ from pathlib import Path
 from . import latency
 from .rig import median
 from .scenarios import COVERS, GRACE, POLL_INTERVAL, PULL_RATE, STOP_CAP
+from .startup import figures as s12_figures
+from .startup import rows as s12_rows
 
 NOTES_MARKER = "<!-- Everything below this line is kept when the benchmark rewrites this file. -->"
 HD, DS = "hubdist", "dockerspawner"
@@ -413,6 +415,7 @@ SCENARIO_ROWS = {
     "S4": s4_spawns_during_pull,
     **latency.ROWS,  # S13-S17
     **{scenario: growth_rows(scenario) for scenario in ("S8", "S10", "S9", "S11")},
+    "S12": s12_rows,
 }
 
 
@@ -490,9 +493,9 @@ def write(
         "",
         "Ratios are hubdist ÷ dockerspawner (lower is better for hubdist).",
         "",
-        *latency.figures(path.parent, results),
-        "",
-        *plot_section(plots),
+        *plot_section(
+            plots, [*s12_figures(results, path.parent), *latency.figures(path.parent, results)]
+        ),
         "## Machine",
         "",
         "| | |",
@@ -533,17 +536,20 @@ def write(
         lines += ["", "## Observations recorded by the run", ""]
         for scenario, texts in notes.items():
             lines += [f"- {scenario}: {t}" for t in texts]
+    lines += ["", *s12_figures(results, path.parent)]
     lines += ["", "## Details", ""]
     lines += details(results)
     lines += ["", NOTES_MARKER]
     path.write_text("\n".join(lines) + (kept if kept else "\n"))
 
 
-def plot_section(plots) -> list[str]:
-    """The Plots section: each scenario's blocks (image links with what they show)."""
-    if not plots:
+def plot_section(plots, drawn_here: list[str]) -> list[str]:
+    """The Plots section: the image lines of the scenarios that draw theirs from the results
+    (``drawn_here``), then each block a scenario added while it ran (image links with what
+    they show)."""
+    if not plots and not drawn_here:
         return []
-    lines = ["## Plots", ""]
+    lines = ["## Plots", "", *drawn_here, ""]
     for scenario, markdown in plots:
         lines += [f"**{scenario}**: {markdown}", ""]
     return lines

@@ -203,7 +203,13 @@ def stop_summary(stop, ctx: Context, t0: float) -> dict:
 
 
 async def floor(
-    ctx: Context, image: str, n: int, name: str, stop: bool = False, publish: bool = True
+    ctx: Context,
+    image: str,
+    n: int,
+    name: str,
+    stop: bool = False,
+    publish: bool = True,
+    lab: bool | None = None,
 ) -> dict:
     """The engine's floor: n containers of image made and started at once straight through
     the Docker API, as `docker run -d -p 127.0.0.1::8888 IMAGE` does (create, start), with
@@ -214,12 +220,13 @@ async def floor(
     For the JupyterLab image a stub answers the server's start-up check of its hub
     (GET /hub/api/), which the hub answers in a spawn; the trivial server needs none.
     With ``stop``, the servers are then stopped (grace 10 s) and removed, all at once,
-    through the API too: the floor of a stop.
+    through the API too: the floor of a stop. ``lab``: the image runs jupyterhub-singleuser
+    (default: only LAB_IMAGE does).
     """
     gateway = hubrig.bridge_gateway()
     port = hubrig.free_port()
     prefix = f"{NAME_PREFIX}{ctx.run_id}-{name}"
-    lab = image == LAB_IMAGE
+    lab = image == LAB_IMAGE if lab is None else lab
 
     async def hub_api(request):
         version = prepare.JUPYTERHUB_VERSION
@@ -282,6 +289,7 @@ async def floor(
             "n": n,
             **(await account.result()),
             "wall": max(ok) if len(ok) == n else None,
+            "times": ok,
             "p50": percentile(ok, 50),
             "p95": percentile(ok, 95),
             "failed": n - len(ok),
@@ -686,12 +694,20 @@ async def growth_500(ctx: Context) -> None:
     await growth(ctx)
 
 
+async def s12(ctx: Context) -> None:
+    """S12 lives in startup.py, which reuses floor() above (so it imports this module)."""
+    from .startup import s12 as image_start
+
+    await image_start(ctx)
+
+
 SCENARIOS = {
     "S2": s2,
     "S1": s1_s3a,  # S1 and S3a share their 20 JupyterLab servers
     "S3b": s3b,
     "S5": s5_s6_s7,  # S5, S7 and S6 share one hub with 50 running servers per spawner
     "S4": s4,
+    "S12": s12,  # the single-user image against a pip-install one (benchmarks/startup.py)
     "S8": growth_500,  # S8-S11 share one hub per spawner growing to 500 servers
     **latency.SCENARIOS,  # S13-S17: latencies of faults (benchmarks/latency.py)
 }
@@ -702,5 +718,6 @@ COVERS = {
     "S5": ["S5", "S7", "S6"],
     "S4": ["S4"],
     "S8": ["S8", "S10", "S9", "S11"],
+    "S12": ["S12"],
 }
 COVERS |= latency.COVERS

@@ -1,0 +1,248 @@
+"""The single-user image starts faster (docs/performance.md) and still does everything a
+JupyterLab user expects: the page opens and runs a cell in a real browser, a terminal runs
+commands, an extension installed with pip in the running server shows up on the next page
+load, and JupyterLab calls no news feed or update check unless the admin turns them on.
+
+The browser test runs for the plain pip-install image too (benchmarks/images/
+Dockerfile.baseline-lab, the image S12 compares against), so both are held to the same
+features. Servers are spawned by a real hub with hubdist's DockerSpawner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import io
+import json
+import re
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as seen
+from selenium.webdriver.support.ui import WebDriverWait
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
+
+from hubdist import _versions
+
+from ..browser import chromium, screenshots
+from ..hubrig import PREFIX, TEST_IMAGE, TOKEN, docker, user_container
+
+pytestmark = pytest.mark.engine
+
+REPO = Path(__file__).resolve().parents[2]
+BASELINE_DOCKERFILE = REPO / "benchmarks" / "images" / "Dockerfile.baseline-lab"
+PROBE = "hubdist-probe-extension"  # the labextension the pip-installed wheel carries
+CONFIG_DATA = re.compile(
+    r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', re.S
+)
+
+
+@pytest.fixture(scope="module")
+def baseline_image(engine_ready):
+    """The plain `pip install jupyterhub jupyterlab` image, under this run's prefix."""
+    tag = f"{PREFIX}-baseline-lab:1"
+    docker("build", "-q", "-f", str(BASELINE_DOCKERFILE), "-t", tag,
+           "--build-arg", f"JUPYTERHUB_VERSION={_versions.JUPYTERHUB_VERSION}",
+           "--build-arg", f"JUPYTERLAB_VERSION={_versions.JUPYTERLAB_VERSION}",
+           str(BASELINE_DOCKERFILE.parent))  # fmt: skip
+    yield tag
+    docker("rmi", tag, check=False)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    yield from chromium(tmp_path_factory.mktemp("chromium-profile"))
+
+
+def lab_hub(make_hub, image: str):
+    return make_hub(f'c.DockerSpawner.image = "{image}"', name=image.replace("/", "_"))
+
+
+def page_config(hub, user: str) -> dict:
+    """The configuration JupyterLab's page is served with (a fresh page load)."""
+    r = hub.user_get(user, "lab")
+    assert r.status_code == 200, r.text[:500]
+    found = CONFIG_DATA.search(r.text)
+    assert found, r.text[:500]
+    return json.loads(html.unescape(found.group(1)))
+
+
+@pytest.mark.parametrize("image", ["hubdist", "baseline"])
+def test_jupyterlab_opens_in_a_browser_and_runs_a_cell(image, make_hub, username, browser, request):
+    image = TEST_IMAGE if image == "hubdist" else request.getfixturevalue("baseline_image")
+    hub = lab_hub(make_hub, image)
+    hub.spawn(username)
+    notebook = {
+        "cells": [{"cell_type": "code", "source": "print('cell says', 6 * 7)",
+                   "metadata": {}, "outputs": [], "execution_count": None}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                    "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }  # fmt: skip
+    r = hub.user_request("PUT", username, "api/contents/probe.ipynb",
+                         json={"type": "notebook", "content": notebook})  # fmt: skip
+    assert r.status_code in (200, 201), r.text[:500]
+
+    save = screenshots(browser, f"image-{'hubdist' if image == TEST_IMAGE else 'baseline'}")
+    browser.delete_all_cookies()
+    browser.get(f"{hub.url}/hub/login")
+    try:
+        WebDriverWait(browser, 30).until(
+            seen.presence_of_element_located((By.ID, "username_input"))
+        )
+    finally:
+        save("login")
+    browser.find_element(By.ID, "username_input").send_keys(username)
+    browser.find_element(By.ID, "password_input").send_keys("any")
+    browser.find_element(By.ID, "login_submit").click()
+    WebDriverWait(browser, 30).until(lambda b: "/hub/login" not in b.current_url)
+    browser.get(f"{hub.url}/user/{username}/lab/tree/probe.ipynb")
+    editor = WebDriverWait(browser, 120).until(
+        seen.element_to_be_clickable((By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content"))
+    )
+    # the kernel is up when the status bar says so; a cell run before may be dropped
+    WebDriverWait(browser, 120).until(
+        seen.text_to_be_present_in_element((By.CSS_SELECTOR, ".jp-StatusBar-Widget"), "Idle")
+    )
+    editor.click()
+    ActionChains(browser).key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT).perform()
+    try:
+        WebDriverWait(browser, 120).until(
+            seen.text_to_be_present_in_element(
+                (By.CSS_SELECTOR, ".jp-OutputArea-output"), "cell says 42"
+            )
+        )
+    finally:
+        save("notebook")
+    hub.stop_server(username)
+
+
+def terminal_run(hub, user: str, command: str, expect: str, timeout: float = 60) -> str:
+    """Open a terminal as JupyterLab does (REST, then its websocket), type a command and
+    return what the terminal showed once ``expect`` appeared."""
+    r = hub.user_request("POST", user, "api/terminals")
+    assert r.status_code == 200, r.text[:500]
+    name = r.json()["name"]
+    url = f"ws{hub.url.removeprefix('http')}/user/{user}/terminals/websocket/{name}"
+
+    async def talk() -> str:
+        request = HTTPRequest(url, headers={"Authorization": f"token {TOKEN}"})
+        ws = await websocket_connect(request)
+        await ws.write_message(json.dumps(["stdin", command + "\r"]))
+        shown = ""
+        deadline = time.monotonic() + timeout
+        while expect not in shown:
+            left = deadline - time.monotonic()
+            assert left > 0, f"the terminal did not show {expect!r}; it showed:\n{shown}"
+            try:
+                raw = await asyncio.wait_for(ws.read_message(), left)
+            except asyncio.TimeoutError:
+                raise AssertionError(f"no {expect!r} in {timeout} s; it showed:\n{shown}") from None
+            assert raw is not None, f"the terminal closed; it showed:\n{shown}"
+            kind, *payload = json.loads(raw)
+            if kind == "stdout":
+                shown += payload[0]
+        ws.close()
+        return shown
+
+    return asyncio.run(talk())
+
+
+def probe_wheel() -> bytes:
+    """A pure-Python wheel holding a prebuilt JupyterLab extension (its package.json in
+    share/jupyter/labextensions/), as any extension on PyPI is shipped; made here, no index."""
+    dist, version = "hubdist_probe", "0.1.0"
+    data = f"{dist}-{version}.data/data/share/jupyter/labextensions/{PROBE}"
+    package = {
+        "name": PROBE,
+        "version": version,
+        "jupyterlab": {"extension": True, "_build": {"load": "static/remoteEntry.probe.js",
+                                                     "extension": "./extension"}},
+    }  # fmt: skip
+    files = {
+        f"{dist}/__init__.py": "",
+        f"{data}/package.json": json.dumps(package),
+        f"{data}/static/remoteEntry.probe.js": "// a probe, never loaded by the test\n",
+        f"{dist}-{version}.dist-info/METADATA": (
+            f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
+        ),
+        f"{dist}-{version}.dist-info/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: hubdist-tests\nRoot-Is-Purelib: true\n"
+            "Tag: py3-none-any\n"
+        ),
+    }
+    record = "".join(f"{name},,\n" for name in files) + f"{dist}-{version}.dist-info/RECORD,,\n"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as wheel:
+        for name, text in files.items():
+            wheel.writestr(name, text)
+        wheel.writestr(f"{dist}-{version}.dist-info/RECORD", record)
+    return buffer.getvalue()
+
+
+def test_a_terminal_runs_commands_and_pip_installs_an_extension_that_shows_up(
+    make_hub, username, tmp_path
+):
+    hub = lab_hub(make_hub, TEST_IMAGE)
+    hub.spawn(username)
+    assert PROBE not in json.dumps(page_config(hub, username)["federated_extensions"])
+    shown = terminal_run(hub, username, "echo terminal-$((6 * 7)) && id -un", "terminal-42")
+    assert "terminal-42" in shown
+
+    wheel = tmp_path / "hubdist_probe-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(probe_wheel())
+    wheel.chmod(0o644)
+    docker("cp", str(wheel), f"{user_container(username)}:/tmp/{wheel.name}")
+    shown = terminal_run(
+        hub, username,
+        f"pip install --no-index --no-deps --disable-pip-version-check /tmp/{wheel.name}"
+        " && echo pip-done-$((1 + 1))",
+        "pip-done-2", timeout=120,
+    )  # fmt: skip
+    assert "Successfully installed hubdist-probe" in shown, shown
+
+    # the running server finds it on the next page load, no restart, no build
+    names = [e["name"] for e in page_config(hub, username)["federated_extensions"]]
+    assert PROBE in names, names
+    listed = docker("exec", user_container(username), "jupyter", "labextension", "list")
+    assert PROBE in listed.stdout + listed.stderr
+    hub.stop_server(username)
+
+
+def test_jupyterlab_fetches_no_news_and_checks_no_updates_by_default(make_hub, username):
+    hub = lab_hub(make_hub, TEST_IMAGE)
+    hub.spawn(username)
+    settings = hub.user_get(
+        username, "lab/api/settings/@jupyterlab/apputils-extension:notification"
+    )
+    assert settings.status_code == 200, settings.text[:500]
+    # what the user has not set comes from the schema's defaults, which overrides.json sets
+    defaults = {k: v.get("default") for k, v in settings.json()["schema"]["properties"].items()}
+    assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False, defaults
+    assert page_config(hub, username)["news"] == {"disabled": True}
+    # the server's own endpoints fetch nothing either
+    news = hub.user_get(username, "lab/api/news")
+    assert news.status_code == 200 and news.json()["news"] == [], news.text[:300]
+    update = hub.user_get(username, "lab/api/update")
+    assert update.status_code == 200 and update.json()["notification"] is None, update.text
+    hub.stop_server(username)
+
+
+def test_iri_formats_are_still_checked_after_the_deferred_grammar(engine_ready):
+    """The grammar work moved from every start to the first IRI check: the check is the same."""
+    script = (
+        "import sys, jsonschema\n"
+        "assert 'lark' not in sys.modules, 'the grammar was built at import'\n"
+        "checker = jsonschema.FormatChecker()\n"
+        "print(checker.conforms('https://example.org/\\u00e4', 'iri'),"
+        " checker.conforms('not an iri', 'iri'), checker.conforms('a b', 'iri-reference'))\n"
+    )
+    result = docker("run", "--rm", "--network", "none", "--entrypoint", "python3", TEST_IMAGE,
+                    "-c", script)  # fmt: skip
+    assert result.stdout.split() == ["True", "False", "False"], result.stdout + result.stderr
