@@ -9,8 +9,9 @@ that container's main process:
   once in the folder shared with the hub), handed to CHP in ``CONFIGPROXY_AUTH_TOKEN``;
 - CHP is restarted when it dies, and stopped with the container (``supervise``); the
   container's health check (``hubdist proxy --check``) reports a proxy that cannot stay up;
-- a restarted CHP knows only its default target (the hub) until the hub adds the users'
-  routes back at its next activity check (``JupyterHub.last_activity_interval``).
+- a restarted CHP gets the routing table the wrapper read last (every 5 s) as soon as its
+  API answers (``proxy_routes``); the hub's next activity check
+  (``JupyterHub.last_activity_interval``) corrects what changed since.
 
 The API rewrites every route, so in compose it listens only on a network the hub and the
 proxy share and users' servers are not on (``--api-ip proxy-api``: an alias on that
@@ -40,6 +41,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from .proxy_routes import RouteMemory
 from .supervise import Supervisor
 
 PROXY_COMMAND = "configurable-http-proxy"
@@ -207,8 +209,21 @@ def main(argv: list[str]) -> int:
         return 1
     _log(f"{token.spec.label} from {token.source}")
     secrets.export(token, env)
+    api_host = "127.0.0.1" if args.api_ip == "0.0.0.0" else args.api_ip
+    memory = RouteMemory(f"http://{api_host}:{args.api_port}", token.value, _log)
+
+    async def supervise() -> int:
+        reading = asyncio.ensure_future(memory.keep_reading())
+        try:
+            supervisor = Supervisor(
+                chp_command(args), env, after_restart=memory.restore_when_answering
+            )
+            return await supervisor.run()
+        finally:
+            reading.cancel()
+
     try:
-        return asyncio.run(Supervisor(chp_command(args), env).run())
+        return asyncio.run(supervise())
     except FileNotFoundError:
         _log(f"{PROXY_COMMAND} is not on PATH (npm install -g configurable-http-proxy)")
         return 127

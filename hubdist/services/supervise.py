@@ -7,6 +7,8 @@
   supervisor. The child runs in a session of its own, so tini's group-wide signal reaches
   it only through the supervisor, which then knows not to restart it;
 - ``before_start``: called before every start (the edge repairs Caddy's storage);
+- ``after_restart``: a coroutine run after every start but the first, beside the child (the
+  proxy puts its routes back);
 - ``on_line``: the child's standard error is read line by line and handed to it (the edge
   turns Caddy's log into messages an administrator can act on); without it the child
   writes to the supervisor's own standard error.
@@ -18,7 +20,7 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 STOP_TIMEOUT = 10.0
 
@@ -50,6 +52,7 @@ class Supervisor:
         name: str = "hubdist proxy",
         on_line: Callable[[str], None] | None = None,
         before_start: Callable[[], None] | None = None,
+        after_restart: Callable[[], Awaitable[None]] | None = None,
     ):
         self.command = command
         self.env = env
@@ -57,6 +60,7 @@ class Supervisor:
         self.name = name
         self.on_line = on_line
         self.before_start = before_start
+        self.after_restart = after_restart
         self.child: asyncio.subprocess.Process | None = None
         self._stopping = asyncio.Event()
 
@@ -64,6 +68,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
+        restarts = 0
         while not self._stopping.is_set():
             started = time.monotonic()
             if self.before_start:
@@ -75,6 +80,9 @@ class Supervisor:
                 stderr=asyncio.subprocess.PIPE if self.on_line else None,
             )
             self.log(f"started {self.command[0]} (pid {self.child.pid})")
+            if restarts and self.after_restart:
+                asyncio.ensure_future(self.after_restart())
+            restarts += 1
             code = await self._wait_child()
             if self._stopping.is_set():
                 self.log(f"{self.command[0]} stopped (exit code {code})")

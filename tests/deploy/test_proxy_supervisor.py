@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from hubdist.services import proxy, supervise
+from hubdist.services import proxy, proxy_routes, supervise
 
 from ..hubrig import free_port
 
@@ -166,3 +166,38 @@ def test_a_stop_signal_stops_the_proxy_and_then_the_wrapper(wrapper, sig):
     assert code == 0
     assert not _alive(chp)
     assert "restarting" not in wrapper.log.read_text()
+
+
+def test_a_restarted_proxy_gets_the_routes_back_without_waiting_for_the_hub(wrapper):
+    """The hub adds routes; CHP is killed; the new CHP serves them again at once (the hub,
+    here not even running, would put them back only at its next check)."""
+    wrapper.wait_healthy()
+    token = (wrapper.shared / "proxy_auth_token").read_text().strip()
+    s = requests.Session()
+    s.trust_env = False
+    api = f"http://127.0.0.1:{wrapper.api_port}/api/routes"
+    auth = {"Authorization": f"token {token}"}
+    routes = {
+        "/user/alice": {"target": "http://127.0.0.1:9/", "user": "alice", "server_name": ""},
+        "/user/bob/lab": {"target": "http://127.0.0.1:10/", "user": "bob", "server_name": "lab"},
+    }
+    for path, body in routes.items():
+        assert s.post(f"{api}{path}", json=body, headers=auth, timeout=5).status_code == 201
+    time.sleep(proxy_routes.READ_EVERY + 1)  # the wrapper has read the table since
+    first = wrapper.chp_pid()
+
+    os.kill(first, signal.SIGKILL)
+    wrapper.wait_healthy()
+
+    deadline = time.monotonic() + 10
+    while True:
+        table = wrapper.routes(token).json()
+        # the two, and "/" (CHP's default target, which the hub also sets)
+        told = "put 3 routes back into the new proxy" in wrapper.log.read_text()
+        if (told and all(path in table for path in routes)) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    for path, body in routes.items():
+        assert path in table, f"{path} lost with the proxy: {table}\n{wrapper.log.read_text()}"
+        assert {key: table[path][key] for key in body} == body
+    assert told, wrapper.log.read_text()
