@@ -65,6 +65,14 @@ c.DockerSpawner.profiles = [
 """
 #: how often the "lab" profile's server reports its activity to the hub (seconds)
 LAB_ACTIVITY_INTERVAL = 5
+#: run in the hub: the network guards' addresses it finds (whom SwarmSpawner asks)
+GUARDS_FOUND = """
+import socket
+try:
+    print(*{a[4][0] for a in socket.getaddrinfo("tasks.netguard", 8091)})
+except OSError:
+    pass
+"""
 #: the generic resource w1 advertises (SwarmSpawner.gpu_resource's default kind)
 FAKE_GPU = "NVIDIA-GPU=GPU-fake-0"
 
@@ -147,7 +155,33 @@ class Cluster:
         self.extra_nodes.append(node)
         node.load_image(self.hub_image)
         self.join(node)
+        self.wait_for_guard(node)
         return node
+
+    def wait_for_guard(self, node: EngineNode, timeout: float = 180) -> None:
+        """Until the stack's network guard runs on ``node`` and the hub finds it among the
+        guards (tasks.netguard): before that the hub rightly refuses servers there, and a
+        machine that just joined may take longer than a spawn's netguard_wait to get there."""
+        guard_service = f"{self.stack}_netguard"
+
+        def guard_address() -> str:
+            """The address of node's running guard on the guards network, once it has one."""
+            tasks = [t for t in self.tasks(guard_service) if t["Node"] == node.name]
+            running = [t for t in tasks if t["CurrentState"].startswith("Running")]
+            if not running:
+                return ""
+            task = self.manager.docker("inspect", running[0]["ID"], check=False).stdout
+            for attachment in json.loads(task or "[{}]")[0].get("NetworksAttachments") or []:
+                if attachment["Network"]["Spec"]["Name"] == f"{self.stack}_guards":
+                    return attachment["Addresses"][0].split("/")[0]
+            return ""
+
+        address = wait_until(guard_address, f"the network guard on {node.name}", timeout=timeout)
+        wait_until(
+            lambda: address in self.hub_exec("python3", "-c", GUARDS_FOUND).stdout.split(),
+            f"the hub to find {node.name}'s network guard ({address})",
+            timeout=timeout,
+        )
 
     def remove_node(self, node: EngineNode) -> None:
         node.remove()
