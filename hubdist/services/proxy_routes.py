@@ -54,10 +54,10 @@ class RouteMemory:
         except (OSError, ValueError):
             pass  # CHP is restarting, or not up yet: the last copy stays
 
-    def restore(self) -> int:
-        """Write the kept routes into CHP; how many were written."""
+    def restore(self, routes: dict[str, dict]) -> int:
+        """Write ``routes`` into CHP; how many were written."""
         written = 0
-        for path, route in self.routes.items():
+        for path, route in routes.items():
             body = {key: value for key, value in route.items() if key != "last_activity"}
             try:
                 self._call("POST", urllib.parse.quote(path, safe="/"), body)
@@ -72,8 +72,10 @@ class RouteMemory:
             await asyncio.sleep(READ_EVERY)
 
     async def restore_when_answering(self) -> None:
-        """After a restart: wait for the new CHP's API, then write the kept routes."""
-        if not self.routes:
+        """After a restart: wait for the new CHP's API, then write the routes kept before
+        it started (taken now: the next read may already see the new, empty table)."""
+        routes = dict(self.routes)
+        if not routes:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ANSWER_WITHIN
@@ -90,5 +92,5 @@ class RouteMemory:
                 f"the new proxy's API did not answer in {ANSWER_WITHIN:g} s: no route put back"
             )
             return
-        written = await asyncio.to_thread(self.restore)
+        written = await asyncio.to_thread(self.restore, routes)
         self.log(f"put {written} routes back into the new proxy (the hub checks them next)")
