@@ -236,6 +236,7 @@ c.JupyterHub.last_activity_interval = {interval}
         end_process(wrappers[-1].proc)
         await client.close()
         await ctx.engine.remove_all(prefix)
+        await ctx.engine.remove_claim(prefix)
 
 
 async def _answers(client: Client, url: str) -> bool:

@@ -28,6 +28,8 @@ from pathlib import Path
 import aiohttp
 import docker
 
+from hubdist.spawners.ownership import claim_volume
+
 from .prepare import REPO
 
 sys.path.insert(0, str(REPO))
@@ -562,6 +564,12 @@ class Engine:
 
         await asyncio.gather(*(self._call(remove, c["Id"]) for c in found))
         return len(found)
+
+    async def remove_claim(self, prefix: str) -> None:
+        """The claim volume hubdist's spawner made for a hub's container prefix (ours)."""
+        assert prefix.startswith(NAME_PREFIX), prefix
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            await self._call(self.client.remove_volume, claim_volume(prefix))
 
     async def remove_image(self, image: str) -> None:
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):

@@ -104,6 +104,7 @@ async def hub_session(
         hub.terminate()
         await client.close()
         await ctx.engine.remove_all(prefix)  # anything a dying spawn made meanwhile
+        await ctx.engine.remove_claim(prefix)  # hubdist's claim on the prefix, a volume
 
 
 def load_during(ctx: Context, t0: float) -> dict:
