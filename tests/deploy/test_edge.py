@@ -243,7 +243,9 @@ def test_once_the_domain_resolves_the_order_is_retried_without_a_restart(bed, tm
 
 def test_a_renewal_keeps_open_websockets_open(bed, tmp_path):
     context = ssl.create_default_context(cafile=trusted(bed, tmp_path))
-    before = bed.served()
+    # the switch from the temporary certificate reloads the edge: a handshake at that very
+    # moment can fail, so wait for the certificate in service rather than read it once
+    before = bed.wait_for("the ACME certificate served", bed.served, timeout=30)
 
     async def echo_across_renewal() -> tuple[str, str]:
         request = HTTPRequest(f"wss://{DOMAIN}:{bed.https_port}/ws", ssl_options=context)
