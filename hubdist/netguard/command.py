@@ -216,6 +216,15 @@ def make_parser(environ: dict | None = None) -> argparse.ArgumentParser:
         "0.0.0.0:8091; only the hub's and the guards' network should reach it)",
     )
     parser.add_argument(
+        "--peers",
+        metavar="HOST:PORT",
+        default=env.get(f"{ENV}PEERS") or "",
+        help="--swarm: a name resolving to every guard's --listen address (on a stack "
+        "tasks.netguard:8091): each guard learns the other nodes' addresses from them and "
+        "rejects those too in its servers, whatever the ranges (default: none, only this "
+        "node's own addresses and the blocked ranges)",
+    )
+    parser.add_argument(
         "--deployment",
         metavar="NAME",
         default=env.get(f"{ENV}DEPLOYMENT") or "",

@@ -23,7 +23,9 @@ import ipaddress
 import json
 import re
 import signal
+import socket
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,6 +35,7 @@ from ..engine import Engine, EngineError
 from .ruleset import SERVER_CHAIN, Destination, NetguardError, ServerGuard, server_script
 
 CONTAINER_ID = re.compile(r"^[0-9a-f]{12,64}$")
+PEER_REFRESH = 60.0  # seconds: how often every peer is asked again (addresses can change)
 
 
 def log(message: str) -> None:
@@ -53,6 +56,18 @@ def node_addresses(proc: Path) -> list[ipaddress.IPv4Network]:
             if not address.is_loopback:
                 found.add(ipaddress.IPv4Network(address))
     return sorted(found)
+
+
+async def guard_addresses(address: str) -> list[tuple[str, int]]:
+    """Every (IPv4 address, port) the HOST:PORT ``address`` names: on a stack,
+    tasks.netguard:8091 names one per guard task."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"netguard_address {address!r} is not HOST:PORT")
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host, int(port), family=socket.AF_INET, type=socket.SOCK_STREAM
+    )
+    return sorted({info[4][:2] for info in infos})
 
 
 def server_networks(info: dict) -> list[ipaddress.IPv4Network]:
@@ -121,8 +136,61 @@ class NodeGuard:
     node: str = ""
     #: the labels of the servers to guard: every hubdist server, or one deployment's
     labels: dict[str, str] = field(default_factory=lambda: dict(names.MANAGED))
+    #: HOST:PORT naming every guard (--peers): where the other nodes' addresses are learned
+    peers: str = ""
+    #: the other nodes' addresses, by node ID; kept for the guard's life (a node that left
+    #: may come back, and blocking an address no node has any more costs nothing)
+    peer_addresses: dict[str, set[ipaddress.IPv4Network]] = field(default_factory=dict)
+    peers_asked: dict[tuple[str, int], float] = field(default_factory=dict)
     servers: dict[str, Guarded] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def nodes_addresses(self) -> tuple[ipaddress.IPv4Network, ...]:
+        """This node's addresses and every other node's the guard has learned: a server
+        reaches none of them, private or not (nodes on public addresses)."""
+        known = set(node_addresses(self.proc))
+        for addresses in self.peer_addresses.values():
+            known |= addresses
+        return tuple(sorted(known))
+
+    def health(self) -> dict:
+        addresses = [str(a) for a in node_addresses(self.proc)]
+        return {"node_id": self.node_id, "node": self.node, "addresses": addresses}
+
+    async def learn_peers(self, timeout: float = 5.0) -> None:
+        """Ask the guards not asked for PEER_REFRESH seconds for their nodes' addresses.
+        A peer that does not answer is asked again at the next sweep; what was learned
+        from it stays."""
+        if not self.peers:
+            return
+        try:
+            targets = await guard_addresses(self.peers)
+        except (OSError, ValueError) as exc:
+            log(f"finding the other guards at {self.peers} failed: {exc}")
+            return
+        now = time.monotonic()
+        due = [t for t in targets if now - self.peers_asked.get(t, -PEER_REFRESH) >= PEER_REFRESH]
+        answers = await asyncio.gather(
+            *(ask_peer(host, port, timeout) for host, port in due), return_exceptions=True
+        )
+        for target, answer in zip(due, answers, strict=True):
+            if isinstance(answer, BaseException):
+                log(f"the guard at {target[0]}:{target[1]} did not answer: {answer}")
+                continue
+            self.peers_asked[target] = now
+            node_id = answer.get("node_id") or ""
+            if not node_id or node_id == self.node_id:
+                continue
+            try:
+                told = {ipaddress.IPv4Network(a) for a in answer.get("addresses") or []}
+            except ValueError as exc:
+                log(f"the guard at {target[0]}:{target[1]} sent a bad address: {exc}")
+                continue
+            known = self.peer_addresses.setdefault(node_id, set())
+            if told - known:
+                new = ", ".join(str(a) for a in sorted(told - known))
+                log(f"node {answer.get('node') or node_id}: {new} rejected in servers here")
+                known |= told
 
     async def rules_for(self, info: dict, netns: Path) -> ServerGuard:
         host, port = hub_api(info)
@@ -130,7 +198,7 @@ class NodeGuard:
         return ServerGuard(
             hub=hub,
             networks=tuple(server_networks(info)),
-            host=tuple(node_addresses(self.proc)),
+            host=self.nodes_addresses(),
             allow=self.allow,
             block=self.block,
             dns=self.dns,
@@ -202,7 +270,19 @@ class NodeGuard:
         return {**found, "guarded": not entry.problem, "problem": entry.problem}
 
 
-# -- the status endpoint: asked by the hub -----------------------------------------------
+# -- the status endpoint: asked by the hub and the other guards --------------------------
+
+
+async def ask_peer(host: str, port: int, timeout: float) -> dict:
+    """Another guard's /health: its node's ID, name and addresses."""
+    from tornado.httpclient import AsyncHTTPClient
+
+    url = f"http://{host}:{port}/health"
+    response = await AsyncHTTPClient().fetch(url, request_timeout=timeout)
+    answer = json.loads(response.body)
+    if not isinstance(answer, dict):
+        raise ValueError(f"{url} answered {answer!r}")
+    return answer
 
 
 def status_app(guard: NodeGuard):
@@ -219,8 +299,8 @@ def status_app(guard: NodeGuard):
             self.finish(json.dumps(guard.report(container_id, entry)))
 
     class Health(web.RequestHandler):
-        def get(self) -> None:
-            self.finish({"node_id": guard.node_id, "node": guard.node})
+        def get(self) -> None:  # the health check, and the other guards (learn_peers)
+            self.finish(guard.health())
 
     return web.Application([(r"/containers/([^/]+)", ContainerStatus), (r"/health", Health)])
 
@@ -232,6 +312,7 @@ async def run_node_guard(guard: NodeGuard, listen: str, interval: float) -> None
     if not guard.node_id:
         raise NetguardError("this engine is not in a swarm: --swarm guards a swarm node")
     node_addresses(guard.proc)  # fails now, saying so, if the host's /proc is not there
+    await guard.learn_peers()  # before the first server is guarded
     host, _, port = listen.rpartition(":")
     status_app(guard).listen(int(port), address=host or "0.0.0.0")
     loop = asyncio.get_running_loop()
@@ -254,6 +335,7 @@ async def run_node_guard(guard: NodeGuard, listen: str, interval: float) -> None
     log(f"guarding users' servers on node {guard.node} ({guard.node_id}); status on {listen}")
     try:
         while not stop.is_set():
+            await guard.learn_peers()
             await guard.sweep()
             try:
                 await asyncio.wait_for(stop.wait(), interval)
@@ -309,6 +391,7 @@ def main_swarm(args) -> int:
         block=tuple(block_list(args)),
         dns=not args.no_dns,
         iptables=iptables,
+        peers=args.peers,
     )
     if args.deployment:
         guard.labels[f"{names.LABEL}.deployment"] = args.deployment

@@ -216,7 +216,7 @@ class ServerGuard:
 
     ``hub`` is the hub's API, the one address on the server's networks it may connect to;
     ``networks`` the subnets of those networks (other users' servers, the proxy);
-    ``host`` the node's own addresses.
+    ``host`` the addresses of the nodes: this one's, and the others' its guard learned.
     """
 
     hub: tuple[Destination, ...]
@@ -251,7 +251,7 @@ def server_rules(guard: ServerGuard) -> dict[str, list[list[str]]]:
             ["-p", proto, "-m", proto, "--dport", str(DNS_PORT), "-j", "RETURN", *comment("DNS")]
             for proto in ("udp", "tcp")
         ]
-    chain += [["-d", str(net), *REJECT, *comment("the node itself")] for net in guard.host]
+    chain += [["-d", str(net), *REJECT, *comment("a node of the swarm")] for net in guard.host]
     for net in guard.block:
         why = BLOCKED_BY_DEFAULT.get(str(net), "blocked destination")
         chain.append(["-d", str(net), *REJECT, *comment(why)])

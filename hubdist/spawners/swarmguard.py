@@ -14,24 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Float, HasTraits, Unicode
 
+from ..netguard.namespaces import guard_addresses
+
 SEE_LOGS = "see: docker service ps <stack>_netguard; docker service logs <stack>_netguard"
-
-
-async def guard_addresses(address: str) -> list[tuple[str, int]]:
-    """Every (IPv4 address, port) the HOST:PORT ``address`` names: one per guard task."""
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"netguard_address {address!r} is not HOST:PORT")
-    infos = await asyncio.get_running_loop().getaddrinfo(
-        host, int(port), family=socket.AF_INET, type=socket.SOCK_STREAM
-    )
-    return sorted({info[4][:2] for info in infos})
 
 
 async def ask(host: str, port: int, container_id: str, timeout: float) -> dict:

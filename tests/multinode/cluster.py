@@ -113,7 +113,7 @@ class Cluster:
 
     @classmethod
     def create(cls, stack: str, workdir: Path) -> Cluster:
-        network = make_network(stack)
+        network = make_network(stack, public=True)  # nodes on public addresses
         args = ["--insecure-registry", f"{stack}-manager:5000"]
         manager = EngineNode.start(f"{stack}-manager", network, args)
         cluster = cls(stack, network, manager, [])

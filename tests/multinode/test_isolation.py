@@ -1,5 +1,7 @@
 """Network isolation on a swarm of three machines, with the stack's network guard on every
-node (the shared cluster: its stack runs the guard as shipped).
+node (the shared cluster: its stack runs the guard as shipped). The nodes talk over public
+addresses (tests/nodes.py make_network(public=True)): no private range covers them, so the
+other nodes are rejected only because each guard learned their addresses from theirs.
 
 Users' servers (the stub image) run where their names put them: ann and cat on w1, ben on
 w2. From inside ann's server every attack is tried with the guards running; then the

@@ -123,3 +123,83 @@ def test_the_stack_tells_the_hub_where_the_guards_are_unless_netguard_is_off():
 def test_a_guard_address_without_a_port_is_refused_saying_so():
     with pytest.raises(ValueError, match="is not HOST:PORT"):
         asyncio.run(swarmguard.guard_addresses("tasks.netguard"))
+
+
+def fake_proc(folder, address: str):
+    """A host /proc whose fib_trie holds one address besides loopback (a node's)."""
+    (folder / "1" / "net").mkdir(parents=True)
+    (folder / "1" / "net" / "fib_trie").write_text(FIB_TRIE.replace("203.0.113.7", address))
+    return folder
+
+
+def test_a_guard_rejects_the_other_nodes_public_addresses_it_learns_from_their_guards(tmp_path):
+    """Nodes on public addresses (outside every blocked range): the guard of node a asks
+    b's guard, over HTTP as on a stack, and a's servers then reject b's address too; what
+    was learned stays when b's guard stops answering; a's own answer teaches it nothing."""
+    from tornado.httpserver import HTTPServer
+
+    from ..hubrig import free_port
+
+    a_proc, b_proc = (
+        fake_proc(tmp_path / "a", "203.0.113.7"),
+        fake_proc(tmp_path / "b", "198.18.5.9"),
+    )
+    port = free_port()
+    a = namespaces.NodeGuard(engine=None, proc=a_proc, node_id="A", node="a",
+                             peers=f"127.0.0.1:{port}")  # fmt: skip
+    b = namespaces.NodeGuard(engine=None, proc=b_proc, node_id="B", node="b")
+
+    def rules() -> ServerGuard:
+        return server_guard(host=a.nodes_addresses())
+
+    async def drill() -> tuple[str, str, str]:
+        before = verdict(rules(), "198.18.5.9", 7946)
+        server = HTTPServer(namespaces.status_app(b))
+        server.listen(port, "127.0.0.1")
+        try:
+            await a.learn_peers()
+        finally:
+            server.stop()
+        learned = verdict(rules(), "198.18.5.9", 7946)
+        a.peers_asked.clear()  # due again; b's guard is gone now
+        await a.learn_peers(timeout=2)
+        return before, learned, verdict(rules(), "198.18.5.9", 7946)
+
+    before, learned, after_b_stopped = asyncio.run(drill())
+    assert before == "RETURN", "the control: without b's guard's answer b is reachable"
+    assert learned == "REJECT"
+    assert after_b_stopped == "REJECT"
+    assert verdict(rules(), "203.0.113.7", 22) == "REJECT", "a's own address"
+    assert verdict(rules(), "198.51.100.10", 443) == "RETURN", "the internet stays open"
+
+
+def test_a_peer_answer_with_a_bad_address_or_the_guards_own_node_teaches_nothing(tmp_path):
+    from tornado import web
+    from tornado.httpserver import HTTPServer
+
+    from ..hubrig import free_port
+
+    answers = [{"node_id": "A", "node": "a", "addresses": ["198.18.0.1/32"]},
+               {"node_id": "C", "node": "c", "addresses": ["not-an-address"]}]  # fmt: skip
+
+    class Health(web.RequestHandler):
+        def get(self) -> None:
+            self.finish(answers.pop(0))
+
+    port = free_port()
+    a = namespaces.NodeGuard(engine=None, proc=fake_proc(tmp_path, "203.0.113.7"),
+                             node_id="A", node="a", peers=f"127.0.0.1:{port}")  # fmt: skip
+
+    async def ask_twice() -> None:
+        server = HTTPServer(web.Application([(r"/health", Health)]))
+        server.listen(port, "127.0.0.1")
+        try:
+            for _ in range(2):
+                a.peers_asked.clear()
+                await a.learn_peers()
+        finally:
+            server.stop()
+
+    asyncio.run(ask_twice())
+    assert a.peer_addresses == {}
+    assert a.nodes_addresses() == (NET("172.17.0.1/32"), NET("203.0.113.7/32"))
