@@ -15,6 +15,11 @@ does close open websockets in Caddy 2.6, so the edge reloads only when the mode 
   failing ACME server never replaces a valid certificate with a temporary one.
 - ``own``: the administrator's certificate and key, in the configuration itself, so that a
   replaced file changes the configuration that is loaded.
+
+In ``acme`` and ``own`` modes, where the certificate is one browsers trust, responses carry
+Strict-Transport-Security: a browser that once reached the hub then never tries plain HTTP
+for it, where a network attacker could answer in its place. Never with the temporary
+certificate: a browser would then refuse the warning page a user must click through.
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ def render(
             {
                 "match": [{"host": [settings.domain]}],
                 "handle": [
-                    {"handler": "reverse_proxy", "upstreams": [{"dial": settings.upstream}]}
+                    *([] if mode == FALLBACK else [_hsts(settings)]),
+                    {"handler": "reverse_proxy", "upstreams": [{"dial": settings.upstream}]},
                 ],
                 "terminal": True,
             }
@@ -105,3 +111,8 @@ def _redirect(settings: EdgeSettings) -> dict[str, Any]:
         "status_code": 308,
         "headers": {"Location": [settings.public_origin + "{http.request.uri}"]},
     }
+
+
+def _hsts(settings: EdgeSettings) -> dict[str, Any]:
+    value = f"max-age={settings.hsts_max_age}"
+    return {"handler": "headers", "response": {"set": {"Strict-Transport-Security": [value]}}}

@@ -45,6 +45,9 @@ class EdgeSettings:
     check_interval: int = 600
     http_listen: int = 8080
     https_listen: int = 8443
+    #: seconds browsers keep to HTTPS for the domain once they saw a trusted certificate
+    #: (Strict-Transport-Security); 0 sends max-age=0, which makes them forget it
+    hsts_max_age: int = 31536000
 
     @property
     def public_origin(self) -> str:
@@ -74,6 +77,7 @@ def from_environment(environ: Mapping[str, str]) -> EdgeSettings:
         status_file=Path(get("HUBDIST_TLS_STATUS_FILE") or "/run/hubdist-tls/status.json"),
         fallback_lifetime=_seconds(environ, "HUBDIST_TLS_FALLBACK_LIFETIME", 3600, least=90),
         check_interval=_seconds(environ, "HUBDIST_TLS_CHECK_INTERVAL", 600, least=1),
+        hsts_max_age=_seconds(environ, "HUBDIST_HSTS_MAX_AGE", 31536000, least=0),
         # the ports inside the edge's container (compose publishes them on 80 and 443)
         http_listen=_port(get("HUBDIST_EDGE_HTTP_LISTEN") or "8080", "HUBDIST_EDGE_HTTP_LISTEN"),
         https_listen=_port(get("HUBDIST_EDGE_HTTPS_LISTEN") or "8443", "HUBDIST_EDGE_HTTPS_LISTEN"),

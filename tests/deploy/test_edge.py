@@ -161,6 +161,7 @@ def test_settings_that_cannot_work_stop_the_edge_with_the_fix(bed):
             {"HUBDIST_TLS_CERT": "/nonexistent.pem"},
             "HUBDIST_TLS_KEY is not set",
         ),
+        "HSTS in words": ({"HUBDIST_HSTS_MAX_AGE": "1y"}, "give whole seconds"),
     }
     for case, (settings, advice) in cases.items():
         result = subprocess.run(
@@ -207,6 +208,8 @@ def test_until_an_order_works_a_temporary_certificate_is_served_and_http_redirec
     # a browser that accepts the warning gets the hub, and the hub hears it came over https
     headers = session().get(f"https://{DOMAIN}:{bed.https_port}/", verify=False, timeout=10)
     assert headers.json()["X-Forwarded-Proto"] == "https"
+    # no HSTS with a certificate the browser warns about: it would make the warning final
+    assert "Strict-Transport-Security" not in headers.headers
     recorded = bed.wait_for(
         "the status file",
         lambda: (s := status.read(Path(bed.env["HUBDIST_TLS_STATUS_FILE"]))) and s["serving"] and s,
@@ -230,6 +233,18 @@ def test_once_the_domain_resolves_the_order_is_retried_without_a_restart(bed, tm
     # trusted by a client that trusts the ACME server's root, for the domain
     answer = session().get(f"https://{DOMAIN}:{bed.https_port}/", verify=trusted(bed, tmp_path))
     assert answer.status_code == 200
+    # with a trusted certificate, browsers are told to keep to HTTPS (once the edge has
+    # switched to serving only the ACME certificate)
+    hsts = bed.wait_for(
+        "Strict-Transport-Security",
+        lambda: (
+            session()
+            .get(f"https://{DOMAIN}:{bed.https_port}/", verify=trusted(bed, tmp_path), timeout=10)
+            .headers.get("Strict-Transport-Security")
+        ),
+        timeout=30,
+    )
+    assert hsts == "max-age=31536000"
     bed.wait_for(
         "the status without the old problem",
         lambda: (
@@ -310,13 +325,18 @@ def test_an_own_certificate_is_served_and_a_replaced_one_picked_up_without_resta
     authority = Authority()
     cert_file, key_file = tmp_path / "fullchain.pem", tmp_path / "privkey.pem"
     first = authority.issue(cert_file, key_file, DOMAIN)
-    bed.start(HUBDIST_TLS_CERT=str(cert_file), HUBDIST_TLS_KEY=str(key_file))
+    bed.start(
+        HUBDIST_TLS_CERT=str(cert_file), HUBDIST_TLS_KEY=str(key_file), HUBDIST_HSTS_MAX_AGE="0"
+    )
     bed.wait_for(
         "the own certificate served",
         lambda: (cert := bed.served()) and cert.serial_number == first,
         timeout=30,
     )
     pid = bed.process.pid
+    # the admin turned HSTS off: browsers are told to forget it
+    answer = session().get(f"https://{DOMAIN}:{bed.https_port}/", verify=False, timeout=10)
+    assert answer.headers["Strict-Transport-Security"] == "max-age=0"
 
     second = authority.issue(cert_file, key_file, DOMAIN)  # as certbot does: new files renamed
     bed.wait_for(
