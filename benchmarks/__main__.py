@@ -17,7 +17,7 @@ from pathlib import Path
 from . import prepare
 from .prepare import REPO, log
 
-SCENARIO_KEYS = ["S1", "S2", "S3a", "S3b", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "S11",
+SCENARIO_KEYS = ["S1", "S1s", "S2", "S3a", "S3b", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "S11",
                  "S12", "S13", "S14", "S15", "S16", "S17"]  # fmt: skip
 
 
@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         reps={
             "S2": args.reps,
             "S1": args.reps,
+            "S1s": args.reps,
             "S4": args.reps,
             "S12": args.reps,
             **latency.reps(args.reps),

@@ -158,6 +158,34 @@ def s1_lab_spawns(results: dict, n: dict) -> list[Row]:
     return rows
 
 
+def s1s_single_spawn(results: dict, n: dict) -> list[Row]:
+    from .scenarios import SINGLE_SPAWNS
+
+    rows = [
+        compared(
+            results,
+            "S1s",
+            "wall",
+            f"S1': one JupyterLab spawn with nothing else running: time to ready (s; median of "
+            f"{SINGLE_SPAWNS} one after another, each stopped before the next)",
+        ),
+        *floor(
+            results,
+            "S1s",
+            "floor, no hub (same for both): the same container made and started through the "
+            "Docker API, until its server answers (s)",
+            digits=2,
+        ),
+    ]
+    a, fl = pick(results, "S1s", HD, "wall"), pick(results, "S1s", "floor", "wall")
+    within = a / fl <= 1.05 if a is not None and fl else None
+    cells = walls_over_floor(results, "S1s")
+    rows.append(
+        Row("S1s", "… time to ready ÷ floor", *cells, "", "hubdist ≤ 1.05×", verdict(within))
+    )
+    return rows
+
+
 def s2_trivial_spawns(results: dict, n: dict) -> list[Row]:
     rows = [
         compared(
@@ -412,6 +440,7 @@ SCENARIO_ROWS = {
     "S6": s6_hub_restart,
     "S7": s7_hub_memory,
     "S1": s1_lab_spawns,
+    "S1s": s1s_single_spawn,
     "S4": s4_spawns_during_pull,
     **latency.ROWS,  # S13-S17
     **{scenario: growth_rows(scenario) for scenario in ("S8", "S10", "S9", "S11")},

@@ -37,6 +37,7 @@ from .rig import (
     cpu_seconds,
     end_process,
     hubrig,
+    median,
     percentile,
     pids_named,
     rss_mb,
@@ -190,6 +191,48 @@ async def s1_s3a(ctx: Context) -> None:
                 stop = await client.stop_all(started, prefix, ctx.engine, cap=STOP_CAP)
                 ctx.record("S3a", arm, stop_summary(stop, ctx, t0))
                 log(f"  all stopped and removed after {fmt(stop.wall)} s")
+
+
+# -- S1s (the issue's S1'): one JupyterLab spawn with nothing else going on --------------
+
+SINGLE_SPAWNS = 5  # per arm and repetition; one server at a time, stopped before the next
+
+
+async def s1_single(ctx: Context) -> None:
+    """What the spawner adds to a user's wait when nothing else happens: one JupyterLab
+    spawn, time to ready, against the same container made and started through the Docker
+    API (the floor); one at a time, each stopped and removed before the next."""
+    for rep in range(ctx.reps.get("S1s", 1)):
+        for arm in arms_and_floor(rep):
+            log(f"S1s rep {rep + 1}: {SINGLE_SPAWNS} single JupyterLab spawns, {arm}")
+            if arm == "floor":
+                times = []
+                for i in range(SINGLE_SPAWNS):
+                    data = await floor(ctx, LAB_IMAGE, 1, f"s1sfloor{rep}{i}", stop=True)
+                    times.append(data["wall"])
+            else:
+                async with hub_session(ctx, f"s1s{rep}", arm, LAB_IMAGE) as (hub, client, prefix):
+                    times = [
+                        await single_spawn(ctx, client, prefix, user)
+                        for user in users(SINGLE_SPAWNS, stem="one")
+                    ]
+            ok = [t for t in times if t is not None]
+            ctx.record("S1s", arm, {
+                "wall": median(ok) if len(ok) == len(times) else None,
+                "samples": times,
+                "failed": len(times) - len(ok),
+            })  # fmt: skip
+            log(f"  time to ready {', '.join(fmt(t) for t in times)} s")
+
+
+async def single_spawn(ctx: Context, client, prefix: str, user: str) -> float | None:
+    """One spawn's time to ready (None if it failed); the server is then stopped and its
+    container removed, so the next spawn meets the same machine."""
+    await client.create_users([user])
+    spawn = await client.spawn_all([user], limit=SPAWN_LIMIT)
+    await asyncio.sleep(1)  # as after the floor's start: the server's first requests
+    await client.stop_all([user], prefix, ctx.engine, cap=STOP_CAP)
+    return spawn.wall
 
 
 def stop_summary(stop, ctx: Context, t0: float) -> dict:
@@ -705,6 +748,7 @@ async def s12(ctx: Context) -> None:
 SCENARIOS = {
     "S2": s2,
     "S1": s1_s3a,  # S1 and S3a share their 20 JupyterLab servers
+    "S1s": s1_single,  # the issue's S1': one JupyterLab spawn alone
     "S3b": s3b,
     "S5": s5_s6_s7,  # S5, S7 and S6 share one hub with 50 running servers per spawner
     "S4": s4,
@@ -715,6 +759,7 @@ SCENARIOS = {
 COVERS = {
     "S2": ["S2"],
     "S1": ["S1", "S3a"],
+    "S1s": ["S1s"],
     "S3b": ["S3b"],
     "S5": ["S5", "S7", "S6"],
     "S4": ["S4"],
