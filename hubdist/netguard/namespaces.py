@@ -154,8 +154,11 @@ class NodeGuard:
         return tuple(sorted(known))
 
     def health(self) -> dict:
+        """This node's ID, name and addresses, and the other nodes whose addresses its
+        servers reject (IDs): what the other guards and an admin ask."""
         addresses = [str(a) for a in node_addresses(self.proc)]
-        return {"node_id": self.node_id, "node": self.node, "addresses": addresses}
+        knows = sorted(self.peer_addresses)
+        return {"node_id": self.node_id, "node": self.node, "addresses": addresses, "knows": knows}
 
     async def learn_peers(self, timeout: float = 5.0) -> None:
         """Ask the guards not asked for PEER_REFRESH seconds for their nodes' addresses.

@@ -73,6 +73,12 @@ try:
 except OSError:
     pass
 """
+GUARDS_HEALTH = """
+import json, socket, urllib.request
+for address in sorted({a[4][0] for a in socket.getaddrinfo("tasks.netguard", 8091)}):
+    with urllib.request.urlopen(f"http://{address}:8091/health", timeout=5) as answer:
+        print(json.dumps(json.load(answer)))
+"""
 #: the generic resource w1 advertises (SwarmSpawner.gpu_resource's default kind)
 FAKE_GPU = "NVIDIA-GPU=GPU-fake-0"
 
@@ -156,7 +162,24 @@ class Cluster:
         node.load_image(self.hub_image)
         self.join(node)
         self.wait_for_guard(node)
+        self.wait_for_guards_to_know_each_other()
         return node
+
+    def wait_for_guards_to_know_each_other(self, timeout: float = 120) -> None:
+        """Until there is one guard per node and each has learned every other node's
+        addresses from its guard (the nodes are on public addresses: only that knowledge
+        keeps servers from the other nodes). Guards ask each other every sweep (10 s)."""
+        nodes = [self.manager, *self.workers, *self.extra_nodes]
+
+        def every_guard_knows_the_others() -> bool:
+            done = self.hub_exec("python3", "-c", GUARDS_HEALTH, check=False)
+            guards = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+            ids = {g["node_id"] for g in guards}
+            return len(guards) == len(nodes) and all(
+                set(g.get("knows", [])) == ids - {g["node_id"]} for g in guards
+            )
+
+        wait_until(every_guard_knows_the_others, "every guard to know the other nodes", timeout)
 
     def wait_for_guard(self, node: EngineNode, timeout: float = 180) -> None:
         """Until the stack's network guard runs on ``node`` and the hub finds it among the
@@ -245,6 +268,7 @@ class Cluster:
             env=settings,
         )
         self.wait_healthy()
+        self.wait_for_guards_to_know_each_other()
         found = wait_until(
             lambda: "trial password: " in self.hub_logs() and self.hub_logs(),
             "the trial password in the hub's log",
@@ -283,11 +307,11 @@ class Cluster:
     def hub_logs(self) -> str:
         return task_logs(f"{self.stack}_hub", self.manager.docker)
 
-    def hub_exec(self, *args: str):
+    def hub_exec(self, *args: str, check: bool = True):
         """Run a command in the hub's container (where an admin runs hubdist commands)."""
         label = f"label=com.docker.swarm.service.name={self.stack}_hub"
         container = self.manager.docker("ps", "-q", "--filter", label).stdout.split()[0]
-        return self.manager.docker("exec", container, *args)
+        return self.manager.docker("exec", container, *args, check=check)
 
     def service(self, user: str) -> str:
         """The user's service: the default name template, {prefix}-{username}, escaped."""

@@ -169,6 +169,10 @@ def test_a_guard_rejects_the_other_nodes_public_addresses_it_learns_from_their_g
     assert before == "RETURN", "the control: without b's guard's answer b is reachable"
     assert learned == "REJECT"
     assert after_b_stopped == "REJECT"
+    assert a.health()["knows"] == ["B"] and b.health()["addresses"] == [
+        "172.17.0.1/32",
+        "198.18.5.9/32",
+    ]
     assert verdict(rules(), "203.0.113.7", 22) == "REJECT", "a's own address"
     assert verdict(rules(), "198.51.100.10", 443) == "RETURN", "the internet stays open"
 
