@@ -198,6 +198,7 @@ def test_until_the_domain_resolves_the_hub_is_served_over_https_with_a_temporary
         timeout=120,
     )
     assert "Sign in with GitHub" in login_page.text
+    assert "Strict-Transport-Security" not in login_page.headers  # the warning stays passable
 
 
 def test_once_the_domain_resolves_the_certificate_comes_without_a_restart(hub):
@@ -213,6 +214,16 @@ def test_once_the_domain_resolves_the_certificate_comes_without_a_restart(hub):
     assert hub.acme.issued() == [real.serial_number]
     health = _get(f"{hub.url}/hub/health", verify=hub.trusted())
     assert health and health.status_code == 200
+    # browsers are told to keep to https, once the edge serves the trusted certificate alone
+    hsts = hub.wait_for(
+        "Strict-Transport-Security",
+        lambda: (
+            (r := _get(f"{hub.url}/hub/health", verify=hub.trusted()))
+            and r.headers.get("Strict-Transport-Security")
+        ),
+        timeout=30,
+    )
+    assert hsts == "max-age=31536000"
 
 
 def test_restarting_every_service_orders_no_new_certificate(hub):
