@@ -33,6 +33,7 @@ from .rig import (
     LoadSampler,
     arm_order,
     arms_and_floor,
+    container_cpu_seconds,
     cpu_of,
     cpu_seconds,
     end_process,
@@ -313,6 +314,8 @@ async def floor(
     t0, t0_wall = time.monotonic(), time.time()
     account = CpuAccount(ctx.engine, prefix, [])
 
+    cpu_at_ready: dict[str, float] = {}
+
     async def one(i: int) -> float | None:
         user = f"f{i:02d}"
         server = await loop.run_in_executor(pool, run, user)
@@ -321,6 +324,8 @@ async def floor(
             with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
                 async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as r:
                     if r.status < 500:
+                        # its CPU to ready: read now, not when the last server is ready
+                        cpu_at_ready[user] = container_cpu_seconds(ids[user])
                         return time.monotonic() - t0
             await asyncio.sleep(0.1)
         return None
@@ -338,6 +343,7 @@ async def floor(
             "p95": percentile(ok, 95),
             "failed": n - len(ok),
             "failures": problems[:3],
+            "cpu_at_ready": sorted(cpu_at_ready.values()),
             **load_during(ctx, t0),
             **(await ctx.engine.start_times(prefix, t0_wall)),
         }
