@@ -845,7 +845,7 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
                 return await readiness.answers_tls(host, port)
             return await readiness.answers_http(host, port, path)
 
-        began = next_check = time.monotonic()
+        next_check = 0.0
         while True:
             for host, port in candidates:
                 if await answers(host, port):
@@ -853,9 +853,7 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
             if time.monotonic() >= next_check:
                 await fail_if_gone()
                 next_check = time.monotonic() + 0.5
-            # a JupyterLab server alone answers after 1-2 s: asking every 0.1 s then keeps
-            # the user's wait within 0.05 s of it on average; a slow start is asked less
-            await asyncio.sleep(0.1 if time.monotonic() - began < 10 else 0.2)
+            await asyncio.sleep(0.2)
 
     # -- progress ------------------------------------------------------------------------
 
