@@ -40,11 +40,32 @@ async def guard_problem(address: str, node_id: str, node: str, container_id: str
         targets = await guard_addresses(address)
     except (OSError, ValueError) as exc:
         return f"no network guard found at {address} ({exc}); {SEE_LOGS}"
-    answers = await asyncio.gather(
-        *(ask(host, port, container_id, 10) for host, port in targets), return_exceptions=True
-    )
-    failures = [str(a) for a in answers if isinstance(a, BaseException)]
-    for answer in answers:
+    return await ask_guards(targets, address, node_id, node, container_id)
+
+
+async def ask_guards(
+    targets: list[tuple[str, int]],
+    address: str,
+    node_id: str,
+    node: str,
+    container_id: str,
+    timeout: float = 10,
+) -> str:
+    """Ask every guard at once and take the answers as they come: the guard of the task's
+    node decides as soon as it answers. A guard that does not answer (its node frozen, cut
+    off) holds up nobody: its question is left to time out on its own."""
+    asked = [
+        asyncio.ensure_future(ask(host, port, container_id, timeout)) for host, port in targets
+    ]
+    for question in asked:  # a question still open when we return is ended by its timeout
+        question.add_done_callback(lambda q: q.cancelled() or q.exception())
+    failures = []
+    for next_answer in asyncio.as_completed(asked):
+        try:
+            answer = await next_answer
+        except Exception as exc:  # that guard is unreachable or broken: the others decide
+            failures.append(str(exc))
+            continue
         if isinstance(answer, dict) and answer.get("node_id") == node_id:
             if answer.get("guarded") is True:
                 return ""

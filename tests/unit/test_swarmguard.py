@@ -207,3 +207,39 @@ def test_a_peer_answer_with_a_bad_address_or_the_guards_own_node_teaches_nothing
     asyncio.run(ask_twice())
     assert a.peer_addresses == {}
     assert a.nodes_addresses() == (NET("172.17.0.1/32"), NET("203.0.113.7/32"))
+
+
+def test_a_guard_that_never_answers_holds_up_no_start_on_another_node():
+    """A frozen node's guard stays in tasks.netguard for a while and accepts nothing: the
+    answer of the task's own node decides as soon as it comes (a start waited for every
+    guard's 10 s time-out before, three times over: 31 s in benchmark S16)."""
+    from tornado import web
+    from tornado.httpserver import HTTPServer
+
+    from ..hubrig import free_port
+
+    verdicts = {"ab" * 6: True, "cd" * 6: False}
+
+    class Status(web.RequestHandler):
+        def get(self, container: str) -> None:
+            self.finish({"node_id": "W2", "guarded": verdicts[container], "problem": "no pid"})
+
+    async def ask_both(container: str) -> str:
+        frozen = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)  # never answers
+        frozen_port = frozen.sockets[0].getsockname()[1]
+        port = free_port()
+        server = HTTPServer(web.Application([(r"/containers/(.+)", Status)]))
+        server.listen(port, "127.0.0.1")
+        try:
+            targets = [("127.0.0.1", frozen_port), ("127.0.0.1", port)]
+            return await asyncio.wait_for(
+                swarmguard.ask_guards(targets, "tasks.netguard:8091", "W2", "w2", container), 5
+            )
+        finally:
+            server.stop()
+            frozen.close()
+
+    assert asyncio.run(ask_both("ab" * 6)) == ""
+    assert "the network guard on node w2 has not guarded it: no pid" in asyncio.run(
+        ask_both("cd" * 6)
+    )
