@@ -151,17 +151,22 @@ def s1_lab_spawns(results: dict, n: dict) -> list[Row]:
     rows += [compared(results, "S1", q, f"… {q} time to ready (s)") for q in ("p50", "p95")]
     rows += [others_row(results, "S1"), started_last(results, "S1")]
     rows += spawn_floor(results, "S1", n["S1"])
-    a, fl = pick(results, "S1", HD, "wall"), pick(results, "S1", "floor", "wall")
-    within = a / fl <= 1.1 if a is not None and fl else None
-    cells = walls_over_floor(results, "S1")
-    rows.append(Row("S1", "wall ÷ floor", *cells, "", "hubdist ≤ 1.1×", verdict(within)))
+    rows.append(floor_target_row(results, "S1", "wall ÷ floor", 1.1))
     return rows
+
+
+def floor_target_row(results: dict, scenario: str, figure: str, limit: float) -> Row:
+    """Each spawner's wall over the floor's, judged against hubdist ≤ ``limit``× the floor."""
+    a, fl = pick(results, scenario, HD, "wall"), pick(results, scenario, "floor", "wall")
+    within = a / fl <= limit if a is not None and fl else None
+    cells = walls_over_floor(results, scenario)
+    return Row(scenario, figure, *cells, "", f"hubdist ≤ {limit:g}×", verdict(within))
 
 
 def s1s_single_spawn(results: dict, n: dict) -> list[Row]:
     from .scenarios import SINGLE_SPAWNS
 
-    rows = [
+    return [
         compared(
             results,
             "S1s",
@@ -176,14 +181,8 @@ def s1s_single_spawn(results: dict, n: dict) -> list[Row]:
             "Docker API, until its server answers (s)",
             digits=2,
         ),
+        floor_target_row(results, "S1s", "… time to ready ÷ floor", 1.05),
     ]
-    a, fl = pick(results, "S1s", HD, "wall"), pick(results, "S1s", "floor", "wall")
-    within = a / fl <= 1.05 if a is not None and fl else None
-    cells = walls_over_floor(results, "S1s")
-    rows.append(
-        Row("S1s", "… time to ready ÷ floor", *cells, "", "hubdist ≤ 1.05×", verdict(within))
-    )
-    return rows
 
 
 def s2_trivial_spawns(results: dict, n: dict) -> list[Row]:
