@@ -174,7 +174,8 @@ class NodeGuard:
         now = time.monotonic()
         due = [t for t in targets if now - self.peers_asked.get(t, -PEER_REFRESH) >= PEER_REFRESH]
         answers = await asyncio.gather(
-            *(ask_peer(host, port, timeout) for host, port in due), return_exceptions=True
+            *(ask_guard(host, port, "/health", timeout) for host, port in due),
+            return_exceptions=True,
         )
         for target, answer in zip(due, answers, strict=True):
             if isinstance(answer, BaseException):
@@ -276,12 +277,17 @@ class NodeGuard:
 # -- the status endpoint: asked by the hub and the other guards --------------------------
 
 
-async def ask_peer(host: str, port: int, timeout: float) -> dict:
-    """Another guard's /health: its node's ID, name and addresses."""
-    from tornado.httpclient import AsyncHTTPClient
+async def ask_guard(host: str, port: int, path: str, timeout: float) -> dict:
+    """A guard's JSON answer at ``path`` (/health, /containers/ID), asked by the hub and the
+    other guards; OSError (with the guard's own words) or ValueError if there is none."""
+    from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-    url = f"http://{host}:{port}/health"
-    response = await AsyncHTTPClient().fetch(url, request_timeout=timeout)
+    url = f"http://{host}:{port}{path}"
+    try:
+        response = await AsyncHTTPClient().fetch(url, request_timeout=timeout)
+    except HTTPClientError as exc:
+        body = exc.response.body.decode(errors="replace") if exc.response else ""
+        raise OSError(f"{url}: {exc} {body}".strip()) from None
     answer = json.loads(response.body)
     if not isinstance(answer, dict):
         raise ValueError(f"{url} answered {answer!r}")

@@ -13,25 +13,13 @@ service is removed.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Float, HasTraits, Unicode
 
-from ..netguard.namespaces import guard_addresses
+from ..netguard.namespaces import ask_guard, guard_addresses
 
 SEE_LOGS = "see: docker service ps <stack>_netguard; docker service logs <stack>_netguard"
-
-
-async def ask(host: str, port: int, container_id: str, timeout: float) -> dict:
-    url = f"http://{host}:{port}/containers/{container_id}"
-    try:
-        response = await AsyncHTTPClient().fetch(url, request_timeout=timeout)
-    except HTTPClientError as exc:
-        body = exc.response.body.decode(errors="replace") if exc.response else ""
-        raise OSError(f"{url}: {exc} {body}".strip()) from None
-    return json.loads(response.body)
 
 
 async def guard_problem(address: str, node_id: str, node: str, container_id: str) -> str:
@@ -55,7 +43,8 @@ async def ask_guards(
     node decides as soon as it answers. A guard that does not answer (its node frozen, cut
     off) holds up nobody: its question is left to time out on its own."""
     asked = [
-        asyncio.ensure_future(ask(host, port, container_id, timeout)) for host, port in targets
+        asyncio.ensure_future(ask_guard(host, port, f"/containers/{container_id}", timeout))
+        for host, port in targets
     ]
     for question in asked:  # a question still open when we return is ended by its timeout
         question.add_done_callback(lambda q: q.cancelled() or q.exception())
@@ -66,7 +55,7 @@ async def ask_guards(
         except Exception as exc:  # that guard is unreachable or broken: the others decide
             failures.append(str(exc))
             continue
-        if isinstance(answer, dict) and answer.get("node_id") == node_id:
+        if answer.get("node_id") == node_id:
             if answer.get("guarded") is True:
                 return ""
             return f"the network guard on node {node} has not guarded it: {answer.get('problem')}"
