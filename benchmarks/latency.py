@@ -44,7 +44,7 @@ POLL = 0.05  # seconds between two looks at the hub's API while timing a latency
 NOTICE_CAP = 90  # a fault not followed by then counts as not followed (dockerspawner: ~30 s)
 ROUTES_CAP = 120
 HUB_PROXY_CHECK = 5  # ConfigurableHTTPProxy.check_running_interval's default
-JUPYTERHUB_POLL_INTERVAL = 30  # Spawner.poll_interval's default, kept by both spawners
+JUPYTERHUB_POLL_INTERVAL = 30  # dockerspawner keeps JupyterHub's default (hubdist's is 300 s)
 # three arms in S14: the proxy as hubdist deploys it, and as JupyterHub starts it itself
 WRAPPED, HUB_STARTED = "hubdist", "hubdist, proxy started by the hub"
 

@@ -208,3 +208,18 @@ def test_swarm_takes_docker_settings_and_refuses_what_a_service_cannot_do():
         bad.DockerSpawner[option] = value
         with pytest.raises(TraitError, match=f"SwarmSpawner cannot honour {option} = "):
             swarm(bad)
+
+
+def test_jupyterhubs_poll_is_a_backstop_every_five_minutes_unless_configured():
+    assert make().poll_interval == 300
+    c = Config()
+    c.Spawner.poll_interval = 30  # a dockerspawner config's JupyterHub setting still holds
+    assert make(c).poll_interval == 30
+
+
+def test_the_engine_is_found_once_and_again_when_its_settings_change():
+    s = make()
+    first = s.engine
+    assert s.engine is first
+    s.docker_timeout = 5
+    assert s.engine is not first and s.engine.call_timeout == 5
