@@ -31,7 +31,7 @@ from tornado.websocket import websocket_connect
 from hubdist import _versions
 
 from ..browser import chromium, screenshots
-from ..hubrig import PREFIX, TEST_IMAGE, TOKEN, docker, user_container
+from ..hubrig import PREFIX, TEST_IMAGE, TOKEN, docker, docker_json, user_container
 
 pytestmark = pytest.mark.engine
 
@@ -246,3 +246,52 @@ def test_iri_formats_are_still_checked_after_the_deferred_grammar(engine_ready):
     result = docker("run", "--rm", "--network", "none", "--entrypoint", "python3", TEST_IMAGE,
                     "-c", script)  # fmt: skip
     assert result.stdout.split() == ["True", "False", "False"], result.stdout + result.stderr
+
+
+QUICK_EXIT_PROBE = """\
+import atexit, sys
+class TornDown:
+    def __del__(self):
+        print("interpreter taken apart", flush=True)
+keep = TornDown()
+atexit.register(print, "exit functions ran")
+print("buffered output kept", end=" ")
+sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("program", ["jupyter-server", "a-users-script"])
+def test_a_server_program_ends_with_its_status_without_taking_python_apart(program, engine_ready):
+    """A stopped server exits with the status it gave sys.exit, its exit functions run and
+    its output flushed, and skips the interpreter's teardown (a third of a CPU-second per
+    stop); any other program (kernels, terminals, users' scripts) ends as Python does."""
+    result = docker(
+        "run", "--rm", "--network", "none", "--entrypoint", "sh", TEST_IMAGE, "-c",
+        f"cat > /tmp/{program} <<'EOF'\n{QUICK_EXIT_PROBE}EOF\npython3 /tmp/{program}",
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "buffered output kept exit functions ran" in result.stdout
+    torn_down = "interpreter taken apart" in result.stdout
+    assert torn_down == (program == "a-users-script"), result.stdout
+
+
+def test_a_stopped_jupyterlab_cleans_up_and_exits_0_and_a_refused_start_keeps_its_status(
+    engine_ready,
+):
+    name = f"{PREFIX}-quick-exit"
+    docker("run", "-d", "--name", name, "--network", "none", TEST_IMAGE, "jupyter-lab")
+    try:
+        deadline = time.monotonic() + 60
+        while "is running at" not in docker("logs", name).stderr:
+            assert time.monotonic() < deadline, docker("logs", name).stderr
+            time.sleep(0.2)
+        docker("stop", name)
+        state = docker_json("inspect", name)[0]["State"]
+        assert state["ExitCode"] == 0, docker("logs", name).stderr
+        assert "Shutting down" in docker("logs", name).stderr  # its own clean-up ran first
+    finally:
+        docker("rm", "-f", name, check=False)
+    refused = docker("run", "--rm", "--network", "none", TEST_IMAGE, "jupyter-lab",
+                     "--no-such-flag", check=False)  # fmt: skip
+    assert refused.returncode == 2, refused.stderr  # traitlets' status for a bad option

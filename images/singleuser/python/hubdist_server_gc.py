@@ -19,9 +19,14 @@ SERVER_PROGRAMS = {"jupyterhub-singleuser", "jupyter-lab", "jupyter-server", "ju
 THRESHOLDS = (50_000, 10, 10)  # new objects before a young collection; Python's: 700
 
 
-def tune() -> None:
+def is_server() -> bool:
+    """Is this process one of the server programs (not a kernel, terminal or script)?"""
     program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    if program in SERVER_PROGRAMS and gc.get_threshold()[0] < THRESHOLDS[0]:
+    return program in SERVER_PROGRAMS
+
+
+def tune() -> None:
+    if is_server() and gc.get_threshold()[0] < THRESHOLDS[0]:
         gc.set_threshold(*THRESHOLDS)
 
 
