@@ -459,9 +459,13 @@ class Client:
     async def ready(self) -> set[str]:
         return {u["name"] for u in await self.users("ready")}
 
-    async def stop_all(self, users: list[str], prefix: str, engine: Engine, cap: float) -> Storm:
+    async def stop_all(
+        self, users: list[str], prefix: str, engine: Engine, cap: float, every: float = 0.05
+    ) -> Storm:
         """DELETE every server at once; wall = until the hub lists none of them as active
-        and none of their containers exists any more (or None if the cap came first)."""
+        and none of their containers exists any more (or None if the cap came first),
+        asked every ``every`` seconds: the floor's stop is timed to the moment its last
+        call returns, so a coarse poll here would add up to its interval to the hub's."""
         t0 = time.monotonic()
         storm = Storm(t0)
         pending = set(users)
@@ -474,7 +478,7 @@ class Client:
         deletes = [asyncio.ensure_future(delete(u)) for u in users]
         containers_left = None
         while time.monotonic() - t0 < cap:
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(every)
             with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError, RuntimeError):
                 still = await self.active()
                 now = time.monotonic() - t0
