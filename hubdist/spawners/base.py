@@ -867,14 +867,15 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
             return await readiness.answers_http(host, port, path)
 
         next_check = 0.0
-        while True:
-            for host, port in candidates:
-                if await answers(host, port):
-                    return host, port
-            if time.monotonic() >= next_check:
-                await fail_if_gone()
-                next_check = time.monotonic() + 0.5
-            await asyncio.sleep(0.2)
+        with readiness.waiting_for_an_answer():
+            while True:
+                for host, port in candidates:
+                    if await answers(host, port):
+                        return host, port
+                if time.monotonic() >= next_check:
+                    await fail_if_gone()
+                    next_check = time.monotonic() + 0.5
+                await asyncio.sleep(readiness.ask_interval())
 
     # -- progress ------------------------------------------------------------------------
 

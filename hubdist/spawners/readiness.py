@@ -8,7 +8,36 @@ line back is proof that the server itself is up (JupyterHub then does its own ch
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
+from collections.abc import Iterator
+
+#: How often the hub asks a starting server whether it answers: every FASTEST seconds
+#: while few start, less often as more wait, so that all the asking together stays near
+#: ASKS_PER_SECOND. A lone start is seen within 0.05 s of its server listening (a user's
+#: usual wait); a storm of 50 does not spend the CPU its servers need on being asked.
+FASTEST = 0.05
+SLOWEST = 0.2
+ASKS_PER_SECOND = 40
+
+_asking = 0  # starts of this hub now waiting for their server to answer
+
+
+@contextlib.contextmanager
+def waiting_for_an_answer() -> Iterator[None]:
+    global _asking
+    _asking += 1
+    try:
+        yield
+    finally:
+        _asking -= 1
+
+
+def ask_interval(waiting: int | None = None) -> float:
+    """Seconds between two asks of one starting server, with ``waiting`` starts asking
+    (default: as many as wait now)."""
+    waiting = _asking if waiting is None else waiting
+    return min(SLOWEST, max(FASTEST, waiting / ASKS_PER_SECOND))
 
 
 async def answers_http(host: str, port: int, path: str = "/", timeout: float = 2.0) -> bool:
