@@ -64,6 +64,14 @@ class ContainerView(View[ContainerState]):
         state = self._by_id.get(container_id)
         return state.listed if state is not None and state.running else None
 
+    def may_have_name(self, name: str) -> bool:
+        """Whether a container named ``name`` may exist: False only when the view has been
+        listed and knows none of that name (events keep it current; one made since by
+        someone else makes a create by that name fail with a conflict)."""
+        if not self.listings:
+            return True
+        return any(state.name == name for state in self._by_id.values())
+
     def says_running(self, container_id: str) -> bool:
         """Whether the events seen so far say the container runs (no call; False if the
         view does not know, so the caller asks the engine)."""
@@ -145,6 +153,8 @@ class ContainerView(View[ContainerState]):
             state = self._by_id[container_id] = ContainerState(
                 container_id, attributes.get("name", ""), False
             )
+        if action == "rename":
+            state.name = attributes.get("name", state.name)
         if action in ("start", "die"):
             state.listed = None  # a started container may have a new address
         if action == "start":

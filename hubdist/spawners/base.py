@@ -88,6 +88,9 @@ def _tagged(value: Any) -> bool:
 
 #: (engine, prefix, deployment) whose claim this hub process has checked
 _claimed: set[tuple[int, str, str]] = set()
+#: the claim being checked now, shared by the starts that come meanwhile (a storm's 50
+#: would otherwise each ask the engine, busy creating their containers)
+_claiming: dict[tuple[int, str, str], asyncio.Future] = {}
 
 
 PROFILES_OR_IMAGES = (
@@ -628,7 +631,16 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
         key = (id(self.engine), self.prefix, self.deployment)
         if key in _claimed:
             return
-        conflict = await ownership.claim(self.engine, self.prefix, self.deployment)
+        claim = _claiming.get(key)
+        if claim is None or claim.get_loop() is not asyncio.get_running_loop():
+            claim = _claiming[key] = asyncio.ensure_future(
+                ownership.claim(self.engine, self.prefix, self.deployment)
+            )
+        try:
+            conflict = await asyncio.shield(claim)
+        finally:
+            if claim.done() and _claiming.get(key) is claim:
+                del _claiming[key]  # asked again next time unless it was granted
         if conflict:
             self.log.error("%s", conflict)
             raise SpawnFailed(conflict)

@@ -179,7 +179,13 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
             self.enter_phase("create")
             self.emit_progress(60, "Creating container")
             await self._prepare_volumes()
-            container_id = await self._create(image, image_info)
+            try:
+                container_id = await self._create(image, image_info)
+            except _NameTaken:  # made since the view last heard: decided as if asked first
+                container_id = await self._reusable_container(image, ask=True)
+                created = container_id is None
+                if created:
+                    container_id = await self._create(image, image_info)
         self.remember_object(container_id)
         try:
             if self._certs:
@@ -224,14 +230,18 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
         self.view.watch(self.object_id, self._died)
         return address
 
-    async def _reusable_container(self, image: str) -> str | None:
+    async def _reusable_container(self, image: str, ask: bool = False) -> str | None:
         """An existing container to start again, or None after removing one not to reuse.
 
         One found by name (not by the id in the hub's state) must be labelled as this
         server's: another user's container of the same name is neither reused (its API
-        token would be taken over) nor removed.
+        token would be taken over) nor removed. The engine is asked by name only if the
+        view of its containers knows one of that name (or ``ask``): a first start makes no
+        call before its create, which in a storm waits behind the engine's other work.
         """
         recorded = bool(self.object_id)
+        if not (recorded or ask or self.view.may_have_name(self.object_name)):
+            return None
         info = await self.engine.inspect_container(self.object_id or self.object_name)
         if info is None:
             return None
@@ -347,7 +357,8 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
         try:
             return await self.engine.create_container(create, host_config)
         except EngineError as exc:
-            raise SpawnFailed(f"Docker could not create {self.object_name}: {exc}") from exc
+            failure = _NameTaken if exc.status == 409 else SpawnFailed  # 409: name in use
+            raise failure(f"Docker could not create {self.object_name}: {exc}") from exc
 
     def _profile_label(self) -> dict[str, str]:
         return {PROFILE_LABEL: self.chosen_profile} if self.chosen_profile else {}
@@ -440,6 +451,11 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
         if logs:
             message += "\nLast log lines:\n" + logs
         raise SpawnFailed(message)
+
+
+class _NameTaken(SpawnFailed):
+    """A container of this server's name appeared after the view was asked (a second
+    time, it fails the start like any refused create)."""
 
 
 def _mib(n: int | None) -> str:

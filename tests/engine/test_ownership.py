@@ -45,8 +45,17 @@ def labels(kind: str, name: str) -> dict:
     return (info.get("Spec") or info.get("Config") or info).get("Labels") or {}
 
 
-def test_a_twin_name_cannot_take_over_or_remove_anothers_container(make_hub, username):
-    hub = make_hub(LEGACY)
+# A first start asks the engine about its container's name only if the hub's view of the
+# engine knows one of that name; "stale": the view has not heard of the victim's yet.
+STALE_VIEW = (
+    "from hubdist.engine.containers import ContainerView\n"
+    "ContainerView.may_have_name = lambda self, name: False\n"
+)
+
+
+@pytest.mark.parametrize("view", ["current", "stale"])
+def test_a_twin_name_cannot_take_over_or_remove_anothers_container(make_hub, username, view):
+    hub = make_hub(LEGACY + (STALE_VIEW if view == "stale" else ""))
     victim, attacker = twins(username)
     hub.spawn(victim, "srv")
     container = f"{PREFIX}-{victim}--srv"
