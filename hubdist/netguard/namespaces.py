@@ -283,11 +283,16 @@ async def ask_guard(host: str, port: int, path: str, timeout: float) -> dict:
     from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
     url = f"http://{host}:{port}{path}"
+    # a client of its own: tornado's shared one runs 10 requests at a time, and questions
+    # left open to a frozen guard (until their time-out) would queue the next ones
+    client = AsyncHTTPClient(force_instance=True)
     try:
-        response = await AsyncHTTPClient().fetch(url, request_timeout=timeout)
+        response = await client.fetch(url, request_timeout=timeout)
     except HTTPClientError as exc:
         body = exc.response.body.decode(errors="replace") if exc.response else ""
         raise OSError(f"{url}: {exc} {body}".strip()) from None
+    finally:
+        client.close()
     answer = json.loads(response.body)
     if not isinstance(answer, dict):
         raise ValueError(f"{url} answered {answer!r}")
