@@ -32,6 +32,7 @@ import requests.exceptions
 
 from .. import metrics
 from .pulls import ProgressListener, SharedPulls
+from .shared import SharedAnswers
 
 log = logging.getLogger("hubdist.engine")
 
@@ -154,8 +155,10 @@ class Engine:
         self._client: docker.APIClient | None = None
         self._client_lock = threading.Lock()
         self._pulls = SharedPulls(self._pull)
-        #: image name -> (loop, when asked, the inspection): see inspect_image
-        self._image_answers: dict[str, tuple[asyncio.AbstractEventLoop, float, asyncio.Future]] = {}
+        #: inspections of images found on the engine, shared for a moment: see inspect_image
+        self._image_answers = SharedAnswers(
+            keep_for=self.IMAGE_ANSWER_SECONDS, keep=lambda info: info is not None
+        )
 
     @classmethod
     def shared(cls, **settings: Any) -> Engine:
@@ -263,21 +266,7 @@ class Engine:
         image at once, or within IMAGE_ANSWER_SECONDS of an answer that found it, share one
         call: in a storm of 50 the engine, busy creating containers, took 0.4 s to answer
         each of 50 identical questions before any container could be made."""
-        loop = asyncio.get_running_loop()
-        known = self._image_answers.get(image)
-        if known is not None:
-            asked_on, asked_at, answer = known
-            fresh = not answer.done() or (
-                time.monotonic() - asked_at < self.IMAGE_ANSWER_SECONDS
-                and not answer.cancelled()
-                and answer.exception() is None
-                and answer.result() is not None
-            )
-            if asked_on is loop and fresh:
-                return await asyncio.shield(answer)
-        answer = asyncio.ensure_future(self._inspect_image(image))
-        self._image_answers[image] = (loop, time.monotonic(), answer)
-        return await asyncio.shield(answer)
+        return await self._image_answers.ask(image, lambda: self._inspect_image(image))
 
     async def _inspect_image(self, image: str) -> dict | None:
         try:
@@ -288,7 +277,7 @@ class Engine:
     async def pull(self, image: str, on_progress: ProgressListener | None = None) -> None:
         """Pull ``image``; a pull of the same image already running is joined, not repeated."""
         await self._pulls.pull(image, on_progress)
-        self._image_answers.pop(image, None)  # what was known of the image may have changed
+        self._image_answers.forget(image)  # what was known of the image may have changed
 
     async def _pull(self, image: str, publish: Callable[[dict], None]) -> None:
         """Stream one pull of ``image`` in the pull pool, each event to ``publish``."""

@@ -39,6 +39,7 @@ from traitlets.traitlets import DefaultHandler, TraitType, Undefined
 
 from .. import _versions, names
 from ..engine import Engine, EngineError, PullProgress
+from ..engine.shared import SharedAnswers
 from . import options as image_options
 from . import ownership, readiness
 from . import profiles as profile_options
@@ -90,7 +91,7 @@ def _tagged(value: Any) -> bool:
 _claimed: set[tuple[int, str, str]] = set()
 #: the claim being checked now, shared by the starts that come meanwhile (a storm's 50
 #: would otherwise each ask the engine, busy creating their containers)
-_claiming: dict[tuple[int, str, str], asyncio.Future] = {}
+_claiming = SharedAnswers()
 
 
 PROFILES_OR_IMAGES = (
@@ -631,16 +632,9 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
         key = (id(self.engine), self.prefix, self.deployment)
         if key in _claimed:
             return
-        claim = _claiming.get(key)
-        if claim is None or claim.get_loop() is not asyncio.get_running_loop():
-            claim = _claiming[key] = asyncio.ensure_future(
-                ownership.claim(self.engine, self.prefix, self.deployment)
-            )
-        try:
-            conflict = await asyncio.shield(claim)
-        finally:
-            if claim.done() and _claiming.get(key) is claim:
-                del _claiming[key]  # asked again next time unless it was granted
+        conflict = await _claiming.ask(
+            key, lambda: ownership.claim(self.engine, self.prefix, self.deployment)
+        )
         if conflict:
             self.log.error("%s", conflict)
             raise SpawnFailed(conflict)

@@ -35,10 +35,10 @@ def test_an_image_found_is_asked_again_after_a_moment_and_after_a_pull():
         await engine.inspect_image("lab:1")
         await engine.inspect_image("lab:1")
         assert engine.asked == 1  # within the moment: shared
-        engine.IMAGE_ANSWER_SECONDS = 0.0  # the moment has passed
+        engine._image_answers.keep_for = 0.0  # the moment has passed
         await engine.inspect_image("lab:1")
         assert engine.asked == 2
-        engine.IMAGE_ANSWER_SECONDS = 60.0
+        engine._image_answers.keep_for = 60.0
         engine._pulls.pull = _no_pull
         await engine.pull("lab:1")
         await engine.inspect_image("lab:1")
