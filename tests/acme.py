@@ -60,7 +60,9 @@ class AcmeServer:
         return [int(serial, 16) for serial in found]
 
     def point(self, name: str, address: str) -> None:
-        """Make ``name`` resolve to ``address`` in the DNS pebble asks."""
+        """Make ``name`` resolve to ``address`` alone in the DNS pebble asks (its add-a
+        appends: a re-pointed name would keep the old address, which pebble may validate)."""
+        self._dns("clear-a", {"host": f"{name}."})
         self._dns("add-a", {"host": f"{name}.", "addresses": [address]})
 
     def _dns(self, action: str, body: dict) -> None:

@@ -171,9 +171,13 @@ class Edge:
             if not info.temporary:
                 self.problem = ""
             self.record()
-        if self.mode == caddy.FALLBACK and not info.temporary:
+        expired = info.expires() <= datetime.now(timezone.utc)
+        # In fallback mode Caddy keeps serving an expired ACME certificate until its order (or
+        # the temporary authority) replaces it: switching on that one would cancel the very
+        # order under way, then switch back at once, again and again.
+        if self.mode == caddy.FALLBACK and not info.temporary and not expired:
             await self.reload(caddy.ACME, "the ACME certificate is served; Caddy renews it alone")
-        elif self.mode == caddy.ACME and info.expires() <= datetime.now(timezone.utc):
+        elif self.mode == caddy.ACME and expired:
             await self.reload(
                 caddy.FALLBACK,
                 "the certificate expired without renewal: a temporary one until an order works",
