@@ -344,6 +344,11 @@ class Cluster:
         assert len(running) == 1, f"{service}: {self.tasks(service)}"
         return running[0]
 
+    def running_servers(self, node: EngineNode) -> list[str]:
+        """Every user's running server containers on that node."""
+        listed = node.docker("ps", "-q", "--filter", "label=org.jupyter.hubdist.user", check=False)
+        return listed.stdout.split()
+
     def user_containers(self, node: EngineNode, user: str) -> list[str]:
         """The user's server containers on that node (running or not)."""
         listed = node.docker(
