@@ -411,7 +411,7 @@ def node_loss_rep(cluster, scenario: str, rep: int) -> dict:
                     break
             time.sleep(POLL * 2)
         t1 = time.monotonic()
-        again, _ = start_server(cluster, name)  # lands on the other worker
+        again, events = start_server(cluster, name)  # lands on the other worker
         elsewhere = time.monotonic() - t1
     finally:
         if scenario == "S16":
@@ -421,8 +421,37 @@ def node_loss_rep(cluster, scenario: str, rep: int) -> dict:
             lost.start_engine()
     wait_until(lambda: cluster.node_state(lost) == "ready", "the worker to be back", 120)
     wait_until(lambda: not cluster.user_containers(lost, name), "its old container to go", 120)
+    # each repetition should start from a whole swarm (the next start may land on this
+    # node): how long until the hub finds the node's guard again is a figure of its own
+    back = time.monotonic()
+    try:
+        cluster.wait_for_guard(lost, timeout=GUARD_BACK_CAP)
+        guard_back = time.monotonic() - back
+    except AssertionError:
+        guard_back = None  # the hub refuses servers there meanwhile (fail closed)
+    cluster.wait_for_anchor(lost)
     again.stop()
-    return {"noticed": noticed, "start_elsewhere": elsewhere, "node": lost.name}
+    return {
+        "noticed": noticed,
+        "start_elsewhere": elsewhere,
+        "node": lost.name,
+        "slowest_step": slowest_step(events, t1),
+        "guard_found_after_return": guard_back,
+    }
+
+
+def slowest_step(events: list[dict], requested: float) -> str:
+    """The progress step the start waited longest in, with that wait: where a slow start
+    spent its time. A step repeated with its elapsed time ("Pulling ... (3 s)") is one."""
+    waits: dict[str, float] = {}
+    since, step = requested, "(the request)"
+    for event in events:
+        waits[step] = waits.get(step, 0.0) + event["received"] - since
+        since, step = event["received"], re.sub(r" \(\d+ s\)$", "", event.get("message", "?"))
+    if not waits:
+        return ""
+    step = max(waits, key=waits.__getitem__)
+    return f"{step} ({waits[step]:.1f} s)"
 
 
 def first_start(cluster, name: str):
@@ -440,6 +469,9 @@ def first_start(cluster, name: str):
             return start_server(cluster, name)[0]
         return user
 
+
+#: how long a repetition waits for the hub to find a returned node's guard (s)
+GUARD_BACK_CAP = 120
 
 # what EngineNode.stop_engine runs, started without waiting for it (the test's shutdown)
 _STOP_ENGINE = (

@@ -208,6 +208,18 @@ class Cluster:
             timeout=timeout,
         )
 
+    def wait_for_anchor(self, node: EngineNode, timeout: float = 120) -> None:
+        """Until the stack's anchor task runs on ``node`` (it keeps the node in the users'
+        network; after an engine restart Swarm starts it again within seconds)."""
+        wait_until(
+            lambda: any(
+                t["Node"] == node.name and t["CurrentState"].startswith("Running")
+                for t in self.tasks(f"{self.stack}_anchor")
+            ),
+            f"the anchor on {node.name}",
+            timeout=timeout,
+        )
+
     def remove_node(self, node: EngineNode) -> None:
         node.remove()
         self.extra_nodes.remove(node)
@@ -411,7 +423,8 @@ class User:
         with self.session.get(url, stream=True, timeout=300) as stream:
             for line in stream.iter_lines(decode_unicode=True):
                 if line and line.startswith("data:"):
-                    events.append(json.loads(line[5:]))
+                    # when it arrived (time.monotonic()), for benchmarks' step timings
+                    events.append(json.loads(line[5:]) | {"received": time.monotonic()})
         return events
 
     def server(self) -> dict | None:
