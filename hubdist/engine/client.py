@@ -540,6 +540,10 @@ class Engine:
         filters = _label_filter(labels)
         return await self._run("tasks", filters=filters)
 
+    async def node_tasks(self, node_id: str) -> list[dict]:
+        """The tasks the swarm wants running on one node, of every service."""
+        return await self._run("tasks", filters={"node": node_id, "desired-state": "running"})
+
     async def swarm_nodes(self) -> list[dict]:
         return await self._run("nodes")
 

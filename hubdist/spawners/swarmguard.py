@@ -14,21 +14,65 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 from traitlets import Float, HasTraits, Unicode
 
 from ..netguard.namespaces import ask_guard, guard_addresses
 
 SEE_LOGS = "see: docker service ps <stack>_netguard; docker service logs <stack>_netguard"
+#: how the answer starts when no guard it asked is the node's / the name names no guard
+NO_GUARD, NOT_FOUND = "no network guard on node", "no network guard found at"
+
+Targets = list[tuple[str, int]]
 
 
-async def guard_problem(address: str, node_id: str, node: str, container_id: str) -> str:
-    """Why the container is not known guarded on its node; "" if it is."""
+async def guard_problem(
+    address: str,
+    node_id: str,
+    node: str,
+    container_id: str,
+    on_the_node: Callable[[], Awaitable[Targets]] | None = None,
+) -> str:
+    """Why the container is not known guarded on its node; "" if it is.
+
+    The guards are found by name (tasks.netguard); ``on_the_node`` finds the node's guard
+    in the swarm's own task list, asked only when the name gives none of that node: after
+    a node is declared down and comes back, Docker's DNS can lack its tasks for minutes
+    while they are reachable at their addresses (moby/moby#53141)."""
     try:
         targets = await guard_addresses(address)
-    except (OSError, ValueError) as exc:
-        return f"no network guard found at {address} ({exc}); {SEE_LOGS}"
-    return await ask_guards(targets, address, node_id, node, container_id)
+    except ValueError as exc:
+        return f"{NOT_FOUND} {address} ({exc}); {SEE_LOGS}"
+    except OSError as exc:  # the name has no task at all: the task list may
+        targets, problem = [], f"{NOT_FOUND} {address} ({exc}); {SEE_LOGS}"
+    else:
+        problem = await ask_guards(targets, address, node_id, node, container_id)
+    if problem.startswith((NO_GUARD, NOT_FOUND)) and on_the_node:
+        more = [target for target in await on_the_node() if target not in targets]
+        if more:
+            problem = await ask_guards(more, address, node_id, node, container_id)
+    return problem
+
+
+def guards_in_tasks(tasks: list[dict], address: str) -> Targets:
+    """The (address, port) of each running guard among a node's swarm tasks: those on a
+    network where they answer to the guards' name (tasks.netguard: the alias netguard)."""
+    host, _, port = address.rpartition(":")
+    alias = host.removeprefix("tasks.")
+    found = []
+    for task in tasks:
+        if ((task.get("Status") or {}).get("State")) != "running":
+            continue
+        networks = (task.get("Spec") or {}).get("Networks") or []
+        named = {n.get("Target") for n in networks if alias in (n.get("Aliases") or [])}
+        for attachment in task.get("NetworksAttachments") or []:
+            network = attachment.get("Network") or {}
+            # the engine stores the target as the network's ID; a name is taken too
+            if {network.get("ID"), (network.get("Spec") or {}).get("Name")} & named:
+                for cidr in attachment.get("Addresses") or []:
+                    found.append((cidr.split("/")[0], int(port)))
+    return found
 
 
 async def ask_guards(
@@ -61,7 +105,7 @@ async def ask_guards(
             return f"the network guard on node {node} has not guarded it: {answer.get('problem')}"
     failed = f" ({'; '.join(failures)})" if failures else ""
     return (
-        f"no network guard on node {node}: none of the {len(targets)} guard(s) at {address} "
+        f"{NO_GUARD} {node}: none of the {len(targets)} guard(s) at {address} "
         f"is that node's{failed}; {SEE_LOGS}"
     )
 
@@ -98,9 +142,11 @@ class SwarmGuardGate(HasTraits):
             status = (task or {}).get("Status") or {}
             container_id = (status.get("ContainerStatus") or {}).get("ContainerID")
             if container_id:
+                node_id = task.get("NodeID", "")
                 problem = await guard_problem(
-                    self.netguard_address, task.get("NodeID", ""), node, container_id
-                )
+                    self.netguard_address, node_id, node, container_id,
+                    on_the_node=lambda node_id=node_id: self._guards_on_node(node_id),
+                )  # fmt: skip
             else:  # not in the task's status yet
                 problem = "the task's container is not known yet"
                 task = await self._current_task()
@@ -115,3 +161,14 @@ class SwarmGuardGate(HasTraits):
             f"enforced on its node, so it would be exposed to other users. An admin must "
             f"fix: {problem}"
         )
+
+    async def _guards_on_node(self, node_id: str) -> Targets:
+        """The node's guard as the swarm's task list has it (one engine call)."""
+        from ..engine.client import EngineError
+
+        try:
+            tasks = await self.engine.node_tasks(node_id)
+        except EngineError as exc:
+            self.log.warning("Cannot list the tasks on node %s: %s", node_id, exc)
+            return []
+        return guards_in_tasks(tasks, self.netguard_address)
