@@ -58,14 +58,20 @@ def node_addresses(proc: Path) -> list[ipaddress.IPv4Network]:
     return sorted(found)
 
 
-async def guard_addresses(address: str) -> list[tuple[str, int]]:
-    """Every (IPv4 address, port) the HOST:PORT ``address`` names: on a stack,
-    tasks.netguard:8091 names one per guard task."""
+def split_guard_address(address: str) -> tuple[str, int]:
+    """(host, port) of the guards' HOST:PORT; ValueError saying so if it is not one."""
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise ValueError(f"netguard_address {address!r} is not HOST:PORT")
+    return host, int(port)
+
+
+async def guard_addresses(address: str) -> list[tuple[str, int]]:
+    """Every (IPv4 address, port) the HOST:PORT ``address`` names: on a stack,
+    tasks.netguard:8091 names one per guard task."""
+    host, port = split_guard_address(address)
     infos = await asyncio.get_running_loop().getaddrinfo(
-        host, int(port), family=socket.AF_INET, type=socket.SOCK_STREAM
+        host, port, family=socket.AF_INET, type=socket.SOCK_STREAM
     )
     return sorted({info[4][:2] for info in infos})
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from traitlets import Float, HasTraits, Unicode
 
-from ..netguard.namespaces import ask_guard, guard_addresses
+from ..netguard.namespaces import ask_guard, guard_addresses, split_guard_address
 
 SEE_LOGS = "see: docker service ps <stack>_netguard; docker service logs <stack>_netguard"
 #: how the answer starts when no guard it asked is the node's / the name names no guard
@@ -58,7 +58,7 @@ async def guard_problem(
 def guards_in_tasks(tasks: list[dict], address: str) -> Targets:
     """The (address, port) of each running guard among a node's swarm tasks: those on a
     network where they answer to the guards' name (tasks.netguard: the alias netguard)."""
-    host, _, port = address.rpartition(":")
+    host, port = split_guard_address(address)
     alias = host.removeprefix("tasks.")
     found = []
     for task in tasks:
@@ -71,7 +71,7 @@ def guards_in_tasks(tasks: list[dict], address: str) -> Targets:
             # the engine stores the target as the network's ID; a name is taken too
             if {network.get("ID"), (network.get("Spec") or {}).get("Name")} & named:
                 for cidr in attachment.get("Addresses") or []:
-                    found.append((cidr.split("/")[0], int(port)))
+                    found.append((cidr.split("/")[0], port))
     return found
 
 

@@ -191,8 +191,7 @@ class Cluster:
 
         def guard_address() -> str:
             """The address of node's running guard on the guards network, once it has one."""
-            tasks = [t for t in self.tasks(guard_service) if t["Node"] == node.name]
-            running = [t for t in tasks if t["CurrentState"].startswith("Running")]
+            running = self.running_tasks_on(guard_service, node)
             if not running:
                 return ""
             task = self.manager.docker("inspect", running[0]["ID"], check=False).stdout
@@ -211,13 +210,9 @@ class Cluster:
     def wait_for_anchor(self, node: EngineNode, timeout: float = 120) -> None:
         """Until the stack's anchor task runs on ``node`` (it keeps the node in the users'
         network; after an engine restart Swarm starts it again within seconds)."""
+        anchor = f"{self.stack}_anchor"
         wait_until(
-            lambda: any(
-                t["Node"] == node.name and t["CurrentState"].startswith("Running")
-                for t in self.tasks(f"{self.stack}_anchor")
-            ),
-            f"the anchor on {node.name}",
-            timeout=timeout,
+            lambda: self.running_tasks_on(anchor, node), f"the anchor on {node.name}", timeout
         )
 
     def remove_node(self, node: EngineNode) -> None:
@@ -346,6 +341,14 @@ class Cluster:
         """ready, down, ...: what the manager thinks of the node."""
         inspect = ["node", "inspect", "-f", "{{.Status.State}}", node.name]
         return self.manager.docker(*inspect, check=False).stdout.strip()
+
+    def running_tasks_on(self, service: str, node: EngineNode) -> list[dict]:
+        """The service's tasks running on ``node``."""
+        return [
+            t
+            for t in self.tasks(service)
+            if t["Node"] == node.name and t["CurrentState"].startswith("Running")
+        ]
 
     def running_task_or_none(self, service: str) -> str | None:
         running = [t for t in self.tasks(service) if t["CurrentState"].startswith("Running")]
