@@ -21,10 +21,11 @@ from traitlets import Float, HasTraits, Unicode
 from ..netguard.namespaces import ask_guard, guard_addresses, split_guard_address
 
 SEE_LOGS = "see: docker service ps <stack>_netguard; docker service logs <stack>_netguard"
-#: how the answer starts when no guard it asked is the node's / the name names no guard
-NO_GUARD, NOT_FOUND = "no network guard on node", "no network guard found at"
 
 Targets = list[tuple[str, int]]
+#: a guard task's container runs in these states ("starting": its health check has not
+#: passed yet, so Docker's DNS does not name it, but it answers and guards already)
+GUARD_RUNS = {"starting", "running"}
 
 
 async def guard_problem(
@@ -37,32 +38,42 @@ async def guard_problem(
     """Why the container is not known guarded on its node; "" if it is.
 
     The guards are found by name (tasks.netguard); ``on_the_node`` finds the node's guard
-    in the swarm's own task list, asked only when the name gives none of that node: after
-    a node is declared down and comes back, Docker's DNS can lack its tasks for minutes
-    while they are reachable at their addresses (moby/moby#53141)."""
+    in the swarm's own task list, asked only when the name gives none of that node: the
+    name lacks a guard whose health check has not passed yet (a node just reactivated or
+    joined), and after a node is declared down and comes back Docker's DNS can lack its
+    tasks for minutes while they are reachable at their addresses (moby/moby#53141)."""
+    failures: list[str] = []
     try:
         targets = await guard_addresses(address)
     except ValueError as exc:
-        return f"{NOT_FOUND} {address} ({exc}); {SEE_LOGS}"
+        return f"no network guard found at {address} ({exc}); {SEE_LOGS}"
     except OSError as exc:  # the name has no task at all: the task list may
-        targets, problem = [], f"{NOT_FOUND} {address} ({exc}); {SEE_LOGS}"
-    else:
-        problem = await ask_guards(targets, address, node_id, node, container_id)
-    if problem.startswith((NO_GUARD, NOT_FOUND)) and on_the_node:
+        targets, failures = [], [f"{address}: {exc}"]
+    verdict = await node_verdict(targets, node_id, node, container_id, failures)
+    if verdict is None and on_the_node:
         more = [target for target in await on_the_node() if target not in targets]
-        if more:
-            problem = await ask_guards(more, address, node_id, node, container_id)
-    return problem
+        targets += more
+        verdict = await node_verdict(more, node_id, node, container_id, failures)
+    if verdict is not None:
+        return verdict
+    if not targets:
+        return f"no network guard found at {address} ({'; '.join(failures)}); {SEE_LOGS}"
+    failed = f" ({'; '.join(failures)})" if failures else ""
+    return (
+        f"no network guard on node {node}: none of the {len(targets)} guard(s) at {address} "
+        f"or in the swarm's task list is that node's{failed}; {SEE_LOGS}"
+    )
 
 
 def guards_in_tasks(tasks: list[dict], address: str) -> Targets:
-    """The (address, port) of each running guard among a node's swarm tasks: those on a
-    network where they answer to the guards' name (tasks.netguard: the alias netguard)."""
+    """The (address, port) of each guard whose container runs, among a node's swarm tasks:
+    those on a network where they answer to the guards' name (tasks.netguard: the alias
+    netguard)."""
     host, port = split_guard_address(address)
     alias = host.removeprefix("tasks.")
     found = []
     for task in tasks:
-        if ((task.get("Status") or {}).get("State")) != "running":
+        if ((task.get("Status") or {}).get("State")) not in GUARD_RUNS:
             continue
         networks = (task.get("Spec") or {}).get("Networks") or []
         named = {n.get("Target") for n in networks if alias in (n.get("Aliases") or [])}
@@ -75,39 +86,36 @@ def guards_in_tasks(tasks: list[dict], address: str) -> Targets:
     return found
 
 
-async def ask_guards(
-    targets: list[tuple[str, int]],
-    address: str,
+async def node_verdict(
+    targets: Targets,
     node_id: str,
     node: str,
     container_id: str,
+    failures: list[str],
     timeout: float = 10,
-) -> str:
+) -> str | None:
     """Ask every guard at once and take the answers as they come: the guard of the task's
-    node decides as soon as it answers. A guard that does not answer (its node frozen, cut
-    off) holds up nobody: its question is left to time out on its own."""
+    node decides as soon as it answers ("" guarded, else why not). None: no guard asked
+    is that node's (the unreachable ones are added to ``failures``). A guard that does
+    not answer (its node frozen, cut off) holds up nobody: its question is left to time
+    out on its own."""
     asked = [
         asyncio.ensure_future(ask_guard(host, port, f"/containers/{container_id}", timeout))
         for host, port in targets
     ]
     for question in asked:  # a question still open when we return is ended by its timeout
         question.add_done_callback(lambda q: q.cancelled() or q.exception())
-    failures = []
     for next_answer in asyncio.as_completed(asked):
         try:
             answer = await next_answer
         except Exception as exc:  # that guard is unreachable or broken: the others decide
-            failures.append(str(exc))
+            failures.append(str(exc) or type(exc).__name__)
             continue
         if answer.get("node_id") == node_id:
             if answer.get("guarded") is True:
                 return ""
             return f"the network guard on node {node} has not guarded it: {answer.get('problem')}"
-    failed = f" ({'; '.join(failures)})" if failures else ""
-    return (
-        f"{NO_GUARD} {node}: none of the {len(targets)} guard(s) at {address} "
-        f"is that node's{failed}; {SEE_LOGS}"
-    )
+    return None
 
 
 class SwarmGuardGate(HasTraits):

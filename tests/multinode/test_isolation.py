@@ -138,3 +138,30 @@ def test_the_hubs_api_stays_open(outcome):
 
 def test_a_node_without_a_guard_gets_no_new_server(outcome):
     assert f"no network guard on node {outcome.w1}" in outcome.refused, outcome.refused
+
+
+def test_a_node_whose_guard_just_started_gets_servers_before_its_health_check_passes(
+    cluster, outcome
+):
+    """A guard task is "starting" until its first health check passes (10 s, more on a busy
+    machine) and Docker's DNS names it only then; it guards from its first second. A server
+    Swarm puts on that node (just reactivated, just joined, its guard just restarted) is
+    ready once the guard says so: the hub finds it in the swarm's task list. Before, the
+    start waited for the DNS, and was refused when the check took over netguard_wait."""
+    from datetime import datetime, timezone
+
+    guard_service = f"{cluster.stack}_netguard"
+    w1_off = f"node.hostname!={cluster.w1.name}"
+    assert w1_off in cluster.constraints(guard_service)  # the drill left w1 without its guard
+    cluster.manager.docker("service", "update", "--detach", "--constraint-rm", w1_off,
+                           guard_service)  # fmt: skip
+    user, _ = start_server(cluster, "on-w1-eve")
+    ready_at = datetime.now(timezone.utc)
+    try:
+        guard = wait_until(lambda: guard_tasks_on(cluster, cluster.w1), "w1's guard to be back")
+        status = json.loads(cluster.manager.docker("inspect", guard[0]["ID"]).stdout)[0]["Status"]
+        stamp = status["Timestamp"]  # when it became running: RFC 3339, nanoseconds
+        running_at = datetime.fromisoformat(stamp[:26].rstrip("Z") + "+00:00")
+        assert ready_at < running_at, (ready_at, status)
+    finally:
+        user.stop()
