@@ -1,6 +1,7 @@
 """netguard: its container runs, its rules are in place, and the kernel passes bridged
 traffic to them. On the host the firewall is looked at directly, with netguard's own code
-and settings; in the hub container, which cannot see it, netguard's last report is read."""
+and settings; in the hub container, which cannot see it, netguard's last report is read.
+On a swarm the guards are asked (hubdist.doctor.swarmguards)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..netguard.command import guard_from_args, make_parser, problems_of
 from ..spawners import guard as spawn_guard
 from .deployment import HUB, Deployment
 from .findings import OK, PROBLEM, SKIPPED, WARNING, Finding, named
+from .swarmguards import check_swarm_guards
 
 LOGS = "docker compose logs netguard"
 PUT_BACK = (
@@ -24,15 +26,18 @@ PUT_BACK = (
 @named("netguard")
 async def check_netguard(deployment: Deployment, engine: Engine) -> list[Finding]:
     if deployment.env.get("HUBDIST_SPAWNER") == "swarm":
-        return [
-            Finding(
-                "netguard",
-                WARNING,
-                "users' servers on a swarm are not isolated from each other: netguard does "
-                "not cover overlay networks (docs/swarm.md, Not isolated yet)",
-                "block the cloud metadata address at the provider (AWS: IMDSv2, hop limit 1)",
-            )
-        ]
+        if not deployment.netguard_on:
+            return [
+                Finding(
+                    "netguard",
+                    WARNING,
+                    "network isolation is off (HUBDIST_NETGUARD=off): users' servers can "
+                    "reach each other, the swarm's nodes and private networks",
+                    "HUBDIST_NETGUARD=on (or unset) where you run docker stack deploy, "
+                    "then deploy the stack again",
+                )
+            ]
+        return await check_swarm_guards(deployment, engine)
     if not deployment.netguard_on:
         return [
             Finding(

@@ -35,6 +35,8 @@ class Outcome:
     unguarded: dict = field(default_factory=dict)  # the control
     refused: str = ""
     guard_log: str = ""
+    doctor_guarded: list = field(default_factory=list)  # hubdist doctor's netguard findings
+    doctor_guard_gone: list = field(default_factory=list)
     w1: str = ""
 
 
@@ -81,6 +83,12 @@ def guard_back_on_w1(cluster: Cluster) -> None:
     wait_until(lambda: guard_tasks_on(cluster, cluster.w1), "w1's guard to be back")
 
 
+def doctor_on_guards(cluster: Cluster) -> list[dict]:
+    """`hubdist doctor --only netguard` run where an admin runs it: in the stack's hub."""
+    done = cluster.hub_exec("hubdist", "doctor", "--only", "netguard", "--json", check=False)
+    return [f for f in json.loads(done.stdout)["findings"] if f["check"] == "netguard"]
+
+
 def run_drill(cluster: Cluster, users: list[User]) -> Outcome:
     out = Outcome(w1=cluster.w1.name)
     guard_service = f"{cluster.stack}_netguard"
@@ -103,6 +111,7 @@ def run_drill(cluster: Cluster, users: list[User]) -> Outcome:
     ]
     out.guarded = probe_on(cluster.w1, ann, targets)
     out.guard_log = cluster.manager.docker("service", "logs", guard_service, check=False).stdout
+    out.doctor_guarded = doctor_on_guards(cluster)
 
     # no guard on w1 any more
     w1_off = f"node.hostname!={cluster.w1.name}"
@@ -110,6 +119,7 @@ def run_drill(cluster: Cluster, users: list[User]) -> Outcome:
                            guard_service)  # fmt: skip
     wait_until(lambda: not guard_tasks_on(cluster, cluster.w1), "w1's guard to go")
     out.refused = User(cluster, "on-w1-dan").start_failure()
+    out.doctor_guard_gone = doctor_on_guards(cluster)
     out.guard_gone = probe_on(cluster.w1, ann, targets)
 
     pid = inspect_on(cluster.w1, ann)["State"]["Pid"]
@@ -138,6 +148,19 @@ def test_the_hubs_api_stays_open(outcome):
 
 def test_a_node_without_a_guard_gets_no_new_server(outcome):
     assert f"no network guard on node {outcome.w1}" in outcome.refused, outcome.refused
+
+
+def test_the_doctor_says_every_node_is_guarded_then_names_the_node_without_its_guard(outcome):
+    """hubdist doctor in the stack's hub asks the guards: a guard on each of the 3 nodes,
+    each knowing the others; once w1's guard is gone, a problem naming w1. (It used to
+    warn that a swarm's servers were not isolated at all, whatever the guards did.)"""
+    assert [(f["status"], f["message"]) for f in outcome.doctor_guarded] == [
+        ("ok", "a network guard answers on each of the 3 node(s) that take servers, each "
+         "knows the others' addresses, and each is on the users' network")
+    ]  # fmt: skip
+    statuses = [(f["status"], f["message"]) for f in outcome.doctor_guard_gone]
+    assert [s for s, _ in statuses] == ["problem"], statuses
+    assert f"no network guard answers on node {outcome.w1}" in statuses[0][1], statuses
 
 
 def test_a_node_whose_guard_just_started_gets_servers_before_its_health_check_passes(
