@@ -610,12 +610,13 @@ def rows_of(scenario: str):
             for extra_key, text in node_rows.items():
                 more = samples(results, scenario, extra_key)
                 out.append(Row(scenario, text, spread(more.get("hubdist", [])), "not run"))
-            if missed(results, scenario, "served_on_return", "hubdist"):
+            unserved = missed(results, scenario, "served_on_return", "hubdist")
+            if unserved:
                 out.append(
                     Row(
                         scenario,
                         f"… no server on the returned worker within {SERVED_CAP} s (repetitions)",
-                        str(missed(results, scenario, "served_on_return", "hubdist")),
+                        str(unserved),
                         "",
                     )  # fmt: skip
                 )

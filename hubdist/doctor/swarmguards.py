@@ -8,12 +8,11 @@ their ``/health``: their node and the nodes whose addresses they have learned.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 from ..engine import Engine
 from ..engine.swarm import hostname
-from ..netguard.namespaces import ask_guard, guard_addresses
+from ..netguard.namespaces import ask_healths, guard_addresses
 from ..spawners.swarmguard import guards_in_tasks
 from .deployment import Deployment
 from .findings import OK, PROBLEM, WARNING, Finding
@@ -76,9 +75,7 @@ def networks_of(tasks: list[dict]) -> set[str]:
 
 
 async def ask_node_guards(node: SwarmNode, targets: list[tuple[str, int]]) -> None:
-    answers = await asyncio.gather(
-        *(ask_guard(host, port, "/health", 5) for host, port in targets), return_exceptions=True
-    )
+    answers = await ask_healths(targets, 5)
     for (host, port), answer in zip(targets, answers, strict=True):
         if isinstance(answer, BaseException):
             node.unanswered.append(f"{host}:{port} ({answer or type(answer).__name__})")
@@ -95,10 +92,7 @@ async def ask_named_guards(nodes: list[SwarmNode], address: str) -> None:
         targets = await guard_addresses(address)
     except (OSError, ValueError):
         return
-    answers = await asyncio.gather(
-        *(ask_guard(host, port, "/health", 5) for host, port in targets), return_exceptions=True
-    )
-    for answer in answers:
+    for answer in await ask_healths(targets, 5):
         if isinstance(answer, dict) and answer.get("node_id") in missing:
             missing[answer["node_id"]].guard = answer
 

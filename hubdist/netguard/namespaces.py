@@ -179,10 +179,7 @@ class NodeGuard:
             return
         now = time.monotonic()
         due = [t for t in targets if now - self.peers_asked.get(t, -PEER_REFRESH) >= PEER_REFRESH]
-        answers = await asyncio.gather(
-            *(ask_guard(host, port, "/health", timeout) for host, port in due),
-            return_exceptions=True,
-        )
+        answers = await ask_healths(due, timeout)
         for target, answer in zip(due, answers, strict=True):
             if isinstance(answer, BaseException):
                 log(f"the guard at {target[0]}:{target[1]} did not answer: {answer}")
@@ -303,6 +300,15 @@ async def ask_guard(host: str, port: int, path: str, timeout: float) -> dict:
     if not isinstance(answer, dict):
         raise ValueError(f"{url} answered {answer!r}")
     return answer
+
+
+async def ask_healths(targets: list[tuple[str, int]], timeout: float) -> list[dict | BaseException]:
+    """Every guard's ``/health`` at once, in the order of ``targets``: its answer, or what
+    went wrong asking it (the other guards and the doctor ask)."""
+    return await asyncio.gather(
+        *(ask_guard(host, port, "/health", timeout) for host, port in targets),
+        return_exceptions=True,
+    )
 
 
 def status_app(guard: NodeGuard):

@@ -67,11 +67,7 @@ def outcome(cluster):
 
 
 def guard_tasks_on(cluster: Cluster, node: EngineNode) -> list[dict]:
-    return [
-        t
-        for t in cluster.tasks(f"{cluster.stack}_netguard")
-        if t["Node"] == node.name and t["CurrentState"].startswith("Running")
-    ]
+    return cluster.running_tasks_on(f"{cluster.stack}_netguard", node)
 
 
 def guard_back_on_w1(cluster: Cluster) -> None:
