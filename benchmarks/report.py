@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import latency
-from .rig import median
+from .rig import STALL_LOGGED, median
 from .scenarios import COVERS, GRACE, POLL_INTERVAL, PULL_RATE, STOP_CAP
 from .startup import figures as s12_figures
 from .startup import rows as s12_rows
@@ -109,6 +109,26 @@ def floor(
     return [] if fl is None else [Row(scenario, figure, *[f(fl, digits, unit)] * 2)]
 
 
+def stall_row(results: dict, scenario: str) -> list[Row]:
+    """How long the hub's event loop could not answer meanwhile (JupyterHub's own measure,
+    stalls of STALL_LOGGED s or more): a hub that stalls delays every other request."""
+    cells = []
+    for arm in (HD, DS):
+        total, longest, count = (
+            pick(results, scenario, arm, key)
+            for key in ("loop_stalled_s", "loop_stall_max", "loop_stalls")
+        )
+        cells.append("-" if total is None else f"{total:.1f} ({longest:.2f}; {count:.0f})")
+    if cells == ["-", "-"]:
+        return []  # a run from before the benchmark measured it
+    return [Row(
+        scenario,
+        f"… the hub's event loop unresponsive meanwhile, in stalls of {STALL_LOGGED} s or "
+        "more: total s (longest; how many)",
+        *cells,
+    )]  # fmt: skip
+
+
 def spawn_floor(results: dict, scenario: str, count: int) -> list[Row]:
     return floor(
         results,
@@ -202,6 +222,7 @@ def s2_trivial_spawns(results: dict, n: dict) -> list[Row]:
     if pick(results, "S2", "floor", "wall") is not None:
         rows.append(Row("S2", "… spawn wall ÷ floor", *walls_over_floor(results, "S2")))
     rows.append(compared(results, "S2", "hub_cpu_s", "… hub CPU time for the whole storm (s)"))
+    rows += stall_row(results, "S2")
     rows.append(others_row(results, "S2"))
     return rows
 
@@ -223,6 +244,7 @@ def s3a_lab_stops(results: dict, n: dict) -> list[Row]:
             f"floor, no hub (same for both): the S1 floor's {n['S3a']} containers "
             "stopped and removed at once through the Docker API (s)",
         ),
+        *stall_row(results, "S3a"),
     ]
 
 
@@ -257,6 +279,7 @@ def s3b_stubborn_stops(results: dict, n: dict) -> list[Row]:
             f"floor, no hub (same for both): {n['S3b']} such containers stopped and "
             "removed at once through the Docker API (s)",
         ),
+        *stall_row(results, "S3b"),
     ]
 
 

@@ -36,6 +36,9 @@ sys.path.insert(0, str(REPO))
 from tests import hubrig  # noqa: E402  (the test rig: a real hub and proxy in a subprocess)
 
 TOKEN = hubrig.TOKEN
+#: the shortest event loop stall of a hub that a benchmark counts (seconds); JupyterHub
+#: measures it every 50 ms and logs from 1 s by default
+STALL_LOGGED = 0.1
 NAME_PREFIX = "hubdist-bench-"
 
 ARMS = {
@@ -43,6 +46,14 @@ ARMS = {
     "dockerspawner": "dockerspawner.DockerSpawner",
 }
 SHORT = {"hubdist": "hd", "dockerspawner": "ds"}
+#: what hubdist's default configuration does with the hub's SQLite file (its hubs here
+#: keep JupyterHub's default db_url, a file in their directory); dockerspawner's hubs get
+#: JupyterHub's defaults, as its users would
+PRODUCT_DATABASE = """
+        import os
+        from hubdist.database import journal
+        c.JupyterHub.db_kwargs = journal.db_kwargs(journal.configured(os.environ))
+        """
 
 
 def arm_order(rep: int) -> list[str]:
@@ -225,7 +236,12 @@ class BenchHub(hubrig.Hub):
         c.JupyterHub.concurrent_spawn_limit = 200
         c.JupyterHub.cleanup_servers = False  # servers outlive the hub (restart scenario)
         c.JupyterHub.api_page_default_limit = 200
+        # JupyterHub's own measure of its event loop: every stall of STALL_LOGGED s or more
+        # is logged, so a scenario can say how long the hub could not answer (stalls())
+        c.PeriodicMetricsCollector.event_loop_interval_log_threshold = {STALL_LOGGED}
         """
+        if arm == "hubdist":  # the product's database setting (HUBDIST_SQLITE_JOURNAL)
+            bench += PRODUCT_DATABASE
         super().__init__(
             workdir,
             textwrap.dedent(bench) + textwrap.dedent(config),
@@ -315,6 +331,23 @@ class BenchHub(hubrig.Hub):
             self.log_text(),
         )
         return [datetime.strptime(t, "%Y-%m-%d %H:%M:%S.%f").timestamp() for t in found]
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def stalls(self, since: int) -> dict:
+        """The hub's event loop stalls of STALL_LOGGED s or more logged after byte ``since``
+        of its log (a log_size() taken before): their total, the longest and how many."""
+        with open(self.log_path, "rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        stall = r"Event loop was unresponsive for at least ([\d.]+)s"
+        found = [float(seconds) for seconds in re.findall(stall, text)]
+        return {
+            "loop_stalled_s": round(sum(found), 2),
+            "loop_stall_max": max(found, default=0.0),
+            "loop_stalls": len(found),
+        }
 
     def initialized_lines(self) -> list[tuple[int, float]]:
         """(N, seconds) of every "Initialized N spawners in X seconds" line so far."""

@@ -32,7 +32,7 @@ import aiohttp
 
 from . import plots
 from .prepare import TRIVIAL_IMAGE, log
-from .report import DS, HD, Row, compared, f, pick, ratio, verdict
+from .report import DS, HD, Row, compared, f, pick, ratio, stall_row, verdict
 from .rig import (
     arms_and_floor,
     cpu_seconds,
@@ -252,7 +252,7 @@ async def one_arm(ctx, arm: str, n: int, wave: int, steady, idle, cull_every) ->
             ctx.record("S10", arm, steady_data)
             ctx.record("S9", arm, await restart(ctx, hub, client, started, prefix, "S9", limit=240))
             log(f"S11: {arm}, stopping {len(started)} servers at once")
-            t0 = time.monotonic()
+            t0, log_at = time.monotonic(), hub.log_size()
             cap = STOP_CAP + 0.4 * n
             # 500 users listed at every ask: asked less often, so the asking does not load the hub
             stop = await client.stop_all(started, prefix, ctx.engine, cap=cap, every=0.25)
@@ -267,6 +267,7 @@ async def one_arm(ctx, arm: str, n: int, wave: int, steady, idle, cull_every) ->
                     "containers_left": stop.containers_left,
                     "p50": stop.pct(50),
                     **load_during(ctx, t0),
+                    **hub.stalls(log_at),
                 },
             )
             log(f"  all stopped and removed after {fmt(stop.wall)} s")
@@ -649,7 +650,7 @@ def s11_rows(results: dict, n: dict) -> list[Row]:
                 *(ratio(w, fl) for w in walls),
             )
         )
-    return rows
+    return rows + stall_row(results, "S11")
 
 
 ROWS = {"S8": s8_rows, "S10": s10_rows, "S9": s9_rows, "S11": s11_rows}

@@ -154,8 +154,10 @@ async def measured_storm(ctx: Context, hub, client, prefix: str, n: int):
     await client.create_users(names)
     cpu0, t0, t0_wall = cpu_seconds(hub.pid), time.monotonic(), time.time()
     account = CpuAccount(ctx.engine, prefix, hub.pids())
+    log_at = hub.log_size()
     storm = await client.spawn_all(names, limit=SPAWN_LIMIT)
     data = storm_summary(storm, ctx, t0, await account.result())
+    data.update(hub.stalls(log_at))
     data.update(await ctx.engine.start_times(prefix, t0_wall))
     data["hub_cpu_s"] = cpu_seconds(hub.pid) - cpu0
     return storm, data
@@ -188,9 +190,9 @@ async def s1_s3a(ctx: Context) -> None:
                 await asyncio.sleep(3)  # let the servers settle (first activity reports)
                 log(f"S3a rep {rep + 1}: stopping {len(storm.ok)} JupyterLab servers, {arm}")
                 started = [r.user for r in storm.results if r.ok]
-                t0 = time.monotonic()
+                t0, log_at = time.monotonic(), hub.log_size()
                 stop = await client.stop_all(started, prefix, ctx.engine, cap=STOP_CAP)
-                ctx.record("S3a", arm, stop_summary(stop, ctx, t0))
+                ctx.record("S3a", arm, stop_summary(stop, ctx, t0) | hub.stalls(log_at))
                 log(f"  all stopped and removed after {fmt(stop.wall)} s")
 
 
@@ -388,9 +390,9 @@ async def s3b(ctx: Context) -> None:
                 f"  {len(started)} started in {fmt(storm.wall)} s; stopping them all at once "
                 f"(cap {STOP_CAP} s)"
             )
-            t0 = time.monotonic()
+            t0, log_at = time.monotonic(), hub.log_size()
             stop = await client.stop_all(started, prefix, ctx.engine, cap=STOP_CAP)
-            data = stop_summary(stop, ctx, t0)
+            data = stop_summary(stop, ctx, t0) | hub.stalls(log_at)
             data["spawn_wall"] = storm.wall
             data["spawn_failed"] = len(storm.failures)
             ctx.record("S3b", arm, data)

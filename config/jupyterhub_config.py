@@ -20,6 +20,7 @@ import sys
 from hubdist import metrics
 from hubdist.auth import trial
 from hubdist.config import layers
+from hubdist.database import journal
 from hubdist.database import settings as database
 from hubdist.doctor import access as doctor
 from hubdist.services import proxy, secrets
@@ -136,6 +137,12 @@ if guard.expected_guard_address(os.environ):
 
 # -- layer 3, the overrides: config.d/*.py, *.yaml, *.yml, *.json, in file-name order --------
 layers.load_overrides(c, OVERRIDE_DIR)
+
+# -- SQLite's commits do not wait for the disk (HUBDIST_SQLITE_JOURNAL, docs/operations.md):
+# after the overrides, which may set a db_url or db_kwargs of their own
+with env.setting("HUBDIST_SQLITE_JOURNAL") as sqlite_journal:
+    if c.JupyterHub.db_url.startswith("sqlite") and "db_kwargs" not in c.JupyterHub:
+        c.JupyterHub.db_kwargs = journal.db_kwargs(sqlite_journal)
 
 # -- unknown classes or options, wrong types: stop here, saying where each was set ------------
 layers.check(c)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from jupyterhub import dbutil
 
-from ..database import migrate, reach, settings, snapshot
+from ..database import journal, migrate, reach, settings, snapshot
 from ..engine import Engine
 from ..services import proxy, secrets
 from . import archive
@@ -83,6 +83,8 @@ def restore(tar: tarfile.TarFile, environ: Mapping[str, str], config_dir: Path |
     choice = settings.configured(environ)
     target = settings.db_url(choice, secrets.data_dir(environ))
     sqlite_file = secrets.data_dir(environ) / settings.SQLITE_FILE
+    if sqlite_file.exists():  # a log a killed hub left would be replayed onto the new file
+        journal.settle(sqlite_file)
     to_write = differing(planned_files(tar, environ, config_dir))
     problems = [str(path) for path in to_write if path.exists()]
     on_sqlite = choice == "sqlite" and sqlite_file.exists()

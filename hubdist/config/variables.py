@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..database import journal
 from ..database import settings as database
 
 # -- environment variables ------------------------------------------------------------------
@@ -164,6 +165,16 @@ VARIABLES = (
         "URL postgresql://USER@HOST:PORT/DATABASE (password: PGPASSWORD or PGPASSWORD_FILE). "
         "Sets JupyterHub.db_url; docs/operations.md, Database.",
         parse=database.parse,
+    ),
+    Variable(
+        "HUBDIST_SQLITE_JOURNAL",
+        "wal",
+        "How the SQLite database writes: wal (SQLite's write-ahead log: a commit does not "
+        "wait for the disk, so storms of spawns and stops do not stall the hub; the last "
+        "commits before a power cut may be lost, never before a crash of the hub) or delete "
+        "(SQLite's own default, for a data folder on NFS or another network filesystem, "
+        "where wal cannot work). docs/operations.md, Database.",
+        parse=journal.parse,
     ),
     Variable(
         "HUBDIST_DATA_DIR",

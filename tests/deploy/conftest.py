@@ -21,7 +21,7 @@ def load(tmp_path, monkeypatch):
     monkeypatch.setenv("HUBDIST_OVERRIDE_DIR", str(overrides))
     for name in (
         "SINGLEUSER_IMAGE", "NETWORK", "PREFIX", "ADMIN_USERS", "CULL_TIMEOUT", "SPAWNER",
-        "METRICS_TOKEN",
+        "METRICS_TOKEN", "SQLITE_JOURNAL",
     ):  # fmt: skip
         monkeypatch.delenv(f"HUBDIST_{name}", raising=False)
     # the real guard would look at this machine's /tmp

@@ -177,6 +177,46 @@ def test_a_restore_overwrites_nothing_unless_asked_and_then_keeps_the_old(tmp_pa
     assert (database.parent / "jupyterhub.sqlite.before-restore").read_bytes() == before
 
 
+def killed_hub_with_a_log(database: Path, user: str) -> None:
+    """A hub killed (SIGKILL) after committing ``user`` into ``database`` in the
+    write-ahead log it writes with by default: the commit is in ``-wal`` only."""
+    with closing(sqlite3.connect(database)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+    hub = (
+        "import os, signal, sqlite3\n"
+        f"db = sqlite3.connect({str(database)!r})\n"
+        "db.execute('PRAGMA wal_autocheckpoint=0')\n"
+        f"db.execute(\"INSERT INTO users (name, admin, cookie_id) VALUES ('{user}', 0, 'x')\")\n"
+        "db.commit()\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    subprocess.run([sys.executable, "-c", hub], check=False)
+    assert Path(f"{database}-wal").stat().st_size > 0
+
+
+def test_a_restore_over_a_killed_hubs_log_neither_replays_it_nor_loses_it(tmp_path):
+    """SQLite replays a log onto whatever file bears its name: a killed hub's, left beside
+    a database the restore replaces, must go into the file kept, not into the restored one."""
+    old_env, _ = old_hub(tmp_path / "old")
+    archive = hubdist(old_env, "backup").stdout
+    new_env, _ = old_hub(tmp_path / "new")
+    (tmp_path / "new" / "config.d" / "50-site.py").unlink()  # only the database differs
+    database = tmp_path / "new" / "data" / "jupyterhub.sqlite"
+    killed_hub_with_a_log(database, "carol")
+
+    done = hubdist(new_env, "restore", "-", "--replace", stdin=archive)
+    assert done.returncode == 0, done.stderr.decode()
+
+    def users(path: Path) -> list[str]:
+        with closing(sqlite3.connect(path)) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            return sorted(row[0] for row in db.execute("SELECT name FROM users"))
+
+    assert users(database) == ["alice", "bob"]  # the archive's, nothing of the killed hub
+    kept = database.with_name("jupyterhub.sqlite.before-restore")
+    assert users(kept) == ["alice", "bob", "carol"]  # its last commit kept with it
+
+
 def test_something_that_is_no_backup_is_refused_saying_so(tmp_path):
     env = hub_folders(tmp_path)
     done = hubdist(env, "restore", "-", stdin=b"not an archive")
