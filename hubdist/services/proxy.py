@@ -9,9 +9,9 @@ that container's main process:
   once in the folder shared with the hub), handed to CHP in ``CONFIGPROXY_AUTH_TOKEN``;
 - CHP is restarted when it dies, and stopped with the container (``supervise``); the
   container's health check (``hubdist proxy --check``) reports a proxy that cannot stay up;
-- a restarted CHP gets the routing table the wrapper read last (every 5 s) as soon as its
-  API answers (``proxy_routes``); the hub's next activity check
-  (``JupyterHub.last_activity_interval``) corrects what changed since.
+- the API the hub talks to is the wrapper's, which hands every request on to CHP's own API
+  (on 127.0.0.1) and remembers the routes CHP accepted; a restarted CHP gets them as soon as
+  its API answers (``proxy_routes``), before any route change the hub asks for meanwhile.
 
 The API rewrites every route, so in compose it listens only on a network the hub and the
 proxy share and users' servers are not on (``--api-ip proxy-api``: an alias on that
@@ -41,7 +41,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .proxy_routes import RouteMemory
+from .proxy_routes import RouteRelay
 from .supervise import Supervisor
 
 PROXY_COMMAND = "configurable-http-proxy"
@@ -53,16 +53,26 @@ API_IP_VARIABLE = "HUBDIST_PROXY_API_IP"
 PORT_VARIABLE = "HUBDIST_PROXY_PORT"
 #: set by docker-compose.https.yml (and the stack's HTTPS file): the edge ends TLS in front
 BEHIND_EDGE_VARIABLE = "HUBDIST_PROXY_BEHIND_EDGE"
+#: CHP's own API: on the loopback, reached by the wrapper only (proxy_routes)
+CHP_API_IP = "127.0.0.1"
 
 
-def chp_command(args: argparse.Namespace) -> list[str]:
+def free_loopback_port() -> int:
+    """A port nobody listens on, for CHP's API; kept for its restarts."""
+    with socket.socket() as probe:
+        probe.bind((CHP_API_IP, 0))
+        return probe.getsockname()[1]
+
+
+def chp_command(args: argparse.Namespace, chp_api_port: int) -> list[str]:
+    """CHP's command line; its API on 127.0.0.1:``chp_api_port``, behind the wrapper's."""
     hub = args.hub_url.rstrip("/")
     return [
         PROXY_COMMAND,
         "--ip", args.ip,
         "--port", str(args.port),
-        "--api-ip", args.api_ip,
-        "--api-port", str(args.api_port),
+        "--api-ip", CHP_API_IP,
+        "--api-port", str(chp_api_port),
         # the hub also adds "/" itself, but only once it is up and only to a proxy it reaches
         "--default-target", hub,
         # an external proxy gets no --error-target from the hub
@@ -209,18 +219,22 @@ def main(argv: list[str]) -> int:
         return 1
     _log(f"{token.spec.label} from {token.source}")
     secrets.export(token, env)
-    api_host = "127.0.0.1" if args.api_ip == "0.0.0.0" else args.api_ip
-    memory = RouteMemory(f"http://{api_host}:{args.api_port}", token.value, _log)
+    chp_api_port = free_loopback_port()
 
     async def supervise() -> int:
-        reading = asyncio.ensure_future(memory.keep_reading())
+        relay = RouteRelay(f"http://{CHP_API_IP}:{chp_api_port}", token.value, _log)
+        try:
+            server = relay.listen(args.api_port, args.api_ip)
+        except OSError as exc:
+            _log(f"cannot serve the API on {args.api_ip}:{args.api_port}: {exc}")
+            return 1
         try:
             supervisor = Supervisor(
-                chp_command(args), env, after_restart=memory.restore_when_answering
+                chp_command(args, chp_api_port), env, after_restart=relay.restore_when_answering
             )
             return await supervisor.run()
         finally:
-            reading.cancel()
+            server.stop()
 
     try:
         return asyncio.run(supervise())

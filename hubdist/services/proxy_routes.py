@@ -2,95 +2,177 @@
 
 configurable-http-proxy holds its routes in memory only: after it dies, users' servers are
 unreachable until the hub puts their routes back at its next check (every 15 s in the
-default configuration). The wrapper that restarts it reads the table every few seconds and
-writes the last copy into the new process as soon as its API answers. A route the hub
-removed in those last seconds comes back with the rest; the hub's next check removes it
-again (a request reaching another server than its user's is refused by that server's own
-OAuth check, as any request without its cookie is). The hub's own check stays the
-authority: this only closes the gap before it.
+default configuration). So the API the hub talks to is ``hubdist proxy``'s own: it hands
+every request on to CHP's API (on 127.0.0.1, a port nobody else knows) and remembers each
+route change CHP accepted. A new CHP gets that table as soon as its API answers, and route
+changes the hub asks for meanwhile wait until it has it, so none is lost or undone. The
+hub's own check stays the authority: this only closes the gap before it.
+
+Only what CHP accepted is remembered: a request without the proxy's token (which CHP
+refuses) changes nothing here either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 
-#: seconds between two reads of the table (a route the hub added since the last read waits
-#: for the hub's own check after a restart)
-READ_EVERY = 5.0
+from tornado import httpclient, httpserver, web
+
 #: how long a new CHP gets for its API to answer before the copy is given up
 ANSWER_WITHIN = 15.0
+#: how long one request to CHP's API may take
+CHP_TIMEOUT = 10.0
+ROUTES = "/api/routes"
 
 
-class RouteMemory:
-    """Reads CHP's table through its REST API and writes it back into a new CHP."""
+class RouteRelay:
+    """CHP's REST API as the hub sees it, remembering the routes CHP accepted."""
 
-    def __init__(self, api_url: str, token: str, log: Callable[[str], None]):
-        self.api_url = api_url.rstrip("/")
+    def __init__(self, chp_api_url: str, token: str, log: Callable[[str], None]):
+        self.chp_api_url = chp_api_url.rstrip("/")
         self.token = token
         self.log = log
         self.routes: dict[str, dict] = {}
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._client = httpclient.AsyncHTTPClient(force_instance=True, max_clients=50)
+        self._restoring = asyncio.Lock()  # held while a new CHP gets the table
+        self._in_flight = 0  # route changes on their way to CHP
+        self._settled = asyncio.Event()
+        self._settled.set()
 
-    def _call(self, method: str, path: str = "", body: dict | None = None) -> bytes:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"{self.api_url}/api/routes{path}",
-            data=data,
+    async def forward(
+        self, method: str, uri: str, authorization: str | None, body: bytes | None
+    ) -> httpclient.HTTPResponse:
+        """``method uri`` on CHP's API; raises OSError if it does not answer."""
+        headers = {"Content-Type": "application/json"}
+        if authorization:
+            headers["Authorization"] = authorization
+        request = httpclient.HTTPRequest(
+            f"{self.chp_api_url}{uri}",
             method=method,
-            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+            headers=headers,
+            body=body if method in ("POST", "PUT", "PATCH") else None,
+            allow_nonstandard_methods=True,
+            request_timeout=CHP_TIMEOUT,
         )
-        with self._opener.open(request, timeout=5) as response:
-            return response.read()
-
-    def read(self) -> None:
-        """Keep the current table (unchanged if CHP does not answer)."""
         try:
-            self.routes = json.loads(self._call("GET"))
-        except (OSError, ValueError):
-            pass  # CHP is restarting, or not up yet: the last copy stays
+            return await self._client.fetch(request, raise_error=False)
+        except httpclient.HTTPClientError as exc:  # 599: no answer in time
+            raise OSError(f"no answer from {self.chp_api_url}: {exc}") from None
 
-    def restore(self, routes: dict[str, dict]) -> int:
-        """Write ``routes`` into CHP; how many were written."""
-        written = 0
-        for path, route in routes.items():
-            body = {key: value for key, value in route.items() if key != "last_activity"}
+    async def relay(
+        self, method: str, uri: str, authorization: str | None, body: bytes
+    ) -> httpclient.HTTPResponse:
+        """A request of the hub's, handed on to CHP; a route change CHP accepts is kept."""
+        if method not in ("POST", "DELETE"):
+            return await self.forward(method, uri, authorization, body)
+        async with self._restoring:
+            pass  # a new CHP gets the table first: this change goes after it
+        self._in_flight += 1
+        self._settled.clear()
+        try:
+            response = await self.forward(method, uri, authorization, body)
+            self._remember(method, uri, body, response.code)
+            return response
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._settled.set()
+
+    def _remember(self, method: str, uri: str, body: bytes, status: int) -> None:
+        path = urllib.parse.unquote(urllib.parse.urlsplit(uri).path)
+        if not path.startswith(ROUTES + "/"):
+            return
+        route = key(path[len(ROUTES) :])
+        if method == "POST" and 200 <= status < 300:
             try:
-                self._call("POST", urllib.parse.quote(path, safe="/"), body)
-                written += 1
-            except (OSError, ValueError) as exc:
-                self.log(f"could not put the route {path} back: {exc}")
-        return written
-
-    async def keep_reading(self) -> None:
-        while True:
-            await asyncio.to_thread(self.read)
-            await asyncio.sleep(READ_EVERY)
+                self.routes[route] = json.loads(body or b"{}")
+            except ValueError:
+                pass  # CHP took it, so it was JSON; nothing to keep otherwise
+        elif method == "DELETE" and (200 <= status < 300 or status == 404):
+            self.routes.pop(route, None)
 
     async def restore_when_answering(self) -> None:
-        """After a restart: wait for the new CHP's API, then write the routes kept before
-        it started (taken now: the next read may already see the new, empty table)."""
-        routes = dict(self.routes)
-        if not routes:
-            return
+        """After a restart: wait for the new CHP's API, then write the routes it had;
+        route changes arriving meanwhile wait, those already on their way finish first."""
+        async with self._restoring:
+            await self._settled.wait()
+            routes = dict(self.routes)
+            if not routes:
+                return
+            if not await self._answers():
+                self.log(
+                    f"the new proxy's API did not answer in {ANSWER_WITHIN:g} s: no route put back"
+                )
+                return
+            written = await self._write(routes)
+        self.log(f"put {written} routes back into the new proxy (the hub checks them next)")
+
+    async def _answers(self) -> bool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ANSWER_WITHIN
         while loop.time() < deadline:
             try:
-                await asyncio.to_thread(self._call, "GET")
-                break
-            except urllib.error.HTTPError:
-                break  # it answers
+                await self.forward("GET", ROUTES, None, None)
+                return True  # any answer: 403 without the token is one
             except OSError:
                 await asyncio.sleep(0.1)
-        else:
-            self.log(
-                f"the new proxy's API did not answer in {ANSWER_WITHIN:g} s: no route put back"
+        return False
+
+    async def _write(self, routes: dict[str, dict]) -> int:
+        auth = f"token {self.token}"
+        gate = asyncio.Semaphore(10)
+
+        async def put(path: str, route: dict) -> bool:
+            body = {k: v for k, v in route.items() if k != "last_activity"}
+            uri = ROUTES + urllib.parse.quote(path, safe="/")
+            async with gate:
+                try:
+                    response = await self.forward("POST", uri, auth, json.dumps(body).encode())
+                except OSError as exc:
+                    self.log(f"could not put the route {path} back: {exc}")
+                    return False
+            if response.code >= 300:
+                self.log(f"could not put the route {path} back: CHP answered {response.code}")
+            return response.code < 300
+
+        return sum(await asyncio.gather(*(put(p, r) for p, r in routes.items())))
+
+    def listen(self, port: int, address: str) -> httpserver.HTTPServer:
+        """Serve the API the hub talks to on ``address:port``."""
+        app = web.Application([(r"/.*", _Relayed, {"relay": self})])
+        return app.listen(port, address, xheaders=False)
+
+
+def key(path: str) -> str:
+    """A route's path as CHP keeps it: without a trailing slash, but "/" itself."""
+    return path.rstrip("/") or "/"
+
+
+class _Relayed(web.RequestHandler):
+    SUPPORTED_METHODS = ("GET", "POST", "DELETE", "PUT", "PATCH")
+
+    def initialize(self, relay: RouteRelay) -> None:
+        self.relay = relay
+
+    async def _relay(self, *_args) -> None:
+        request = self.request
+        try:
+            response = await self.relay.relay(
+                request.method, request.uri, request.headers.get("Authorization"), request.body
             )
+        except OSError as exc:  # CHP is restarting
+            self.set_status(502)
+            self.finish({"message": f"the proxy is restarting: {exc}"})
             return
-        written = await asyncio.to_thread(self.restore, routes)
-        self.log(f"put {written} routes back into the new proxy (the hub checks them next)")
+        self.set_status(response.code, response.reason)
+        self.clear_header("Content-Type")
+        if "Content-Type" in response.headers:
+            self.set_header("Content-Type", response.headers["Content-Type"])
+        if response.body and response.code not in (204, 304):
+            self.write(response.body)
+        self.finish()
+
+    get = post = delete = put = patch = _relay

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from hubdist.services import proxy, proxy_routes, supervise
+from hubdist.services import proxy, supervise
 
 from ..hubrig import free_port
 
@@ -36,12 +36,14 @@ def test_restarts_wait_longer_while_the_proxy_keeps_dying_and_reset_once_it_stay
 def test_the_proxy_is_told_where_the_hub_and_its_error_pages_are():
     args = proxy.make_parser().parse_args(["--", "--timeout", "5000"])
 
-    command = proxy.chp_command(args)
+    command = proxy.chp_command(args, 41234)
 
     pairs = dict(zip(command[1::2], command[2::2], strict=True))
     assert pairs["--default-target"] == "http://hub:8081"
     assert pairs["--error-target"] == "http://hub:8081/hub/error"
-    assert (pairs["--api-ip"], pairs["--api-port"], pairs["--port"]) == ("0.0.0.0", "8001", "8000")
+    # its API only on the loopback: the hub reaches it through the wrapper's, on 8001
+    assert (pairs["--api-ip"], pairs["--api-port"]) == ("127.0.0.1", "41234")
+    assert (args.api_ip, args.api_port, pairs["--port"]) == ("0.0.0.0", 8001, "8000")
     assert command[-2:] == ["--timeout", "5000"]
 
 
@@ -168,36 +170,69 @@ def test_a_stop_signal_stops_the_proxy_and_then_the_wrapper(wrapper, sig):
     assert "restarting" not in wrapper.log.read_text()
 
 
+class RouteApi:
+    """The proxy's API as the hub uses it, through the wrapper."""
+
+    def __init__(self, wrapper: Wrapper):
+        self.wrapper = wrapper
+        self.token = (wrapper.shared / "proxy_auth_token").read_text().strip()
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.url = f"http://127.0.0.1:{wrapper.api_port}/api/routes"
+
+    def call(self, method: str, path: str, body=None, token: str | None = None) -> int:
+        headers = {"Authorization": f"token {token or self.token}"}
+        return self.session.request(
+            method, f"{self.url}{path}", json=body, headers=headers, timeout=5
+        ).status_code
+
+    def after_a_kill(self) -> dict:
+        """Kill CHP; the table of the new one once the wrapper said it put routes back."""
+        os.kill(self.wrapper.chp_pid(), signal.SIGKILL)
+        self.wrapper.wait_healthy()
+        deadline = time.monotonic() + 10
+        while "routes back into the new proxy" not in self.wrapper.log.read_text():
+            assert time.monotonic() < deadline, self.wrapper.log.read_text()
+            time.sleep(0.1)
+        return self.wrapper.routes(self.token).json()
+
+
+ALICE = {"target": "http://127.0.0.1:9/", "user": "alice", "server_name": ""}
+BOB_LAB = {"target": "http://127.0.0.1:10/", "user": "bob", "server_name": "lab"}
+
+
 def test_a_restarted_proxy_gets_the_routes_back_without_waiting_for_the_hub(wrapper):
-    """The hub adds routes; CHP is killed; the new CHP serves them again at once (the hub,
-    here not even running, would put them back only at its next check)."""
+    """The hub adds routes; CHP is killed at once; the new CHP serves them again (the hub,
+    here not even running, would put them back only at its next check). Before the
+    wrapper relayed the API it read the table every 5 s: routes added since were lost."""
     wrapper.wait_healthy()
-    token = (wrapper.shared / "proxy_auth_token").read_text().strip()
-    s = requests.Session()
-    s.trust_env = False
-    api = f"http://127.0.0.1:{wrapper.api_port}/api/routes"
-    auth = {"Authorization": f"token {token}"}
-    routes = {
-        "/user/alice": {"target": "http://127.0.0.1:9/", "user": "alice", "server_name": ""},
-        "/user/bob/lab": {"target": "http://127.0.0.1:10/", "user": "bob", "server_name": "lab"},
-    }
+    api = RouteApi(wrapper)
+    routes = {"/user/alice": ALICE, "/user/bob/lab": BOB_LAB}
     for path, body in routes.items():
-        assert s.post(f"{api}{path}", json=body, headers=auth, timeout=5).status_code == 201
-    time.sleep(proxy_routes.READ_EVERY + 1)  # the wrapper has read the table since
-    first = wrapper.chp_pid()
+        assert api.call("POST", path, body) == 201
 
-    os.kill(first, signal.SIGKILL)
-    wrapper.wait_healthy()
+    table = api.after_a_kill()
 
-    deadline = time.monotonic() + 10
-    while True:
-        table = wrapper.routes(token).json()
-        # the two, and "/" (CHP's default target, which the hub also sets)
-        told = "put 3 routes back into the new proxy" in wrapper.log.read_text()
-        if (told and all(path in table for path in routes)) or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
     for path, body in routes.items():
         assert path in table, f"{path} lost with the proxy: {table}\n{wrapper.log.read_text()}"
         assert {key: table[path][key] for key in body} == body
-    assert told, wrapper.log.read_text()
+    # the two the hub added ("/", CHP's default target, comes with the new CHP itself)
+    assert "put 2 routes back into the new proxy" in wrapper.log.read_text()
+
+
+def test_a_removed_route_stays_removed_and_a_refused_one_is_never_kept(wrapper):
+    """A server stopped just before the crash must not be routed to again; and a request
+    without the proxy's token, which CHP refuses, must not reach the next CHP either."""
+    wrapper.wait_healthy()
+    api = RouteApi(wrapper)
+    assert api.call("POST", "/user/alice", ALICE) == 201
+    assert api.call("POST", "/user/bob/lab", BOB_LAB) == 201
+    assert api.call("DELETE", "/user/bob/lab") == 204
+    mallory = {"target": "http://127.0.0.1:11/", "user": "mallory"}
+    assert api.call("POST", "/user/alice", mallory, token="guessed") == 403
+    assert api.call("POST", "/user/eve", mallory, token="guessed") == 403
+
+    table = api.after_a_kill()
+
+    assert table["/user/alice"]["target"] == ALICE["target"]
+    assert "/user/bob/lab" not in table and "/user/eve" not in table
