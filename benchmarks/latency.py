@@ -505,8 +505,8 @@ FIGURES = {
     "S14": (
         "routes_back",
         "proxy SIGKILLed: every route back, every server answering through it after (s); "
-        "hubdist as deployed (`hubdist proxy` restarts CHP, the hub's activity check puts "
-        "routes back), dockerspawner with CHP started by the hub (checked every 5 s)",
+        "hubdist as deployed (`hubdist proxy` restarts CHP and puts back the routes it "
+        "relayed), dockerspawner with CHP started by the hub (checked every 5 s)",
         "about 15 s",
     ),
     "S15": (

@@ -120,6 +120,17 @@ def test_only_the_proxy_publishes_a_port_and_only_the_hub_has_the_docker_socket(
     assert {m["Destination"] for m in proxy["Mounts"]} == {"/srv/hubdist-shared"}
 
 
+def test_the_hubs_sqlite_database_writes_through_the_write_ahead_log(deployment):
+    """HUBDIST_SQLITE_JOURNAL's default, as the running hub's own connections set it (the
+    mode is kept in the file): commits that do not wait for the disk (docs/operations.md)."""
+    ask = (
+        "import sqlite3; db = sqlite3.connect('file:/srv/jupyterhub/jupyterhub.sqlite?mode=ro',"
+        " uri=True); print(db.execute('PRAGMA journal_mode').fetchone()[0])"
+    )
+    done = deployment.compose("exec", "-T", "hub", "python3", "-c", ask)
+    assert done.stdout.strip() == "wal", done.stderr
+
+
 def doctor_findings(done: subprocess.CompletedProcess) -> dict[str, list[dict]]:
     found: dict[str, list[dict]] = {}
     for finding in json.loads(done.stdout)["findings"]:
