@@ -230,7 +230,10 @@ def main(argv: list[str]) -> int:
             return 1
         try:
             supervisor = Supervisor(
-                chp_command(args, chp_api_port), env, after_restart=relay.restore_when_answering
+                chp_command(args, chp_api_port),
+                env,
+                after_exit=relay.hold,
+                after_restart=relay.restore_when_answering,
             )
             return await supervisor.run()
         finally:

@@ -5,8 +5,10 @@ unreachable until the hub puts their routes back at its next check (every 15 s i
 default configuration). So the API the hub talks to is ``hubdist proxy``'s own: it hands
 every request on to CHP's API (on 127.0.0.1, a port nobody else knows) and remembers each
 route change CHP accepted. A new CHP gets that table as soon as its API answers, and route
-changes the hub asks for meanwhile wait until it has it, so none is lost or undone. The
-hub's own check stays the authority: this only closes the gap before it.
+changes the hub asks for from CHP's death until then wait (up to HOLD_AT_MOST s), so none
+is lost, undone or refused: a server whose start ends while CHP restarts gets its route
+instead of failing. The hub's own check stays the authority: this only closes the gap
+before it.
 
 Only what CHP accepted is remembered: a request without the proxy's token (which CHP
 refuses) changes nothing here either.
@@ -25,6 +27,9 @@ from tornado import httpclient, httpserver, web
 ANSWER_WITHIN = 15.0
 #: how long one request to CHP's API may take
 CHP_TIMEOUT = 10.0
+#: how long a route change waits for a restarting CHP (JupyterHub gives up after 20 s; a
+#: CHP that keeps dying is restarted after up to 30 s)
+HOLD_AT_MOST = 10.0
 ROUTES = "/api/routes"
 
 
@@ -37,7 +42,8 @@ class RouteRelay:
         self.log = log
         self.routes: dict[str, dict] = {}
         self._client = httpclient.AsyncHTTPClient(force_instance=True, max_clients=50)
-        self._restoring = asyncio.Lock()  # held while a new CHP gets the table
+        self._serving = asyncio.Event()  # clear from CHP's death until it has the table
+        self._serving.set()
         self._in_flight = 0  # route changes on their way to CHP
         self._settled = asyncio.Event()
         self._settled.set()
@@ -68,8 +74,11 @@ class RouteRelay:
         """A request of the hub's, handed on to CHP; a route change CHP accepts is kept."""
         if method not in ("POST", "DELETE"):
             return await self.forward(method, uri, authorization, body)
-        async with self._restoring:
-            pass  # a new CHP gets the table first: this change goes after it
+        if not self._serving.is_set():  # a new CHP gets the table first: this goes after
+            try:
+                await asyncio.wait_for(self._serving.wait(), HOLD_AT_MOST)
+            except asyncio.TimeoutError:
+                pass  # handed on all the same: CHP's answer (or none) goes to the hub
         self._in_flight += 1
         self._settled.clear()
         try:
@@ -94,10 +103,16 @@ class RouteRelay:
         elif method == "DELETE" and (200 <= status < 300 or status == 404):
             self.routes.pop(route, None)
 
+    def hold(self) -> None:
+        """CHP died: route changes wait for the next one to have the table."""
+        self._serving.clear()
+
     async def restore_when_answering(self) -> None:
         """After a restart: wait for the new CHP's API, then write the routes it had;
-        route changes arriving meanwhile wait, those already on their way finish first."""
-        async with self._restoring:
+        route changes held meanwhile go on after, those already on their way finish
+        first."""
+        self.hold()
+        try:
             await self._settled.wait()
             routes = dict(self.routes)
             if not routes:
@@ -108,7 +123,9 @@ class RouteRelay:
                 )
                 return
             written = await self._write(routes)
-        self.log(f"put {written} routes back into the new proxy (the hub checks them next)")
+            self.log(f"put {written} routes back into the new proxy (the hub checks them next)")
+        finally:
+            self._serving.set()
 
     async def _answers(self) -> bool:
         loop = asyncio.get_running_loop()

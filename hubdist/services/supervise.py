@@ -7,6 +7,8 @@
   supervisor. The child runs in a session of its own, so tini's group-wide signal reaches
   it only through the supervisor, which then knows not to restart it;
 - ``before_start``: called before every start (the edge repairs Caddy's storage);
+- ``after_exit``: called when the child has died, before the wait to restart it (the proxy
+  holds the hub's route changes until the new child has its routes);
 - ``after_restart``: a coroutine run after every start but the first, beside the child (the
   proxy puts its routes back);
 - ``on_line``: the child's standard error is read line by line and handed to it (the edge
@@ -53,6 +55,7 @@ class Supervisor:
         on_line: Callable[[str], None] | None = None,
         before_start: Callable[[], None] | None = None,
         after_restart: Callable[[], Awaitable[None]] | None = None,
+        after_exit: Callable[[], None] | None = None,
     ):
         self.command = command
         self.env = env
@@ -61,6 +64,7 @@ class Supervisor:
         self.on_line = on_line
         self.before_start = before_start
         self.after_restart = after_restart
+        self.after_exit = after_exit
         self.child: asyncio.subprocess.Process | None = None
         self._stopping = asyncio.Event()
 
@@ -87,6 +91,8 @@ class Supervisor:
             if self._stopping.is_set():
                 self.log(f"{self.command[0]} stopped (exit code {code})")
                 break
+            if self.after_exit:
+                self.after_exit()
             ran_for = time.monotonic() - started
             delay = self.backoff.after_exit(ran_for)
             self.log(

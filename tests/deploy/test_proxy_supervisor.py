@@ -236,3 +236,25 @@ def test_a_removed_route_stays_removed_and_a_refused_one_is_never_kept(wrapper):
 
     assert table["/user/alice"]["target"] == ALICE["target"]
     assert "/user/bob/lab" not in table and "/user/eve" not in table
+
+
+def test_a_route_added_while_the_proxy_restarts_waits_for_it_and_is_taken(wrapper):
+    """A server whose start ends just after CHP died: JupyterHub adds its route then, and a
+    refused route fails the start. The wrapper holds the change until the new CHP has
+    the old routes, then hands it on."""
+    wrapper.wait_healthy()
+    api = RouteApi(wrapper)
+    assert api.call("POST", "/user/alice", ALICE) == 201
+    os.kill(wrapper.chp_pid(), signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while "exited with code -9" not in wrapper.log.read_text():  # CHP is down now
+        assert time.monotonic() < deadline, wrapper.log.read_text()
+        time.sleep(0.05)
+
+    started = time.monotonic()
+    assert api.call("POST", "/user/bob/lab", BOB_LAB) == 201
+    print(f"the route change waited {time.monotonic() - started:.1f} s for the new proxy")
+
+    table = wrapper.routes(api.token).json()
+    assert table["/user/bob/lab"]["target"] == BOB_LAB["target"]
+    assert table["/user/alice"]["target"] == ALICE["target"]
