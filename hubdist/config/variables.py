@@ -170,8 +170,9 @@ VARIABLES = (
         "HUBDIST_SQLITE_JOURNAL",
         "wal",
         "How the SQLite database writes: wal (SQLite's write-ahead log: a commit does not "
-        "wait for the disk, so storms of spawns and stops do not stall the hub; the last "
-        "commits before a power cut may be lost, never before a crash of the hub) or delete "
+        "wait for the disk, which the engine keeps busy while it creates or removes "
+        "containers; the last commits before a power cut may be lost, never those before a "
+        "crash of the hub) or delete "
         "(SQLite's own default, for a data folder on NFS or another network filesystem, "
         "where wal cannot work). docs/operations.md, Database.",
         parse=journal.parse,

@@ -2,12 +2,13 @@
 
 - ``wal`` (the default): SQLite's write-ahead log with ``synchronous=NORMAL``. A commit
   appends to the log and returns without waiting for the disk; the log is merged into the
-  database file in the background every thousand pages. JupyterHub commits several times
-  per spawn and once per stopped server, and with SQLite's own default (a rollback journal,
-  each commit waiting for the disk twice) a storm of spawns or stops on a machine whose disk
-  is busy with the engine's container layers held the hub's event loop for seconds. What it
-  gives up: the last commits before a power cut or a kernel crash (never before a crash of
-  the hub itself); the hub checks every server against the engine when it starts again.
+  database file every thousand pages. JupyterHub commits on its one event loop, several
+  times per spawn and once per stopped server; with SQLite's own default (a rollback
+  journal) each commit waits for the disk, which the engine keeps busy while it creates or
+  removes containers (benchmarks/RESULTS.md: a thousand commits during the removal of 200
+  containers waited 3.6-5.5 s in all, 0.2-0.45 s through the log). What it gives up: the
+  last commits before a power cut or a kernel crash (never before a crash of the hub
+  itself); the hub checks every server against the engine when it starts again.
 - ``delete``: SQLite's default, for a data folder on a network filesystem (NFS, SMB), where
   the write-ahead log cannot work (it needs memory shared between processes).
 
