@@ -159,8 +159,13 @@ class RouteRelay:
 
     def listen(self, port: int, address: str) -> httpserver.HTTPServer:
         """Serve the API the hub talks to on ``address:port``."""
-        app = web.Application([(r"/.*", _Relayed, {"relay": self})])
+        # no access log of its own: CHP logs every API request it gets
+        app = web.Application([(r"/.*", _Relayed, {"relay": self})], log_function=_unlogged)
         return app.listen(port, address, xheaders=False)
+
+
+def _unlogged(_handler: web.RequestHandler) -> None:
+    pass
 
 
 def key(path: str) -> str:
