@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..engine import Engine
-from ..engine.swarm import hostname
+from ..engine.swarm import hostname, takes_tasks
 from ..netguard.namespaces import ask_healths, guard_addresses
 from ..spawners.swarmguard import guards_in_tasks
 from .deployment import Deployment
@@ -58,8 +58,7 @@ async def nodes_that_get_servers(engine: Engine) -> list[SwarmNode]:
     return [
         SwarmNode(node["ID"], hostname(node) or node["ID"])
         for node in await engine.swarm_nodes()
-        if (node.get("Status") or {}).get("State") == "ready"
-        and (node.get("Spec") or {}).get("Availability") == "active"
+        if takes_tasks(node)
     ]
 
 

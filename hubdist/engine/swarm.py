@@ -65,6 +65,12 @@ def hostname(node: dict) -> str:
     return (node.get("Description") or {}).get("Hostname", "")
 
 
+def takes_tasks(node: dict) -> bool:
+    """Whether Swarm places new tasks on the node: it is ready and an admin left it active."""
+    state = (node.get("Status") or {}).get("State")
+    return state == "ready" and (node.get("Spec") or {}).get("Availability") == "active"
+
+
 def summarize(tasks: list[dict], nodes: list[dict]) -> dict[str, ServerState]:
     """The newest task of each service, with its node's name and health."""
     node_info = {

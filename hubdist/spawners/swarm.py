@@ -17,7 +17,7 @@ from traitlets import Bool, CaselessStrEnum, Dict, Float, List, TraitError, Unic
 
 from .. import names
 from ..engine import EngineError
-from ..engine.swarm import NODE_LOST, TASK_ENDED, ServerState, SwarmView, hostname
+from ..engine.swarm import NODE_LOST, TASK_ENDED, ServerState, SwarmView, hostname, takes_tasks
 from . import certs, readiness
 from .base import ContainerSpawner, SpawnFailed
 from .hardening import starts_as_root
@@ -595,11 +595,11 @@ def pinned_node_problem(node_id: str, node: dict | None) -> str:
             "your files were, and that node has left the swarm. Start again to get a "
             "server on another node, with an empty work folder."
         )
+    if takes_tasks(node):
+        return ""
     name = hostname(node) or node_id
     state = (node.get("Status") or {}).get("State")
     availability = (node.get("Spec") or {}).get("Availability")
-    if state == "ready" and availability == "active":
-        return ""
     condition = state if state != "ready" else f"set to {availability} by an admin"
     return (
         f"Your server is pinned to node {name} (SwarmSpawner.pin_to_node), where your "

@@ -100,6 +100,12 @@ class Wrapper:
             time.sleep(0.2)
         return time.monotonic() - started
 
+    def wait_logged(self, text: str, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log.read_text():
+            assert time.monotonic() < deadline, self.log.read_text()
+            time.sleep(0.05)
+
     def chp_pid(self) -> int:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         (pid,) = children.read_text().split()
@@ -190,10 +196,7 @@ class RouteApi:
         """Kill CHP; the table of the new one once the wrapper said it put routes back."""
         os.kill(self.wrapper.chp_pid(), signal.SIGKILL)
         self.wrapper.wait_healthy()
-        deadline = time.monotonic() + 10
-        while "routes back into the new proxy" not in self.wrapper.log.read_text():
-            assert time.monotonic() < deadline, self.wrapper.log.read_text()
-            time.sleep(0.1)
+        self.wrapper.wait_logged("routes back into the new proxy")
         return self.wrapper.routes(self.token).json()
 
 
@@ -246,10 +249,7 @@ def test_a_route_added_while_the_proxy_restarts_waits_for_it_and_is_taken(wrappe
     api = RouteApi(wrapper)
     assert api.call("POST", "/user/alice", ALICE) == 201
     os.kill(wrapper.chp_pid(), signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while "exited with code -9" not in wrapper.log.read_text():  # CHP is down now
-        assert time.monotonic() < deadline, wrapper.log.read_text()
-        time.sleep(0.05)
+    wrapper.wait_logged("exited with code -9")  # CHP is down now
 
     started = time.monotonic()
     assert api.call("POST", "/user/bob/lab", BOB_LAB) == 201
