@@ -43,7 +43,7 @@ from .rig import (
 POLL = 0.05  # seconds between two looks at the hub's API while timing a latency
 NOTICE_CAP = 90  # a fault not followed by then counts as not followed (dockerspawner: ~30 s)
 ROUTES_CAP = 120
-HUB_PROXY_CHECK = 5  # ConfigurableHTTPProxy.check_running_interval's default
+HUB_PROXY_CHECK = 5  # ConfigurableHTTPProxy.check_running_interval: how often either hub looks
 JUPYTERHUB_POLL_INTERVAL = 30  # dockerspawner keeps JupyterHub's default (hubdist's is 300 s)
 # three arms in S14: the proxy as hubdist deploys it, and as JupyterHub starts it itself
 WRAPPED, HUB_STARTED = "hubdist", "hubdist, proxy started by the hub"
@@ -127,11 +127,11 @@ async def s13_kill(ctx, hub, client: Client, prefix: str) -> float | None:
 # -- S14: the proxy killed ---------------------------------------------------------------------
 
 
-def shipped_activity_interval() -> int:
-    """c.JupyterHub.last_activity_interval of the shipped config: how often the hub puts
-    missing routes back into a proxy it did not start."""
+def shipped_proxy_class() -> str:
+    """c.JupyterHub.proxy_class of the shipped config: the class that notices a restarted
+    proxy it did not start (hubdist/services/proxy_watch.py)."""
     text = (REPO / "config" / "jupyterhub_config.py").read_text()
-    return int(re.search(r"c\.JupyterHub\.last_activity_interval = (\d+)", text).group(1))
+    return re.search(r'c\.JupyterHub\.proxy_class = "([\w.]+)"', text).group(1)
 
 
 class Wrapper:
@@ -190,12 +190,13 @@ async def s14_hub(ctx, arm: str):
 
             yield client, kill, nothing, HUB_PROXY_CHECK
         return
-    # as deployed: `hubdist proxy` restarts CHP; the hub adds routes back at its activity check
+    # as deployed: `hubdist proxy` restarts CHP and puts its routes back; the hub's proxy
+    # class asks it every 5 s whether its table was rebuilt, and checks the routes if so
     prefix = f"{NAME_PREFIX}{ctx.run_id}-s14-hd"
-    interval = shipped_activity_interval()
+    interval = HUB_PROXY_CHECK
     config = f"""
 c.ConfigurableHTTPProxy.should_start = False
-c.JupyterHub.last_activity_interval = {interval}
+c.JupyterHub.proxy_class = "{shipped_proxy_class()}"
 """
     hub = BenchHub(ctx.run_dir / "s14-hubdist", "hubdist", prefix, TRIVIAL_IMAGE, config)
     client = Client()

@@ -54,10 +54,11 @@ c.JupyterHub.cleanup_servers = False
 c.ConfigurableHTTPProxy.should_start = False
 # compose puts the proxy's API on a network only the hub and the proxy share: proxy-api
 c.ConfigurableHTTPProxy.api_url = os.environ.get("HUBDIST_PROXY_API_URL") or "http://proxy:8001"
-# A proxy that restarted knows no user routes, and the hub puts them back only at its activity
-# check (default every 300 s). Every 15 s, users' servers are unreachable for at most that
-# long after a proxy restart; the check costs one proxy API call and a pass over the routes.
-c.JupyterHub.last_activity_interval = 15
+# A proxy that restarted knows no user routes, and JupyterHub puts them back only at its
+# activity check (every 300 s, a pass over every route). This class asks the proxy every 5 s
+# (ConfigurableHTTPProxy.check_running_interval) whether its table was rebuilt, one small
+# request, and checks the routes at once if so (hubdist/services/proxy_watch.py).
+c.JupyterHub.proxy_class = "hubdist.services.proxy_watch.RestartWatchingProxy"
 # Used only if an override makes the hub start the proxy itself (should_start = True):
 # outside the data volume, and checked, as a stale one could make the hub kill itself.
 c.ConfigurableHTTPProxy.pid_file = "/tmp/jupyterhub-proxy.pid"

@@ -12,9 +12,9 @@ from .deployment import Deployment
 from .findings import OK, PROBLEM, SKIPPED, Finding, named
 
 RESYNC = (
-    "the hub puts the routes right at its next check (every 15 s in the default "
-    "configuration, JupyterHub.last_activity_interval); if this stays: docker compose "
-    "restart hub, and see docker compose logs hub proxy"
+    "the hub puts the routes right within 5 s of a proxy restart, and otherwise at its "
+    "activity check (every 300 s, JupyterHub.last_activity_interval); if this stays: "
+    "docker compose restart hub, and see docker compose logs hub proxy"
 )
 
 

@@ -1,14 +1,19 @@
 """The proxy's routing table kept by ``hubdist proxy``, so a restarted CHP serves at once.
 
 configurable-http-proxy holds its routes in memory only: after it dies, users' servers are
-unreachable until the hub puts their routes back at its next check (every 15 s in the
-default configuration). So the API the hub talks to is ``hubdist proxy``'s own: it hands
+unreachable until the hub puts their routes back. So the API the hub talks to is
+``hubdist proxy``'s own: it hands
 every request on to CHP's API (on 127.0.0.1, a port nobody else knows) and remembers each
 route change CHP accepted. A new CHP gets that table as soon as its API answers, and route
 changes the hub asks for from CHP's death until then wait (up to HOLD_AT_MOST s), so none
 is lost, undone or refused: a server whose start ends while CHP restarts gets its route
 instead of failing. The hub's own check stays the authority: this only closes the gap
 before it.
+
+The hub learns when to check from ``GENERATION`` (``proxy_watch``, every 5 s): an id of
+this wrapper's start and the number of CHPs it has started, so a new proxy container (whose
+table is empty) or a CHP whose table was rebuilt is checked at once, instead of at the
+hub's activity check, every 300 s.
 
 Only what CHP accepted is remembered: a request without the proxy's token (which CHP
 refuses) changes nothing here either.
@@ -17,8 +22,10 @@ refuses) changes nothing here either.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import urllib.parse
+import uuid
 from collections.abc import Callable
 
 from tornado import httpclient, httpserver, web
@@ -31,6 +38,8 @@ CHP_TIMEOUT = 10.0
 #: CHP that keeps dying is restarted after up to 30 s)
 HOLD_AT_MOST = 10.0
 ROUTES = "/api/routes"
+#: the wrapper's own API path (CHP has only ROUTES): which table the hub is talking to
+GENERATION = "/api/hubdist/generation"
 
 
 class RouteRelay:
@@ -41,6 +50,8 @@ class RouteRelay:
         self.token = token
         self.log = log
         self.routes: dict[str, dict] = {}
+        self.started = uuid.uuid4().hex  # this wrapper's start: a new one knows no route
+        self.chp_starts = 1  # counted once the new CHP has the table
         self._client = httpclient.AsyncHTTPClient(force_instance=True, max_clients=50)
         self._serving = asyncio.Event()  # clear from CHP's death until it has the table
         self._serving.set()
@@ -125,7 +136,15 @@ class RouteRelay:
             written = await self._write(routes)
             self.log(f"put {written} routes back into the new proxy (the hub checks them next)")
         finally:
+            self.chp_starts += 1  # the hub checks this table now (GENERATION)
             self._serving.set()
+
+    def generation(self, authorization: str | None) -> dict | None:
+        """What GENERATION answers, or None without the proxy's token."""
+        given = (authorization or "").encode(errors="ignore")
+        if not hmac.compare_digest(given, f"token {self.token}".encode()):
+            return None
+        return {"started": self.started, "chp_starts": self.chp_starts}
 
     async def _answers(self) -> bool:
         loop = asyncio.get_running_loop()
@@ -160,7 +179,11 @@ class RouteRelay:
     def listen(self, port: int, address: str) -> httpserver.HTTPServer:
         """Serve the API the hub talks to on ``address:port``."""
         # no access log of its own: CHP logs every API request it gets
-        app = web.Application([(r"/.*", _Relayed, {"relay": self})], log_function=_unlogged)
+        handlers = [
+            (GENERATION, _Generation, {"relay": self}),
+            (r"/.*", _Relayed, {"relay": self}),
+        ]
+        app = web.Application(handlers, log_function=_unlogged)
         return app.listen(port, address, xheaders=False)
 
 
@@ -171,6 +194,19 @@ def _unlogged(_handler: web.RequestHandler) -> None:
 def key(path: str) -> str:
     """A route's path as CHP keeps it: without a trailing slash, but "/" itself."""
     return path.rstrip("/") or "/"
+
+
+class _Generation(web.RequestHandler):
+    def initialize(self, relay: RouteRelay) -> None:
+        self.relay = relay
+
+    def get(self) -> None:
+        answer = self.relay.generation(self.request.headers.get("Authorization"))
+        if answer is None:
+            self.set_status(403)
+            self.finish({"message": "the proxy's token is needed"})
+        else:
+            self.finish(answer)
 
 
 class _Relayed(web.RequestHandler):

@@ -20,14 +20,17 @@ from hubdist.services import culler
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_the_proxy_is_a_service_of_its_own_whose_routes_the_hub_resyncs_often(load):
+def test_the_proxy_is_a_service_of_its_own_whose_restarts_the_hub_watches(load):
     c = load()
 
     assert c.ConfigurableHTTPProxy.should_start is False
     assert c.ConfigurableHTTPProxy.api_url == "http://proxy:8001"
     # the token comes from the environment `hubdist start` sets, never from the config
     assert "auth_token" not in c.ConfigurableHTTPProxy
-    assert c.JupyterHub.last_activity_interval <= 30
+    # restarts are caught by asking the proxy (proxy_watch), not by a frequent activity
+    # check, whose cost grows with the number of servers: JupyterHub's default stays
+    assert c.JupyterHub.proxy_class == "hubdist.services.proxy_watch.RestartWatchingProxy"
+    assert "last_activity_interval" not in c.JupyterHub
     assert c.JupyterHub.cleanup_servers is False
 
 

@@ -19,7 +19,7 @@ import requests
 
 from hubdist.services import proxy, supervise
 
-from ..hubrig import free_port
+from ..hubrig import PREFIX, TEST_IMAGE, Hub, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,9 +58,15 @@ def test_the_health_check_fails_when_nothing_answers():
 class Wrapper:
     """`hubdist proxy` in a subprocess on free ports, its token in a folder of its own."""
 
-    def __init__(self, shared: Path):
+    def __init__(
+        self,
+        shared: Path,
+        port: int = 0,
+        api_port: int = 0,
+        hub_url: str = "http://127.0.0.1:9",
+    ):
         assert shutil.which(proxy.PROXY_COMMAND), "configurable-http-proxy is missing (tests/run)"
-        self.port, self.api_port = free_port(), free_port()
+        self.port, self.api_port = port or free_port(), api_port or free_port()
         self.shared = shared
         env = {**os.environ, "HUBDIST_SHARED_DIR": str(shared), "PYTHONPATH": str(REPO)}
         env.pop("CONFIGPROXY_AUTH_TOKEN", None)
@@ -73,10 +79,10 @@ class Wrapper:
                 "proxy",
                 *self.ports,
                 "--hub-url",
-                "http://127.0.0.1:9",
+                hub_url,
             ],
             env=env,
-            stdout=self.log.open("w"),
+            stdout=self.log.open("a"),
             stderr=subprocess.STDOUT,
         )
 
@@ -258,3 +264,133 @@ def test_a_route_added_while_the_proxy_restarts_waits_for_it_and_is_taken(wrappe
     table = wrapper.routes(api.token).json()
     assert table["/user/bob/lab"]["target"] == BOB_LAB["target"]
     assert table["/user/alice"]["target"] == ALICE["target"]
+
+
+# -- the hub's side: RestartWatchingProxy (hubdist/services/proxy_watch.py) ------------------
+
+VIEWER = "/services/viewer"  # a service with a URL: a route the hub keeps in the proxy
+WATCHING_HUB = """
+c.JupyterHub.proxy_class = "hubdist.services.proxy_watch.RestartWatchingProxy"
+c.ConfigurableHTTPProxy.should_start = False
+c.ConfigurableHTTPProxy.check_running_interval = 1
+# JupyterHub's own default: its activity check would put routes back only after 300 s
+c.JupyterHub.last_activity_interval = 300
+"""
+
+
+def _hub_beside(tmp_path: Path) -> Hub:
+    """A real JupyterHub whose proxy (not started by it) is on the ports it chose."""
+    hub = Hub(tmp_path / "hub", WATCHING_HUB, prefix=PREFIX, image=TEST_IMAGE)
+    hub.hub_url = f"http://127.0.0.1:{hub.hub_port}"
+    # anything that answers HTTP will do (JupyterHub waits for it): the hub's own port
+    viewer = {"name": "viewer", "url": hub.hub_url}
+    hub.config += f"c.JupyterHub.services.append({viewer!r})\n"
+    return hub
+
+
+def _start_against(hub: Hub, token: str) -> None:
+    hub.proxy_token = token
+    (hub.workdir / "proxy-token").write_text(token)
+    hub.start()
+
+
+def _wait_routed(hub: Hub, path: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while path not in hub.routes():
+        assert time.monotonic() < deadline, f"{path} not routed:\n{hub.log_tail()}"
+        time.sleep(0.2)
+
+
+def test_the_hub_checks_every_route_at_once_when_a_new_proxy_replaces_the_old(tmp_path):
+    """A new proxy container knows no route, and JupyterHub alone puts them back only at its
+    activity check (every 300 s, a pass over every route and user): the hub asks the
+    wrapper for its table's generation instead, and checks as soon as it changes."""
+    shared = tmp_path / "shared"
+    hub = _hub_beside(tmp_path)
+    ports = {"port": hub.port, "api_port": hub.api_port, "hub_url": hub.hub_url}
+    first = Wrapper(shared, **ports)
+    try:
+        first.wait_healthy()
+        token = (shared / "proxy_auth_token").read_text().strip()
+        _start_against(hub, token)
+        _wait_routed(hub, VIEWER)
+
+        # the container is replaced: SIGTERM stops CHP and the wrapper, a new one starts
+        first.process.send_signal(signal.SIGTERM)
+        assert first.process.wait(timeout=15) == 0
+        second = Wrapper(shared, **ports)
+        try:
+            second.wait_healthy()
+            _wait_routed(hub, VIEWER)
+            assert "route table was rebuilt (a new proxy)" in hub.log_tail(200)
+
+            # CHP alone restarted by the wrapper: its table is put back, and checked
+            os.kill(second.chp_pid(), signal.SIGKILL)
+            second.wait_healthy()
+            deadline = time.monotonic() + 30
+            while "configurable-http-proxy restarted): checking" not in hub.log_tail(200):
+                assert time.monotonic() < deadline, hub.log_tail()
+                time.sleep(0.2)
+            assert VIEWER in hub.routes()
+        finally:
+            second.stop()
+    finally:
+        hub.stop()
+        first.stop()
+
+
+def test_a_hub_beside_a_plain_proxy_says_so_and_notices_when_hubdist_proxy_replaces_it(
+    tmp_path,
+):
+    """configurable-http-proxy itself (no wrapper, so no generation): the hub runs as
+    JupyterHub would and its log says restarts are caught only by the activity check. When
+    `hubdist proxy` takes its place (an upgrade from such a setup), its empty table is
+    noticed and filled."""
+    hub = _hub_beside(tmp_path)
+    token = "plain-proxy-token-0123456789"
+    ports = {"port": hub.port, "api_port": hub.api_port, "hub_url": hub.hub_url}
+    chp = subprocess.Popen(
+        [
+            proxy.PROXY_COMMAND,
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(ports["port"]),
+            "--api-ip",
+            "127.0.0.1",
+            "--api-port",
+            str(ports["api_port"]),
+            "--default-target",
+            hub.hub_url,
+        ],  # fmt: skip
+        env={**os.environ, "CONFIGPROXY_AUTH_TOKEN": token},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wrapper = None
+    try:
+        _start_against(hub, token)
+        _wait_routed(hub, VIEWER)
+        log = hub.log_tail(200)
+        assert "is not hubdist proxy (no /api/hubdist/generation): if it restarts" in log
+        assert "every 300 s (JupyterHub.last_activity_interval)" in log
+        assert hub.api("GET", "/users").status_code == 200
+
+        chp.terminate()
+        chp.wait(timeout=10)
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        kept = shared / "proxy_auth_token"  # the same token, as in a volume
+        kept.write_text(token)
+        kept.chmod(0o600)
+        wrapper = Wrapper(shared, **ports)
+        wrapper.wait_healthy()
+        _wait_routed(hub, VIEWER)
+        assert "route table was rebuilt (another proxy)" in hub.log_tail(200)
+    finally:
+        hub.stop()
+        if chp.poll() is None:
+            chp.terminate()
+            chp.wait(timeout=10)
+        if wrapper is not None:
+            wrapper.stop()

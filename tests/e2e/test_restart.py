@@ -32,7 +32,8 @@ from .kernel import KernelError, KernelSocket
 pytestmark = pytest.mark.e2e
 
 USER = "carol"
-# The hub puts a restarted proxy's routes back every last_activity_interval (15 s).
+# A new proxy container's table is empty: the hub notices within 5 s and checks the routes
+# (hubdist/services/proxy_watch.py); JupyterHub alone would wait for its activity check (300 s).
 ROUTES_BACK_WITHIN = 45
 CULL_TIMEOUT = 20
 NAMED = "spare"  # a named server of USER, for the culler
@@ -185,6 +186,7 @@ def test_a_proxy_container_that_dies_is_restarted_and_gets_its_routes_back(deplo
     took = _wait_for_route(deployment, running.session, killed)
     print(f"the user's route was back {took:.1f} s after the proxy container was killed")
     assert int(docker("inspect", "-f", "{{.RestartCount}}", container).stdout) == restarts + 1
+    assert "route table was rebuilt (a new proxy): checking every route" in deployment.logs("hub")
     with running.open_socket(deployment) as socket:
         assert socket.execute("print(x)") == "42\n"
     wait_healthy(deployment)
