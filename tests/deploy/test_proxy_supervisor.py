@@ -314,6 +314,13 @@ def test_the_hub_checks_every_route_at_once_when_a_new_proxy_replaces_the_old(tm
         token = (shared / "proxy_auth_token").read_text().strip()
         _start_against(hub, token)
         _wait_routed(hub, VIEWER)
+        # what the hub asks, only with the proxy's token (like every route it has)
+        api = RouteApi(first)
+        url = f"http://127.0.0.1:{first.api_port}/api/hubdist/generation"
+        for wrong in ({}, {"Authorization": "token guessed"}, {"Authorization": token}):
+            assert api.session.get(url, headers=wrong, timeout=5).status_code == 403
+        answer = api.session.get(url, headers={"Authorization": f"token {token}"}, timeout=5)
+        assert answer.status_code == 200 and set(answer.json()) == {"started", "chp_starts"}
 
         # the container is replaced: SIGTERM stops CHP and the wrapper, a new one starts
         first.process.send_signal(signal.SIGTERM)
