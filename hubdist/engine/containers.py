@@ -6,6 +6,12 @@ the Docker event stream keeps it current, and a periodic listing heals anything 
 missed (a reconnect, a dropped event). ``poll()`` reads the cache: no API call per server.
 A container that dies is reported to its spawner at once, so the hub notices within about
 a second instead of at its next poll.
+
+A listing is a snapshot of when the engine made it, which may be older than events applied
+while it was on its way (in a storm of starts, or with 500 containers to list, seconds
+older). What changed since a listing began is kept as the events say: a listing must not
+take a container that started meanwhile back to "created" (its server polled as stopped,
+the hub forgot it and left it running), nor bring back one destroyed meanwhile.
 """
 
 from __future__ import annotations
@@ -45,6 +51,9 @@ class ContainerView(View[ContainerState]):
         self.interval = resync_interval
         self._by_id: dict[str, ContainerState] = {}
         self._feed: EventFeed | None = None
+        self._changes = 0  # how many changes events and our own actions have made
+        self._changed: dict[str, int] = {}  # container id -> the change that last touched it
+        self._listings_begun: list[int] = []  # for each listing on its way: changes when sent
 
     # -- reading --------------------------------------------------------------------------
 
@@ -83,10 +92,18 @@ class ContainerView(View[ContainerState]):
     def note(self, state: ContainerState) -> None:
         """Record what we just did (created, started), ahead of the event that confirms it."""
         self._by_id[state.id] = state
+        self._touch(state.id)
 
     def forget(self, container_id: str) -> None:
         self._by_id.pop(container_id, None)
+        self._touch(container_id)
         self.unwatch(container_id)
+
+    def _touch(self, container_id: str) -> None:
+        """Mark news about a container newer than any listing on its way."""
+        if self._listings_begun:  # nothing to mark when no listing is on its way
+            self._changes += 1
+            self._changed[container_id] = self._changes
 
     # -- feeding ----------------------------------------------------------------------------
 
@@ -111,10 +128,25 @@ class ContainerView(View[ContainerState]):
             self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._refresh()))
 
     async def _refresh(self) -> None:
-        listed = await self.engine.list_containers({})
+        began = self._changes
+        self._listings_begun.append(began)
+        try:
+            listed = await self.engine.list_containers({})
+            self._merge(listed, began)
+        finally:
+            self._listings_begun.remove(began)
+            if not self._listings_begun:
+                self._changed.clear()  # no listing left to compare with
+
+    def _merge(self, listed: list[dict], began: int) -> None:
+        """Take a listing sent when ``began`` changes had been made: what changed since is
+        newer than the listing and stays; what the listing lost ran and is reported dead."""
         self.listings += 1
-        seen = {}
+        newer = {cid for cid, change in self._changed.items() if change > began}
+        seen = {cid: self._by_id[cid] for cid in newer if cid in self._by_id}
         for item in listed:
+            if item["Id"] in newer:
+                continue
             running = item.get("State") == "running"
             match = _EXIT.search(item.get("Status", ""))
             seen[item["Id"]] = ContainerState(
@@ -144,6 +176,7 @@ class ContainerView(View[ContainerState]):
         action = event.get("Action") or event.get("status") or ""
         attributes = (event.get("Actor") or {}).get("Attributes") or {}
         state = self._by_id.get(container_id)
+        self._touch(container_id)
         if action == "destroy":
             self._by_id.pop(container_id, None)
             if state is not None and state.running:
@@ -181,6 +214,7 @@ class ContainerView(View[ContainerState]):
             oom_killed=bool(info["State"].get("OOMKilled")),
         )
         self._by_id[state.id] = state
+        self._touch(state.id)
         if container_id != state.id:  # looked up by name
             self._by_id.setdefault(container_id, state)
         return state

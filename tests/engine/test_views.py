@@ -88,3 +88,46 @@ def test_a_swarm_view_started_while_the_manager_is_down_recovers(swarm, down_eng
     stopped_at = asyncio.run(scenario())
     assert view.nodes, "the swarm's nodes were listed"
     assert view.listings == stopped_at and not view.following, "no listing after stop"
+
+
+def test_a_listing_the_engine_made_before_a_start_does_not_undo_it(engine_ready):
+    """A listing takes seconds to come back in a storm (or with 500 containers): one made
+    between a server's create and its start must not take it back to "created" once it
+    arrives. Before, the server then polled as stopped and the hub forgot it while its
+    container ran on (the benchmark's 500-server run lost one)."""
+    hold = asyncio.Event()  # set: the next listing is held once the engine made it
+    made, release = asyncio.Event(), asyncio.Event()
+
+    class SlowListing(Engine):
+        async def list_containers(self, labels=None):
+            listed = await super().list_containers(labels)
+            if hold.is_set():
+                hold.clear()
+                made.set()
+                await release.wait()
+            return listed
+
+    view = ContainerView(SlowListing())
+    name = f"{PREFIX}-view-race"
+
+    async def scenario():
+        await view.ensure_started()  # following the events, listed
+        await _until(lambda: view.listings >= 2)  # and again as the event stream opened
+        container = docker("create", "--name", name, "--entrypoint", "sleep",
+                           TEST_IMAGE, "300").stdout.strip()  # fmt: skip
+        hold.set()
+        refresh = asyncio.ensure_future(view._refresh())  # the periodic one, say
+        await made.wait()  # made by the engine with the container created, not started
+        await asyncio.to_thread(docker, "start", container)
+        await _until(lambda: view.says_running(container))  # from its start event
+        release.set()
+        await refresh
+        state = await view.get(container)  # what the server's poll reads
+        await view.stop()
+        return state
+
+    try:
+        state = asyncio.run(scenario())
+    finally:
+        docker("rm", "-f", name, check=False)
+    assert state is not None and state.running, "the listing undid the start"

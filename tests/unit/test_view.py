@@ -83,3 +83,81 @@ def test_a_listing_gives_a_running_servers_address_until_it_starts_again():
     view._apply(event("die", "abc", exitCode="0"))
     view._apply(event("start", "abc"))
     assert view.listed("abc") is None, "restarted: its address may have changed, ask the engine"
+
+
+class SlowListingEngine:
+    """A listing the engine made at once but that reaches the view only when released: the
+    events applied meanwhile are newer than what it says."""
+
+    def __init__(self, listed):
+        self.listed = listed
+        self.sent = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def list_containers(self, labels=None):
+        self.sent.set()
+        await self.release.wait()
+        return self.listed
+
+
+def _race(listed, meanwhile):
+    """A refresh whose listing (``listed``) arrives after ``meanwhile(view)`` ran; returns
+    the view and the deaths it reported."""
+    engine = SlowListingEngine(listed)
+    view = ContainerView(engine=engine)
+    deaths = []
+
+    async def scenario():
+        refresh = asyncio.ensure_future(view._refresh())
+        await engine.sent.wait()
+        meanwhile(view, deaths)
+        engine.release.set()
+        await refresh
+
+    asyncio.run(scenario())
+    return view, deaths
+
+
+CREATED = {"Id": "abc", "Names": ["/c1"], "State": "created", "Status": "Created"}
+
+
+def test_a_listing_older_than_a_start_does_not_take_the_server_back_to_created():
+    def started(view, deaths):  # the spawn's start, and its event, while the listing travels
+        view._apply(event("create", "abc"))
+        view._apply(event("start", "abc"))
+        view.note(ContainerState("abc", "c1", running=True))
+        view.watch("abc", deaths.append)
+
+    view, deaths = _race([CREATED], started)
+    # what the server's poll reads: running, so the hub keeps it (and would stop it)
+    assert view.says_running("abc"), "the start is newer than the listing"
+    assert deaths == []
+
+
+def test_a_listing_older_than_a_create_reports_no_death_of_the_new_container():
+    def created_and_started(view, deaths):
+        view.note(ContainerState("new", "c3", running=True))
+        view.watch("new", deaths.append)
+
+    view, deaths = _race([], created_and_started)
+    assert view.says_running("new") and deaths == []
+
+
+def test_a_listing_older_than_a_removal_does_not_bring_the_container_back():
+    def removed(view, deaths):
+        view._apply(event("destroy", "abc"))
+
+    running = {**CREATED, "State": "running", "Status": "Up 1 second"}
+    view, _ = _race([running], removed)
+    assert "abc" not in view._by_id
+
+
+def test_once_no_listing_is_on_its_way_the_next_listing_is_believed_again():
+    def started(view, deaths):
+        view._apply(event("start", "abc"))
+
+    view, _ = _race([CREATED], started)
+    exited = {**CREATED, "State": "exited", "Status": "Exited (2) 1 second ago"}
+    view.engine = ListingEngine([exited])  # a later listing: the container died since
+    asyncio.run(view._refresh())
+    assert not view.says_running("abc") and view._by_id["abc"].exit_code == 2
