@@ -252,6 +252,11 @@ class Hub:
         r = self.request_spawn(user, server, options)
         if r.status_code not in (201, 202):
             raise SpawnError(f"spawn refused: {r.status_code} {r.text}")
+        return self.wait_ready(user, server)
+
+    def wait_ready(self, user: str, server: str = "") -> list[dict]:
+        """Wait for a requested start (the API's, or the spawn form's) to be ready; returns
+        its progress events, or raises with them and the hub's log if it failed."""
         events = self.progress(user, server)  # replays every event, or just 'ready'
         model = self.server_model(user, server)
         if not (model and model["ready"]):

@@ -25,8 +25,7 @@ def _spawn_with_empty_options(hub, user: str) -> None:
     that sends other options only."""
     r = hub.api("POST", hub.server_path(user), json={"user_options": {}})
     assert r.status_code in (201, 202), r.text
-    hub.progress(user)
-    assert hub.server_model(user)["ready"], hub.log_tail()
+    hub.wait_ready(user)
 
 
 def test_an_image_choice_does_not_outlive_the_permission_to_make_it(make_hub, username):

@@ -199,8 +199,7 @@ def test_the_spawn_form_offers_a_group_its_profiles_and_is_judged_like_the_api(h
         timeout=60,
     )
     assert r.status_code == 200, r.text
-    hub.progress(username)
-    assert hub.server_model(username)["ready"], hub.log_tail()
+    hub.wait_ready(username)
     assert hub.server_model(username)["user_options"] == {"profile": "course", "version": "v1"}
     assert inspect("container", user_container(username))["Config"]["Image"] == TEST_IMAGE
     hub.stop_server(username)
@@ -237,8 +236,9 @@ def test_the_spawn_form_in_a_browser(hub, username, browser):
     # the form is posted once the page has moved on (to the pending page or the server)
     wait.until(lambda b: not b.current_url.endswith(f"/hub/spawn/{username}"))
 
-    hub.progress(username)
+    hub.wait_ready(username)
     assert hub.server_model(username)["user_options"] == {"profile": "course", "version": "v1"}
+    assert exists("container", user_container(username)), hub.log_tail()
     info = inspect("container", user_container(username))
     assert info["Config"]["Image"] == TEST_IMAGE
     assert env_of(user_container(username))["PROFILE"] == "course"
