@@ -7,18 +7,20 @@ missed (a reconnect, a dropped event). ``poll()`` reads the cache: no API call p
 A container that dies is reported to its spawner at once, so the hub notices within about
 a second instead of at its next poll.
 
-A listing is a snapshot of when the engine made it, which may be older than events applied
-while it was on its way (in a storm of starts, or with 500 containers to list, seconds
-older). What changed since a listing began is kept as the events say: a listing must not
-take a container that started meanwhile back to "created" (its server polled as stopped,
-the hub forgot it and left it running), nor bring back one destroyed meanwhile.
+A listing (or an inspect) is a snapshot of when the engine made it, which may be older than
+events applied while it was on its way (in a storm of starts, or with 500 containers to
+list, seconds older). What changed since it was asked is kept as the events say: a listing
+must not take a container that started meanwhile back to "created" (its server polled as
+stopped, the hub forgot it and left it running), nor bring back one destroyed meanwhile,
+and an inspect must not make one that died meanwhile run again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .client import Engine, EventFeed
@@ -53,7 +55,7 @@ class ContainerView(View[ContainerState]):
         self._feed: EventFeed | None = None
         self._changes = 0  # how many changes events and our own actions have made
         self._changed: dict[str, int] = {}  # container id -> the change that last touched it
-        self._listings_begun: list[int] = []  # for each listing on its way: changes when sent
+        self._asked: list[int] = []  # for each answer on its way: the changes when asked
 
     # -- reading --------------------------------------------------------------------------
 
@@ -100,10 +102,23 @@ class ContainerView(View[ContainerState]):
         self.unwatch(container_id)
 
     def _touch(self, container_id: str) -> None:
-        """Mark news about a container newer than any listing on its way."""
-        if self._listings_begun:  # nothing to mark when no listing is on its way
+        """Mark news about a container newer than any answer on its way."""
+        if self._asked:  # nothing to mark when no answer is on its way
             self._changes += 1
             self._changed[container_id] = self._changes
+
+    @contextlib.contextmanager
+    def _asking(self) -> Iterator[Callable[[str], bool]]:
+        """While a listing or an inspect is on its way: yields whether a container changed
+        since it was asked (its answer is older than that change and must not undo it)."""
+        began = self._changes
+        self._asked.append(began)
+        try:
+            yield lambda container_id: self._changed.get(container_id, 0) > began
+        finally:
+            self._asked.remove(began)
+            if not self._asked:
+                self._changed.clear()  # no answer left to compare with
 
     # -- feeding ----------------------------------------------------------------------------
 
@@ -128,25 +143,18 @@ class ContainerView(View[ContainerState]):
             self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._refresh()))
 
     async def _refresh(self) -> None:
-        began = self._changes
-        self._listings_begun.append(began)
-        try:
+        with self._asking() as changed_since:
             listed = await self.engine.list_containers({})
-            self._merge(listed, began)
-        finally:
-            self._listings_begun.remove(began)
-            if not self._listings_begun:
-                self._changed.clear()  # no listing left to compare with
+            self._merge(listed, changed_since)
 
-    def _merge(self, listed: list[dict], began: int) -> None:
-        """Take a listing sent when ``began`` changes had been made: what changed since is
-        newer than the listing and stays; what the listing lost ran and is reported dead."""
+    def _merge(self, listed: list[dict], changed_since: Callable[[str], bool]) -> None:
+        """Take a listing: what changed since it was asked is newer than it and stays; what
+        the listing lost ran and is reported dead."""
         self.listings += 1
-        newer = {cid for cid, change in self._changed.items() if change > began}
-        seen = {cid: self._by_id[cid] for cid in newer if cid in self._by_id}
+        seen = {cid: state for cid, state in self._by_id.items() if changed_since(cid)}
         for item in listed:
-            if item["Id"] in newer:
-                continue
+            if changed_since(item["Id"]):
+                continue  # what the events say since is newer (and a removal stays one)
             running = item.get("State") == "running"
             match = _EXIT.search(item.get("Status", ""))
             seen[item["Id"]] = ContainerState(
@@ -203,7 +211,10 @@ class ContainerView(View[ContainerState]):
         self._tell(state.id, state)
 
     async def _inspect(self, container_id: str) -> ContainerState | None:
-        info = await self.engine.inspect_container(container_id)
+        with self._asking() as changed_since:
+            info = await self.engine.inspect_container(container_id)
+            if info is not None and changed_since(info["Id"]):
+                return self._by_id.get(info["Id"])  # events since are newer (None: removed)
         if info is None:
             return None
         state = ContainerState(

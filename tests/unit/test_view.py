@@ -99,6 +99,11 @@ class SlowListingEngine:
         await self.release.wait()
         return self.listed
 
+    async def inspect_container(self, container_id):
+        self.sent.set()
+        await self.release.wait()
+        return {"Id": container_id, "Name": "/c1", "State": {"Running": True, "ExitCode": 0}}
+
 
 def _race(listed, meanwhile):
     """A refresh whose listing (``listed``) arrives after ``meanwhile(view)`` ran; returns
@@ -161,3 +166,19 @@ def test_once_no_listing_is_on_its_way_the_next_listing_is_believed_again():
     view.engine = ListingEngine([exited])  # a later listing: the container died since
     asyncio.run(view._refresh())
     assert not view.says_running("abc") and view._by_id["abc"].exit_code == 2
+
+
+def test_an_inspect_older_than_a_death_does_not_make_the_container_run_again():
+    engine = SlowListingEngine([])
+    view = ContainerView(engine=engine)
+
+    async def scenario():
+        inspected = asyncio.ensure_future(view._inspect("abc"))  # answered: running
+        await engine.sent.wait()
+        view._apply(event("die", "abc", exitCode="137"))  # then it died
+        engine.release.set()
+        return await inspected
+
+    state = asyncio.run(scenario())
+    assert not state.running and state.exit_code == 137
+    assert not view.says_running("abc")
