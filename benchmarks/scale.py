@@ -254,8 +254,7 @@ async def one_arm(ctx, arm: str, n: int, wave: int, steady, idle, cull_every) ->
             log(f"S11: {arm}, stopping {len(started)} servers at once")
             t0, log_at = time.monotonic(), hub.log_size()
             cap = STOP_CAP + 0.4 * n
-            # 500 users listed at every ask: asked less often, so the asking does not load the hub
-            stop = await client.stop_all(started, prefix, ctx.engine, cap=cap, every=0.25)
+            stop = await client.stop_all(started, prefix, ctx.engine, cap=cap)
             ctx.record(
                 "S11",
                 arm,
