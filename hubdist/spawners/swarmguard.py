@@ -28,6 +28,12 @@ Targets = list[tuple[str, int]]
 GUARD_RUNS = {"starting", "running"}
 
 
+#: seconds the guards found by name have to decide before the swarm's task list is asked
+#: as well: a frozen node's guard stays in the name and never answers (its question ends at
+#: its time-out, 10 s), while the guard of the task's node may be missing from the name
+NAMED_GUARDS_PATIENCE = 1.0
+
+
 async def guard_problem(
     address: str,
     node_id: str,
@@ -38,10 +44,12 @@ async def guard_problem(
     """Why the container is not known guarded on its node; "" if it is.
 
     The guards are found by name (tasks.netguard); ``on_the_node`` finds the node's guard
-    in the swarm's own task list, asked only when the name gives none of that node: the
-    name lacks a guard whose health check has not passed yet (a node just reactivated or
-    joined), and after a node is declared down and comes back Docker's DNS can lack its
-    tasks for minutes while they are reachable at their addresses (moby/moby#53141)."""
+    in the swarm's own task list, asked only when the guards the name gives have not
+    decided (none of them is that node's, or one has not answered within
+    NAMED_GUARDS_PATIENCE): the name lacks a guard whose health check has not passed yet
+    (a node just reactivated or joined), and after a node is declared down and comes back
+    Docker's DNS can lack its tasks for minutes while they are reachable at their
+    addresses (moby/moby#53141). Questions still open then stay in the race."""
     failures: list[str] = []
     try:
         targets = await guard_addresses(address)
@@ -49,11 +57,14 @@ async def guard_problem(
         return f"no network guard found at {address} ({exc}); {SEE_LOGS}"
     except OSError as exc:  # the name has no task at all: the task list may
         targets, failures = [], [f"{address}: {exc}"]
-    verdict = await node_verdict(targets, node_id, node, container_id, failures)
+    questions = ask_guards(targets, container_id)
+    patience = NAMED_GUARDS_PATIENCE if on_the_node else None
+    verdict = await first_verdict(questions, node_id, node, failures, patience)
     if verdict is None and on_the_node:
         more = [target for target in await on_the_node() if target not in targets]
         targets += more
-        verdict = await node_verdict(more, node_id, node, container_id, failures)
+        questions |= ask_guards(more, container_id)
+        verdict = await first_verdict(questions, node_id, node, failures)
     if verdict is not None:
         return verdict
     if not targets:
@@ -86,35 +97,48 @@ def guards_in_tasks(tasks: list[dict], address: str) -> Targets:
     return found
 
 
-async def node_verdict(
-    targets: Targets,
-    node_id: str,
-    node: str,
-    container_id: str,
-    failures: list[str],
-    timeout: float = 10,
-) -> str | None:
-    """Ask every guard at once and take the answers as they come: the guard of the task's
-    node decides as soon as it answers ("" guarded, else why not). None: no guard asked
-    is that node's (the unreachable ones are added to ``failures``). A guard that does
-    not answer (its node frozen, cut off) holds up nobody: its question is left to time
-    out on its own."""
-    asked = [
+def ask_guards(targets: Targets, container_id: str, timeout: float = 10) -> set[asyncio.Future]:
+    """Ask every guard at once whether it guards the container. A question still open
+    when nobody waits for it any more is ended by its time-out."""
+    asked = {
         asyncio.ensure_future(ask_guard(host, port, f"/containers/{container_id}", timeout))
         for host, port in targets
-    ]
-    for question in asked:  # a question still open when we return is ended by its timeout
+    }
+    for question in asked:
         question.add_done_callback(lambda q: q.cancelled() or q.exception())
-    for next_answer in asyncio.as_completed(asked):
-        try:
-            answer = await next_answer
-        except Exception as exc:  # that guard is unreachable or broken: the others decide
-            failures.append(str(exc) or type(exc).__name__)
-            continue
-        if answer.get("node_id") == node_id:
-            if answer.get("guarded") is True:
-                return ""
-            return f"the network guard on node {node} has not guarded it: {answer.get('problem')}"
+    return asked
+
+
+async def first_verdict(
+    questions: set[asyncio.Future],
+    node_id: str,
+    node: str,
+    failures: list[str],
+    patience: float | None = None,
+) -> str | None:
+    """Take the answers as they come: the guard of the task's node decides as soon as it
+    answers ("" guarded, else why not). None: no guard that answered is that node's (the
+    unreachable ones are added to ``failures``), or ``patience`` seconds passed first; the
+    questions not answered yet are left in ``questions``. A guard that does not answer
+    (its node frozen, cut off) holds up nobody once its node's guard has answered."""
+    loop = asyncio.get_running_loop()
+    deadline = None if patience is None else loop.time() + patience
+    while questions:
+        left = None if deadline is None else max(0.0, deadline - loop.time())
+        done, _ = await asyncio.wait(questions, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            return None
+        for question in done:
+            questions.discard(question)
+            if question.exception() is not None:  # unreachable or broken: the others decide
+                failures.append(str(question.exception()) or type(question.exception()).__name__)
+                continue
+            answer = question.result()
+            if answer.get("node_id") == node_id:
+                if answer.get("guarded") is True:
+                    return ""
+                problem = answer.get("problem")
+                return f"the network guard on node {node} has not guarded it: {problem}"
     return None
 
 
