@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 
 import pytest
@@ -315,11 +316,10 @@ def test_the_task_list_gives_a_guard_whose_health_check_has_not_passed_yet():
     assert swarmguard.guards_in_tasks(tasks, "tasks.netguard:8091") == [("10.0.2.7", 8091)]
 
 
-def test_a_guard_missing_from_the_name_is_found_in_the_task_list():
-    """After a node is declared down and comes back, Docker's DNS can lack its tasks for
-    minutes (moby/moby#53141): the name gives only other nodes' guards, or none at all.
-    Benchmark S17 saw the returned node's guard missing from tasks.netguard for over 120 s,
-    3 times of 3; every start placed there failed after netguard_wait meanwhile."""
+@contextlib.asynccontextmanager
+async def guards_of(*nodes: str):
+    """A guard per node on 127.0.0.1 that says every container is guarded; yields the
+    port of each node's guard."""
     from tornado import web
     from tornado.httpserver import HTTPServer
 
@@ -330,20 +330,33 @@ def test_a_guard_missing_from_the_name_is_found_in_the_task_list():
             node = self.application.settings["node"]
             self.finish({"node_id": node, "guarded": True, "problem": ""})
 
+    servers, ports = [], {}
+    for node in nodes:
+        ports[node] = free_port()
+        server = HTTPServer(web.Application([(r"/containers/(.+)", Status)], node=node))
+        server.listen(ports[node], "127.0.0.1")
+        servers.append(server)
+    try:
+        yield ports
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_a_guard_missing_from_the_name_is_found_in_the_task_list():
+    """After a node is declared down and comes back, Docker's DNS can lack its tasks for
+    minutes (moby/moby#53141): the name gives only other nodes' guards, or none at all.
+    Benchmark S17 saw the returned node's guard missing from tasks.netguard for over 120 s,
+    3 times of 3; every start placed there failed after netguard_wait meanwhile."""
+
     async def check(address: str) -> tuple[str, str]:
-        servers, ports = [], {}
-        for node in ("W1", "W2"):
-            ports[node] = free_port()
-            server = HTTPServer(web.Application([(r"/containers/(.+)", Status)], node=node))
-            server.listen(ports[node], "127.0.0.1")
-            servers.append(server)
-        listed = []
+        async with guards_of("W1", "W2") as ports:
+            listed = []
 
-        async def on_the_node():
-            listed.append("W2")
-            return [("127.0.0.1", ports["W2"])]
+            async def on_the_node():
+                listed.append("W2")
+                return [("127.0.0.1", ports["W2"])]
 
-        try:
             if address == "name-of-w1-only":  # the name gives W1's guard alone
                 address = f"localhost:{ports['W1']}"
             without = await swarmguard.guard_problem(address, "W2", "w2", "ab" * 6)
@@ -352,9 +365,6 @@ def test_a_guard_missing_from_the_name_is_found_in_the_task_list():
             )
             assert listed == ["W2"]
             return without, found
-        finally:
-            for server in servers:
-                server.stop()
 
     without, found = asyncio.run(check("name-of-w1-only"))
     assert without.startswith("no network guard on node w2"), without
@@ -369,43 +379,27 @@ def test_a_frozen_guard_in_the_name_does_not_delay_the_task_lists_guard(monkeypa
     task's node's, which only the task list has (moby/moby#53141 after that node came
     back). The task list was asked only once every named question had ended, the frozen
     one at its 10 s time-out: benchmark S16 saw a start wait 10.0 s for its guard."""
-    from tornado import web
-    from tornado.httpserver import HTTPServer
-
-    from ..hubrig import free_port
-
-    class Status(web.RequestHandler):
-        def get(self, container: str) -> None:
-            node = self.application.settings["node"]
-            self.finish({"node_id": node, "guarded": True, "problem": ""})
 
     async def check() -> str:
         frozen = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)  # never answers
-        servers, ports = [], {}
-        for node in ("W1", "W2"):
-            ports[node] = free_port()
-            server = HTTPServer(web.Application([(r"/containers/(.+)", Status)], node=node))
-            server.listen(ports[node], "127.0.0.1")
-            servers.append(server)
-        named = [("127.0.0.1", frozen.sockets[0].getsockname()[1]), ("127.0.0.1", ports["W1"])]
+        async with guards_of("W1", "W2") as ports:
+            named = [("127.0.0.1", frozen.sockets[0].getsockname()[1]), ("127.0.0.1", ports["W1"])]
 
-        async def by_name(address: str):
-            return named
+            async def by_name(address: str):
+                return named
 
-        async def on_the_node():
-            return [("127.0.0.1", ports["W2"])]
+            async def on_the_node():
+                return [("127.0.0.1", ports["W2"])]
 
-        monkeypatch.setattr(swarmguard, "guard_addresses", by_name)
-        try:
-            return await asyncio.wait_for(
-                swarmguard.guard_problem(
-                    "tasks.netguard:8091", "W2", "w2", "ab" * 6, on_the_node=on_the_node
-                ),
-                5,  # half the frozen guard's time-out
-            )
-        finally:
-            for server in servers:
-                server.stop()
-            frozen.close()
+            monkeypatch.setattr(swarmguard, "guard_addresses", by_name)
+            try:
+                return await asyncio.wait_for(
+                    swarmguard.guard_problem(
+                        "tasks.netguard:8091", "W2", "w2", "ab" * 6, on_the_node=on_the_node
+                    ),
+                    5,  # half the frozen guard's time-out
+                )
+            finally:
+                frozen.close()
 
     assert asyncio.run(check()) == ""
