@@ -431,7 +431,7 @@ def node_loss_rep(cluster, scenario: str, rep: int) -> dict:
     wait_until(lambda: not cluster.user_containers(lost, name), "its old container to go", 120)
     # what a user sees of the return: a server put on that worker is ready after (s); and
     # each repetition starts from a whole swarm (the next start may land there)
-    served, tries = served_on_return(cluster, lost, f"{name}-back")
+    served, tries, served_slowest = served_on_return(cluster, lost, f"{name}-back")
     cluster.wait_for_anchor(lost)
     again.stop()
     return {
@@ -440,30 +440,33 @@ def node_loss_rep(cluster, scenario: str, rep: int) -> dict:
         "node": lost.name,
         "slowest_step": slowest_step(events, t1),
         "served_on_return": served,
+        "slowest_step_on_return": served_slowest,
         "refused_on_return": tries,
     }
 
 
-def served_on_return(cluster, node, suffix: str) -> tuple[float | None, int]:
+def served_on_return(cluster, node, suffix: str) -> tuple[float | None, int, str]:
     """From the worker's return (ready, its old container gone) until a server placed on
     it (the cluster's "on-NODE-..." placement) is ready, trying again while the hub
-    refuses (its guard not found: fail closed); and the refused tries. None past the cap."""
+    refuses (its guard not found: fail closed); the refused tries; the served start's
+    slowest step. None past the cap."""
     from tests.multinode.cluster import User, start_server
 
     short = node.name.rsplit("-", 1)[1]
     back, refused = time.monotonic(), 0
     while time.monotonic() - back < SERVED_CAP:
         try:
-            user, _ = start_server(cluster, f"on-{short}-{suffix}")
+            asked = time.monotonic()
+            user, events = start_server(cluster, f"on-{short}-{suffix}")
         except AssertionError:  # refused: the start's failure is in the hub's log
             refused += 1
             continue
         served = time.monotonic() - back
         user.stop()
-        return served, refused
+        return served, refused, slowest_step(events, asked)
     with contextlib.suppress(Exception):  # a start still under way at the cap
         User(cluster, f"on-{short}-{suffix}").stop()
-    return None, refused
+    return None, refused, ""
 
 
 def slowest_step(events: list[dict], requested: float) -> str:
