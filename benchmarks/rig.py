@@ -349,6 +349,19 @@ class BenchHub(hubrig.Hub):
             "loop_stalls": len(found),
         }
 
+    def stops_logged(self, since: int) -> dict[str, float]:
+        """Unix time of each user's "User NAME server took X seconds to stop" line after byte
+        ``since`` of the log: JupyterHub's line once a stop is complete (spawner stopped,
+        route removed, database committed), the same for every spawner."""
+        with open(self.log_path, "rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        stop = r"\[I (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) JupyterHub \S+\] User (\S+) server took"
+        return {
+            user: datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            for stamp, user in re.findall(stop, text)
+        }
+
     def initialized_lines(self) -> list[tuple[int, float]]:
         """(N, seconds) of every "Initialized N spawners in X seconds" line so far."""
         found = re.findall(r"Initialized (\d+) spawners in ([\d.]+) seconds", self.log_text())
@@ -495,56 +508,53 @@ class Client:
     async def stop_all(
         self, users: list[str], prefix: str, engine: Engine, cap: float, every: float = 0.05
     ) -> Storm:
-        """DELETE every server at once; wall = until the hub lists none of them as active
-        and none of their containers exists any more (or None if the cap came first),
-        asked every ``every`` seconds: the floor's stop is timed to the moment its last
-        call returns, so a coarse poll here would add up to its interval to the hub's.
-
-        The asking must not load what it times: a DELETE answered 204 says its server
-        stopped (nothing to ask); the hub's list of active users (170 ms of the hub's CPU
-        with 500 servers) is asked only about servers whose DELETE answered 202, and it and
-        the engine's list of containers each at most every five times their last answer
-        took: a fifth of a CPU at most, frequent at the end, when few are left."""
-        t0 = time.monotonic()
+        """DELETE every server at once; wall = until the hub has logged the end of every
+        stop and the engine has destroyed every container of prefix (or None if the cap
+        came first), each taken at its own moment: the hub's log line's time, the engine's
+        destroy event's. Nothing is asked of the hub or listed by the engine meanwhile
+        (listing 500 active users costs the hub 170 ms of CPU, and under that load each
+        answer waits seconds in its queue); the floor's stop is timed to the moment its last
+        call returns."""
+        t0, t0_wall = time.monotonic(), time.time()
         storm = Storm(t0)
+        since = self.hub.log_size()
         pending = set(users)
         gone_at: dict[str, float] = {}
-        unconfirmed: set[str] = set()  # DELETE answered but not 204: the listing decides
+        failed: set[str] = set()  # DELETE refused: the hub's list decides at the end
 
         async def delete(user):
             status = None
             with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
                 status, _ = await self.request("DELETE", f"/users/{user}/server", timeout=cap)
-            if status == 204 and user in pending:
-                gone_at[user] = time.monotonic() - t0
-                pending.discard(user)
-            elif status is not None:
-                unconfirmed.add(user)
+            if status not in (202, 204):
+                failed.add(user)
 
-        async def hub_listing():
-            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError, RuntimeError):
-                still = await self.active()
-                now = time.monotonic() - t0
-                for user in (pending & unconfirmed) - still:
-                    gone_at[user] = now
-                    pending.discard(user)
+        with engine.destroys(prefix) as destroyed:
+            present = {c["Names"][0].lstrip("/") for c in await engine.containers(prefix)}
+            deletes = [asyncio.ensure_future(delete(u)) for u in users]
 
-        deletes = [asyncio.ensure_future(delete(u)) for u in users]
-        containers_left = None
-        hub_asks, engine_asks = _Sparing(), _Sparing()
-        while time.monotonic() - t0 < cap:
-            await asyncio.sleep(every)
-            if pending & unconfirmed and hub_asks.due():
-                async with hub_asks:
-                    await hub_listing()
-            if engine_asks.due():
-                async with engine_asks:
-                    containers_left = len(await engine.containers(prefix))
-            if not pending and containers_left == 0:
-                storm.wall = time.monotonic() - t0
-                break
+            def done() -> bool:
+                return pending <= failed and present <= destroyed.keys()
+
+            while time.monotonic() - t0 < cap and not done():
+                await asyncio.sleep(every)
+                for user, at in self.hub.stops_logged(since).items():
+                    if user in pending:
+                        gone_at[user] = at - t0_wall
+                        pending.discard(user)
+            finished = done()
+            ended = [at - t0_wall for name, at in destroyed.items() if name in present]
         for task in deletes:
             task.cancel()
+        if pending & failed:  # DELETE refused: gone if the hub does not list it as active
+            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError, RuntimeError):
+                now = time.monotonic() - t0
+                for user in (pending & failed) - await self.active():
+                    gone_at[user] = now
+                    pending.discard(user)
+        containers_left = len(await engine.containers(prefix))
+        if finished and not pending and containers_left == 0:
+            storm.wall = max([*gone_at.values(), *ended], default=0.0)
         storm.results = [Spawn(u, ok=u in gone_at, seconds=gone_at.get(u)) for u in users]
         storm.containers_left = containers_left  # type: ignore[attr-defined]
         return storm
@@ -561,25 +571,6 @@ class Client:
                 return r.status == 200 and body.strip() == user
         except (aiohttp.ClientError, asyncio.TimeoutError):
             return False
-
-
-class _Sparing:
-    """A question asked at most every five times its last answer took (``async with`` it
-    around the asking): a fifth of the answerer's time at most."""
-
-    def __init__(self) -> None:
-        self._next = 0.0
-        self._began = 0.0
-
-    def due(self) -> bool:
-        return time.monotonic() >= self._next
-
-    async def __aenter__(self) -> None:
-        self._began = time.monotonic()
-
-    async def __aexit__(self, *exc) -> None:
-        now = time.monotonic()
-        self._next = now + 4 * (now - self._began)
 
 
 # -- Docker, for the benchmark itself (never through the counting relay) -------------------
@@ -602,6 +593,28 @@ class Engine:
             self.client.containers, all=not running_only, filters={"name": prefix}
         )
         return [c for c in found if any(n.lstrip("/").startswith(prefix) for n in c["Names"])]
+
+    @contextlib.contextmanager
+    def destroys(self, prefix: str):
+        """While inside: {name: unix time} of every container of prefix the engine destroys,
+        from its event stream (nothing listed, nothing asked of it meanwhile)."""
+        seen: dict[str, float] = {}
+        stream = self.client.events(decode=True, filters={"type": "container", "event": "destroy"})
+
+        def follow():
+            with contextlib.suppress(Exception):  # the stream closed: we are done
+                for event in stream:
+                    name = ((event.get("Actor") or {}).get("Attributes") or {}).get("name", "")
+                    if name.startswith(prefix):
+                        seen[name] = event.get("timeNano", time.time_ns()) / 1e9
+
+        thread = threading.Thread(target=follow, name="bench-destroys", daemon=True)
+        thread.start()
+        try:
+            yield seen
+        finally:
+            stream.close()
+            thread.join(5)
 
     async def start_times(self, prefix: str, t0_wall: float) -> dict:
         """When the engine created and started each container of prefix, in seconds after
