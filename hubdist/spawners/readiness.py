@@ -17,7 +17,7 @@ from collections.abc import Iterator
 #: ASKS_PER_SECOND up to 8 waiting; beyond, each is still asked every SLOWEST seconds (250
 #: asks a second for 50), so that no server waits more than 0.2 s to be seen. A lone start
 #: is seen within 0.05 s of its server listening (a user's usual wait); an ask costs the
-#: hub about a tenth of a millisecond (25 asks per spawn in benchmark S2's storm of 50).
+#: hub 0.1-0.3 ms of CPU (25 asks per spawn in benchmark S2's storm of 50, profiled).
 FASTEST = 0.05
 SLOWEST = 0.2
 ASKS_PER_SECOND = 40
