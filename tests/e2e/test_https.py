@@ -57,7 +57,7 @@ from .kernel import KernelSocket
 pytestmark = pytest.mark.e2e
 
 DOMAIN = "hub.test"
-VALIDITY = 300  # seconds: the certificate renews 200 s after it is issued
+VALIDITY = 180  # seconds: the certificate renews 120 s after issue, long after the restarts
 FALLBACK_LIFETIME = 90  # the temporary certificate: a failed order is retried after 60 s
 USER = "alice"  # a member of the allowed organization at the fake GitHub
 BROWSER_USER = "boss"
