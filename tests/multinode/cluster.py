@@ -83,6 +83,32 @@ for address in sorted({a[4][0] for a in socket.getaddrinfo("tasks.netguard", 809
 FAKE_GPU = "NVIDIA-GPU=GPU-fake-0"
 
 
+def hub_image(stack: str) -> str:
+    """Built from this checkout for the stack's cluster, kept while it lives: every node
+    starts with it, the ones joining later too, for the stack's network guard (a global
+    service)."""
+    return f"hubdist/hub:{stack}"
+
+
+def start_first_node(
+    stack: str, network: str, name: str, args: list[str], workdir: Path, *services: str
+) -> EngineNode:
+    """Build the stack's hub image, and the compose file's ``services`` that each are in
+    the profile of their name (postgres: hubdist/postgres:STACK), then start the first node
+    with the hub image (every node starts with it). On failure nothing is left."""
+    profiles = {"COMPOSE_PROFILES": ",".join(services)} if services else {}
+    env = isolated_env(stack, HTTP_PORT, workdir, **profiles)
+    try:
+        build = Deployment(stack, "", env).compose("build", "hub", *services, timeout=BUILD_TIMEOUT)
+        assert build.returncode == 0, f"building the images failed:\n{build.stderr[-3000:]}"
+        return EngineNode.start(name, network, args, images=[hub_image(stack)])
+    except BaseException:
+        remove_network(network)
+        built = [hub_image(stack), *(f"hubdist/{service}:{stack}" for service in services)]
+        docker("image", "rm", *built, check=False)
+        raise
+
+
 def config_for(stack: str) -> str:
     """The cluster's config.d file for this stack (the lab profile runs TEST_IMAGE)."""
     return textwrap.dedent(CONFIG).format(
@@ -103,9 +129,7 @@ class Cluster:
 
     @property
     def hub_image(self) -> str:
-        """Built here from this checkout, kept here while the cluster lives: every node gets
-        it, the ones joining later too, for the stack's network guard (a global service)."""
-        return f"hubdist/hub:{self.stack}"
+        return hub_image(self.stack)
 
     @property
     def url(self) -> str:
@@ -121,20 +145,16 @@ class Cluster:
     def create(cls, stack: str, workdir: Path) -> Cluster:
         network = make_network(stack, public=True)  # nodes on public addresses
         args = ["--insecure-registry", f"{stack}-manager:5000"]
-        manager = EngineNode.start(f"{stack}-manager", network, args)
+        manager = start_first_node(stack, network, f"{stack}-manager", args, workdir)
         cluster = cls(stack, network, manager, [])
         try:
-            with ThreadPoolExecutor(1) as pool:
-                hub_image = pool.submit(cluster._build_hub_image, workdir)  # meanwhile:
-                for name, gpu in (("w1", ["--node-generic-resource", FAKE_GPU]), ("w2", [])):
-                    node = EngineNode.start(f"{stack}-{name}", network, [*args, *gpu])
-                    cluster.workers.append(node)
-                cluster._form_swarm()
-                cluster._serve_image()
-                hub_image.result()
-            with ThreadPoolExecutor(3) as pool:
-                nodes = [cluster.manager, *cluster.workers]
-                list(pool.map(lambda node: node.load_image(cluster.hub_image), nodes))
+            for name, gpu in (("w1", ["--node-generic-resource", FAKE_GPU]), ("w2", [])):
+                node = EngineNode.start(
+                    f"{stack}-{name}", network, [*args, *gpu], images=[cluster.hub_image]
+                )
+                cluster.workers.append(node)
+            cluster._form_swarm()
+            cluster._serve_image()
             cluster._deploy(workdir)
         except BaseException:
             cluster.remove()
@@ -157,9 +177,10 @@ class Cluster:
     def add_node(self, name: str) -> EngineNode:
         """A new worker joins the swarm (removed again by remove_node): without the
         single-user image, with the hub image its network guard runs from."""
-        node = EngineNode.start(f"{self.stack}-{name}", self.network, self.engine_args)
+        node = EngineNode.start(
+            f"{self.stack}-{name}", self.network, self.engine_args, images=[self.hub_image]
+        )
         self.extra_nodes.append(node)
-        node.load_image(self.hub_image)
         self.join(node)
         self.wait_for_guard(node)
         self.wait_for_guards_to_know_each_other()
@@ -235,11 +256,6 @@ class Cluster:
         # w1 and w2 are machines in use for a while: they have it (new ones pull it)
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda node: node.docker("pull", "-q", self.image), self.workers))
-
-    def _build_hub_image(self, workdir: Path) -> None:
-        env = isolated_env(self.stack, HTTP_PORT, workdir)
-        build = Deployment(self.stack, self.url, env).compose("build", "hub", timeout=BUILD_TIMEOUT)
-        assert build.returncode == 0, f"building the hub image failed:\n{build.stderr[-3000:]}"
 
     def stack_settings(self) -> dict[str, str]:
         """The stack file's variables for this cluster's deployment (config.d copied to

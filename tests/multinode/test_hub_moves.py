@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from ..e2e.deployment import BUILD_TIMEOUT, Deployment, http_session, isolated_env, wait_until
+from ..e2e.deployment import http_session, wait_until
 from ..e2e.test_stack import SECRETS, STACK_FILE
 from ..hubrig import PREFIX, docker, task_logs
 from ..nodes import EngineNode, build_node_image, make_network
-from .cluster import HTTP_PORT, Cluster, User, config_for
+from .cluster import HTTP_PORT, Cluster, User, config_for, start_first_node
 
 POSTGRES_STACK_FILE = STACK_FILE.with_name("docker-stack.postgres.yml")
 USER = "max"
@@ -59,42 +59,32 @@ class TwoManagers(Cluster):
     def create(cls, stack: str, workdir: Path) -> TwoManagers:
         network = make_network(stack)
         args = ["--insecure-registry", f"{stack}-m1:5000"]
-        cluster = cls(stack, network, EngineNode.start(f"{stack}-m1", network, args), [])
+        m1 = start_first_node(stack, network, f"{stack}-m1", args, workdir, "postgres")
+        cluster = cls(stack, network, m1, [])
+        hub, postgres = cluster.hub_image, f"hubdist/postgres:{stack}"
         try:
-            cluster.extra_nodes.append(EngineNode.start(f"{stack}-m2", network, args))
-            cluster.workers.append(EngineNode.start(f"{stack}-w1", network, args))
-            m1 = cluster.manager
-            m1.docker("swarm", "init", "--advertise-addr", m1.ip, "--dispatcher-heartbeat", "1s")
-            for node, role in ((cluster.extra_nodes[0], "manager"), (cluster.w1, "worker")):
-                token = m1.docker("swarm", "join-token", "-q", role).stdout.strip()
-                node.docker("swarm", "join", "--token", token, f"{m1.ip}:2377")
-            m1.docker("node", "update", "--label-add", f"{stack}-database=true", cluster.w1.name)
-            cluster._serve_image()
-            cluster._load_images(workdir)
+            cluster.extra_nodes.append(EngineNode.start(f"{stack}-m2", network, args, images=[hub]))
+            cluster.workers.append(EngineNode.start(f"{stack}-w1", network, args, images=[hub]))
+            with ThreadPoolExecutor(1) as pool:
+                loading = pool.submit(cluster.w1.load_image, postgres)  # PostgreSQL's node
+                cluster._form_swarm()
+                cluster._serve_image()
+                loading.result()
             cluster._deploy_with_postgres(workdir)
         except BaseException:
             cluster.remove()
             raise
-        return cluster
-
-    def _load_images(self, workdir: Path) -> None:
-        """The hub image on every node (the hub runs on a manager, the network guard on
-        each), PostgreSQL's on the worker (built here)."""
-        env = isolated_env(self.stack, HTTP_PORT, workdir, COMPOSE_PROFILES="postgres")
-        build = Deployment(self.stack, "", env).compose(
-            "build", "hub", "postgres", timeout=BUILD_TIMEOUT
-        )
-        assert build.returncode == 0, f"building the images failed:\n{build.stderr[-3000:]}"
-        postgres = f"hubdist/postgres:{self.stack}"
-        try:
-            with ThreadPoolExecutor(4) as pool:
-                nodes = [*self.managers, self.w1]
-                loads = [pool.submit(node.load_image, self.hub_image) for node in nodes]
-                loads.append(pool.submit(self.w1.load_image, postgres))
-                for load in loads:
-                    load.result()
         finally:
             docker("image", "rm", postgres, check=False)  # the hub image goes in remove()
+        return cluster
+
+    def _form_swarm(self) -> None:
+        m1 = self.manager
+        m1.docker("swarm", "init", "--advertise-addr", m1.ip, "--dispatcher-heartbeat", "1s")
+        for node, role in ((self.extra_nodes[0], "manager"), (self.w1, "worker")):
+            token = m1.docker("swarm", "join-token", "-q", role).stdout.strip()
+            node.docker("swarm", "join", "--token", token, f"{m1.ip}:2377")
+        m1.docker("node", "update", "--label-add", f"{self.stack}-database=true", self.w1.name)
 
     def _deploy_with_postgres(self, workdir: Path) -> None:
         config_dir = workdir / "config.d"
