@@ -31,7 +31,7 @@ from tornado.websocket import websocket_connect
 from hubdist import _versions
 
 from ..browser import chromium, screenshots
-from ..hubrig import PREFIX, TEST_IMAGE, TOKEN, docker, docker_json, user_container
+from ..hubrig import BASE_IMAGE, PREFIX, TEST_IMAGE, TOKEN, docker, docker_json, user_container
 
 pytestmark = pytest.mark.engine
 
@@ -45,9 +45,11 @@ CONFIG_DATA = re.compile(
 
 @pytest.fixture(scope="module")
 def baseline_image(engine_ready):
-    """The plain `pip install jupyterhub jupyterlab` image, under this run's prefix."""
+    """The plain `pip install jupyterhub jupyterlab` image on the tests' base, under this
+    run's prefix (tests/run built it already: from the build cache here)."""
     tag = f"{PREFIX}-baseline-lab:1"
     docker("build", "-q", "-f", str(BASELINE_DOCKERFILE), "-t", tag,
+           "--build-arg", f"BASE_IMAGE={BASE_IMAGE}",
            "--build-arg", f"JUPYTERHUB_VERSION={_versions.JUPYTERHUB_VERSION}",
            "--build-arg", f"JUPYTERLAB_VERSION={_versions.JUPYTERLAB_VERSION}",
            str(BASELINE_DOCKERFILE.parent))  # fmt: skip
