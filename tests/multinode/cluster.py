@@ -162,16 +162,19 @@ class Cluster:
         return cluster
 
     def _form_swarm(self) -> None:
-        # a 1 s heartbeat: Swarm declares a silent node down in seconds (default 5 s)
-        self.manager.docker(
-            "swarm", "init", "--advertise-addr", self.manager.ip, "--dispatcher-heartbeat", "1s"
-        )
+        self._init_swarm()
         for worker in self.workers:
             self.join(worker)
         self.manager.docker("node", "update", "--label-add", "hubdist.size=large", self.w2.name)
 
-    def join(self, node: EngineNode) -> None:
-        token = self.manager.docker("swarm", "join-token", "-q", "worker").stdout.strip()
+    def _init_swarm(self) -> None:
+        # a 1 s heartbeat: Swarm declares a silent node down in seconds (default 5 s)
+        self.manager.docker(
+            "swarm", "init", "--advertise-addr", self.manager.ip, "--dispatcher-heartbeat", "1s"
+        )
+
+    def join(self, node: EngineNode, role: str = "worker") -> None:
+        token = self.manager.docker("swarm", "join-token", "-q", role).stdout.strip()
         node.docker("swarm", "join", "--token", token, f"{self.manager.ip}:2377")
 
     def add_node(self, name: str) -> EngineNode:

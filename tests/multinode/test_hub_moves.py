@@ -79,12 +79,11 @@ class TwoManagers(Cluster):
         return cluster
 
     def _form_swarm(self) -> None:
-        m1 = self.manager
-        m1.docker("swarm", "init", "--advertise-addr", m1.ip, "--dispatcher-heartbeat", "1s")
-        for node, role in ((self.extra_nodes[0], "manager"), (self.w1, "worker")):
-            token = m1.docker("swarm", "join-token", "-q", role).stdout.strip()
-            node.docker("swarm", "join", "--token", token, f"{m1.ip}:2377")
-        m1.docker("node", "update", "--label-add", f"{self.stack}-database=true", self.w1.name)
+        self._init_swarm()
+        self.join(self.extra_nodes[0], "manager")
+        self.join(self.w1)
+        database_label = f"{self.stack}-database=true"
+        self.manager.docker("node", "update", "--label-add", database_label, self.w1.name)
 
     def _deploy_with_postgres(self, workdir: Path) -> None:
         config_dir = workdir / "config.d"
