@@ -81,6 +81,16 @@ RUN set -eux; \
 # The image build contexts, so `hubdist images build` can run from inside the hub.
 COPY images /usr/share/hubdist/images
 ENV HUBDIST_IMAGES_DIR=/usr/share/hubdist/images
+# JupyterHub imports jsonschema (through jupyter-events), which builds rfc3987_syntax's ~40
+# grammars at import: 1.3 of the 2.5 s `import jupyterhub.app` took here, at every start
+# of the hub and of every `hubdist` command that loads it. The single-user image's
+# hubdist_lazy_iri (docs/performance.md) defers that work to the first IRI check.
+RUN set -eux; \
+    site=$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))'); \
+    install -m 0644 /usr/share/hubdist/images/singleuser/python/hubdist_lazy_iri.py "$site/"; \
+    echo "import hubdist_lazy_iri" >"$site/hubdist-startup.pth"; \
+    python3 -m compileall -q "$site/hubdist_lazy_iri.py"; \
+    python3 -c 'import sys, jupyterhub.app; assert "lark" not in sys.modules'
 COPY config/jupyterhub_config.py /etc/hubdist/jupyterhub_config.py
 # The proxy faces the internet: its container runs as this account (docker-compose.yml's
 # user:), which owns the folder of the proxy token (a new volume copies the owner) and
