@@ -20,30 +20,19 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import sqlalchemy
-from alembic.config import Config as AlembicConfig
-from alembic.script import ScriptDirectory
-from jupyterhub import dbutil, orm
-from sqlalchemy import Column, MetaData, String, Table, func, insert, select
+from jupyterhub import orm
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.engine import URL, Connection, make_url
 
 from ..services import secrets
 from . import reach, settings
+from .schema import VERSION_TABLE, schema_head
 
 BATCH = 1000
-VERSION_TABLE = Table(
-    "alembic_version", MetaData(), Column("version_num", String(32), primary_key=True)
-)
 
 
 class MigrationError(Exception):
     """The copy cannot be made; the message says why and what to do."""
-
-
-def schema_head() -> str:
-    """The schema revision this JupyterHub runs."""
-    config = AlembicConfig()
-    config.set_main_option("script_location", dbutil.ALEMBIC_DIR)
-    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def source_revision(connection: Connection, url: URL) -> str:

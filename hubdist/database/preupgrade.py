@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL, make_url
 
 from . import reach, snapshot
-from .migrate import VERSION_TABLE, schema_head
+from .schema import VERSION_TABLE, schema_head
 
 BACKUPS = "backups"
 UNVERSIONED = "unversioned"  # a JupyterHub database from before alembic (JupyterHub < 0.8)

@@ -21,7 +21,7 @@ import sqlalchemy
 from sqlalchemy import Column, MetaData, Table
 from sqlalchemy.engine import URL, make_url
 
-from . import migrate, reach
+from . import reach
 
 
 class SnapshotError(Exception):
@@ -57,6 +57,8 @@ def _sqlite_backup(source: Path, destination: Path) -> None:
 
 
 def _copy_tables(url: URL, destination: Path) -> None:
+    from . import migrate  # JupyterHub's ORM: loaded only when a PostgreSQL copy is made
+
     source = sqlalchemy.create_engine(url, isolation_level="REPEATABLE READ")
     target = sqlalchemy.create_engine(f"sqlite:///{destination}")
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from ..database.schema import schema_head
 from ..engine import Engine
 from .deployment import Deployment
 from .findings import OK, PROBLEM, SKIPPED, Finding, named
@@ -80,7 +81,7 @@ def _check(url: str) -> list[Finding]:
                 f"running and reachable? The hub's log says more: {HUB_LOGS}",
             )
         ]
-    head = _schema_head()
+    head = schema_head()
     if revision != head:
         return [
             Finding(
@@ -92,12 +93,3 @@ def _check(url: str) -> list[Finding]:
             )
         ]
     return [Finding("database", OK, f"{shown}: {users} user(s), schema {revision}")]
-
-
-def _schema_head() -> str:
-    """The newest schema revision of the installed JupyterHub (its alembic scripts)."""
-    import jupyterhub
-    from alembic.script import ScriptDirectory
-
-    scripts = ScriptDirectory(str(Path(jupyterhub.__file__).parent / "alembic"))
-    return scripts.get_current_head()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import runpy
+import subprocess
 import sys
 import types
+from pathlib import Path
 
 from traitlets.utils.importstring import import_item
 
@@ -32,3 +34,40 @@ def test_python_m_hubdist_culler_runs_the_culler(monkeypatch):
     assert ran == [["--timeout=60"]]
     assert culler.loopback_url("http://hub:8081/hub/api") == "http://127.0.0.1:8081/hub/api"
     assert os.environ["JUPYTERHUB_API_URL"] == "http://127.0.0.1:8081/hub/api"
+
+
+def test_spawners_resolve_by_every_path_users_and_entry_points_take():
+    """hubdist.spawners loads each spawner when first named: the entry points' modules,
+    `from hubdist.spawners import ...` and the package attribute name the same classes."""
+    import hubdist.spawners
+    from hubdist.spawners import DockerSpawner, SwarmSpawner, SystemUserSpawner
+
+    assert hubdist.spawners.DockerSpawner is DockerSpawner
+    assert import_item("hubdist.spawners.docker.DockerSpawner") is DockerSpawner
+    assert import_item("hubdist.spawners.swarm.SwarmSpawner") is SwarmSpawner
+    assert import_item("hubdist.spawners.systemuser.SystemUserSpawner") is SystemUserSpawner
+    assert sorted(hubdist.spawners.__all__) == sorted(
+        ["DockerSpawner", "SwarmSpawner", "SystemUserSpawner"]
+    )
+
+
+def test_the_hubs_entry_point_loads_no_jupyterhub_orm_before_jupyterhub_runs():
+    """`hubdist start` runs before JupyterHub at every start of the hub, and JupyterHub then
+    imports everything again in its own process: its ORM, spawner and alembic (0.4 s of a
+    start) are loaded only when a database must be copied, not to read the revisions."""
+    probe = (
+        "import sys, hubdist.services.start\n"
+        "print(sorted(m for m in ('jupyterhub.orm', 'jupyterhub.spawner', 'alembic')"
+        " if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_the_schema_revisions_are_read_from_jupyterhubs_own_alembic_scripts():
+    from jupyterhub import dbutil
+
+    from hubdist.database import schema
+
+    assert schema.alembic_dir() == Path(dbutil.ALEMBIC_DIR)
+    assert schema.schema_head()  # the newest revision of those scripts
