@@ -29,10 +29,21 @@ BASE_IMAGE = os.environ.get("HUBDIST_BASE_IMAGE", "hubdist/base:bookworm")
 PREFIX = f"hubdist-test-{secrets.token_hex(3)}"
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now and that this run has not handed out before: a port
+    handed out is free until its program binds it, and the kernel may offer it again
+    meanwhile (test_edge's upstream was once answered by another server's "404 page not
+    found", most likely pebble's DNS server given the same port)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
