@@ -11,7 +11,6 @@ the same way, by the same package: only the moment it starts changes.
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
@@ -20,7 +19,7 @@ import threading
 PACKAGE = "rfc3987_syntax"
 
 
-class _DeferredLoader(importlib.abc.Loader):
+class _DeferredLoader:
     def __init__(self, real_spec: importlib.machinery.ModuleSpec):
         self.real_spec = real_spec
         self.lock = threading.RLock()
@@ -58,7 +57,7 @@ class _DeferredLoader(importlib.abc.Loader):
         module.__getattr__ = __getattr__
 
 
-class _DeferredFinder(importlib.abc.MetaPathFinder):
+class _DeferredFinder:
     def find_spec(self, name, path=None, target=None):
         if name != PACKAGE:
             return None
