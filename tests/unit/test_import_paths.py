@@ -53,8 +53,9 @@ def test_spawners_resolve_by_every_path_users_and_entry_points_take():
 
 def test_the_hubs_entry_point_loads_no_jupyterhub_orm_before_jupyterhub_runs():
     """`hubdist start` runs before JupyterHub at every start of the hub, and JupyterHub then
-    imports everything again in its own process: its ORM, spawner and alembic (0.4 s of a
-    start) are loaded only when a database must be copied, not to read the revisions."""
+    imports everything again in its own process: importing it loads none of JupyterHub's
+    ORM, spawner or alembic (0.4 s of a start). The ORM comes only when a database must be
+    copied; alembic's scripts when the revisions are read."""
     probe = (
         "import sys, hubdist.services.start\n"
         "print(sorted(m for m in ('jupyterhub.orm', 'jupyterhub.spawner', 'alembic')"
