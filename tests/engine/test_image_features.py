@@ -237,6 +237,112 @@ def test_jupyterlab_fetches_no_news_and_checks_no_updates_by_default(make_hub, u
     hub.stop_server(username)
 
 
+# Finds the single-user server's Python process in its container and prints, as JSON, the
+# files of the hub's database layer its memory maps (SQLAlchemy's compiled modules are mapped
+# once SQLAlchemy is imported; alembic and jupyterhub.orm come only with it).
+SERVER_MAPS_PROBE = """\
+import json, os, pathlib
+found = {}
+for proc in pathlib.Path("/proc").glob("[0-9]*"):
+    try:
+        argv = (proc / "cmdline").read_bytes().decode().split("\\0")
+        maps = (proc / "maps").read_text()
+    except OSError:
+        continue
+    server = any(a.endswith("/jupyterhub-singleuser") for a in argv[1:2])
+    if server and "python" in argv[0] and int(proc.name) != os.getpid():
+        found[proc.name] = sorted({line.split()[-1] for line in maps.splitlines()
+                                   if "/sqlalchemy/" in line or "/alembic/" in line})
+print(json.dumps(found))
+"""
+
+
+def test_the_server_runs_without_the_hubs_database_layer(make_hub, username):
+    """The image's build step keeps SQLAlchemy, alembic and jupyterhub.orm out of the
+    single-user server (about 0.4 CPU-s of every start, docs/performance.md): a server
+    spawned by the hub, after serving pages and the API through the hub's OAuth and scope
+    checks, has none of them loaded, and its request log still works."""
+    hub = lab_hub(make_hub, TEST_IMAGE)
+    hub.spawn(username)
+    assert page_config(hub, username)["hubUser"]  # the hub's auth named who asked
+    listing = hub.user_get(username, "api/contents")
+    assert listing.status_code == 200, listing.text[:300]
+    container = user_container(username)
+    found = json.loads(docker("exec", container, "python3", "-c", SERVER_MAPS_PROBE).stdout)
+    assert len(found) == 1, f"one server process expected: {found}"
+    assert list(found.values()) == [[]], f"the server loaded the hub's database layer: {found}"
+    logged = docker("logs", container).stderr
+    assert re.search(rf"200 GET /user/{username}/api/contents", logged), logged[-2000:]
+    hub.stop_server(username)
+
+
+# The edited JupyterHub modules (images/singleuser/edits/) do what JupyterHub's own do: scope
+# checks without a database give the same answers, and the hub's code still finds the names
+# whose import moved (scopes' database modules on first use, catch_db_error's SQLAlchemyError,
+# the request log's quiet health checks once the hub's handlers are loaded).
+EDITED_JUPYTERHUB_PROBE = """\
+import asyncio, logging, sys, types
+import jupyterhub.singleuser, jupyterhub.singleuser.extension
+print("loaded:", [m for m in ("sqlalchemy", "alembic", "jupyterhub.orm") if m in sys.modules])
+from jupyterhub import scopes
+print("scopes:", sorted(scopes._intersect_expanded_scopes(
+    {"read:users!user=ana", "access:servers"}, {"read:users", "access:servers!server=ana/"})))
+print("none:", sorted(scopes._intersect_expanded_scopes(
+    {"access:servers!user=ana"}, {"access:servers!server=bob/"})))
+import jupyterhub.orm
+print("orm on first use:", scopes.orm.User is jupyterhub.orm.User)
+from sqlalchemy.exc import OperationalError
+from jupyterhub.utils import catch_db_error
+class Handler:
+    log = logging.getLogger("probe")
+    rolled_back = False
+    class db:
+        @staticmethod
+        def rollback():
+            Handler.rolled_back = True
+    @catch_db_error
+    def query(self):
+        raise OperationalError("SELECT 1", {}, Exception("the database went away"))
+asyncio.run(Handler().query())
+print("rolled back:", Handler.rolled_back)
+from unittest import mock
+from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
+from tornado.web import Application, RequestHandler
+from jupyterhub.log import log_request
+levels = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        levels.append(record.levelname)
+logging.getLogger("tornado.access").addHandler(Keep())
+logging.getLogger("tornado.access").setLevel(logging.DEBUG)
+app = Application(hub=types.SimpleNamespace(base_url="/hub/"))  # all a hub handler asks here
+def served(handler_class):
+    class Served(handler_class):
+        current_user = None
+    start = RequestStartLine("GET", "/", "HTTP/1.1")
+    request = HTTPServerRequest(start_line=start, headers=HTTPHeaders(Host="probe"),
+                                connection=mock.Mock())
+    log_request(Served(app, request))
+served(RequestHandler)
+from jupyterhub.handlers.pages import HealthCheckHandler
+served(HealthCheckHandler)
+print("request log levels:", levels)
+"""
+
+
+def test_the_edited_jupyterhub_modules_answer_as_jupyterhubs_own(engine_ready):
+    result = docker("run", "--rm", "--network", "none", "--entrypoint", "python3", TEST_IMAGE,
+                    "-c", EDITED_JUPYTERHUB_PROBE)  # fmt: skip
+    assert result.stdout.splitlines() == [
+        "loaded: []",
+        "scopes: ['access:servers!server=ana/', 'read:users!user=ana']",
+        "none: []",
+        "orm on first use: True",
+        "rolled back: True",
+        "request log levels: ['INFO', 'DEBUG']",  # a hub health check stays quiet
+    ], result.stdout + result.stderr
+
+
 def test_iri_formats_are_still_checked_after_the_deferred_grammar(engine_ready):
     """The grammar work moved from every start to the first IRI check: the check is the same."""
     result = docker("run", "--rm", "--network", "none", "--entrypoint", "python3", TEST_IMAGE,
