@@ -91,6 +91,14 @@ RUN set -eux; \
     echo "import hubdist_lazy_iri" >"$site/hubdist-startup.pth"; \
     python3 -m compileall -q "$site/hubdist_lazy_iri.py"; \
     python3 -c 'import sys, jupyterhub.app; assert "lark" not in sys.modules'
+# aiohttp (JupyterHub's HTTP client) loads the CA bundle twice when imported, for default SSL
+# contexts the hub never uses (0.07-0.2 CPU-s a start): made on first use instead (the script says
+# why; the build fails if aiohttp's files are not as it expects).
+RUN set -eux; \
+    cd /usr/share/hubdist/images/singleuser/edits; \
+    python3 -B aiohttp_ssl_contexts.py; \
+    aiohttp=$(python3 -c 'import aiohttp, os; print(os.path.dirname(aiohttp.__file__))'); \
+    python3 -m compileall -q "$aiohttp"
 COPY config/jupyterhub_config.py /etc/hubdist/jupyterhub_config.py
 # The proxy faces the internet: its container runs as this account (docker-compose.yml's
 # user:), which owns the folder of the proxy token (a new volume copies the owner) and

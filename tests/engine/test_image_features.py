@@ -32,7 +32,7 @@ from hubdist import _versions
 
 from ..browser import chromium, screenshots
 from ..hubrig import BASE_IMAGE, PREFIX, TEST_IMAGE, TOKEN, docker, docker_json, user_container
-from ..image_probes import iri_probe
+from ..image_probes import AIOHTTP_TLS_ANSWERS, aiohttp_tls_probe, iri_probe
 
 pytestmark = pytest.mark.engine
 
@@ -348,6 +348,14 @@ def test_iri_formats_are_still_checked_after_the_deferred_grammar(engine_ready):
     result = docker("run", "--rm", "--network", "none", "--entrypoint", "python3", TEST_IMAGE,
                     "-c", iri_probe("jsonschema"))  # fmt: skip
     assert result.stdout.split() == ["True", "False", "False"], result.stdout + result.stderr
+
+
+def test_aiohttp_makes_its_ssl_contexts_on_first_use_and_still_verifies(engine_ready):
+    """The server imports aiohttp (JupyterHub's HTTP client) without loading the CA bundle
+    (twice, ~0.2 CPU-s); an HTTPS request still refuses an unknown certificate by default."""
+    result = docker("run", "--rm", "--network", "none", "--entrypoint", "python3", TEST_IMAGE,
+                    "-c", aiohttp_tls_probe("jupyterhub.singleuser"))  # fmt: skip
+    assert result.stdout.splitlines() == AIOHTTP_TLS_ANSWERS, result.stdout + result.stderr
 
 
 QUICK_EXIT_PROBE = """\

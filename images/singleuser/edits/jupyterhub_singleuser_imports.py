@@ -9,30 +9,32 @@ scopes without a database). Each import moves to where the name is used; what ru
 its result, is the same. The edits are JupyterHub's own files, in this image only (BSD-3
 permits it); docs/performance.md says why and how to check them.
 
-Every edit must match exactly once, and afterwards importing ``jupyterhub.singleuser`` must
-load none of the three: a JupyterHub whose files changed fails the build here, with what
-to look at, rather than ship an image that is silently slower or different.
+Every edit must match exactly once (editing.py), and afterwards importing
+``jupyterhub.singleuser`` must load none of the three, or the build fails.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
+import editing  # beside this script
 import jupyterhub
 
 PACKAGE = Path(jupyterhub.__file__).parent
+WRITTEN_FOR = "6.1.1"
 KEPT_OUT = ("sqlalchemy", "alembic", "jupyterhub.orm")
 
-# (file in the jupyterhub package, text as JupyterHub has it, text as this image has it)
-EDITS = [
+EDITS: list[editing.Edit] = [
     (
         "log.py",
         "import json\nimport logging\n",
-        "import json\nimport logging\nimport sys\n",
+        "import json\nimport logging\nimport sys  # hubdist: for log_request's look-up\n",
     ),
-    ("log.py", "from .handlers.pages import HealthCheckHandler\n", ""),
+    (
+        "log.py",
+        "from .handlers.pages import HealthCheckHandler\n",
+        "# hubdist: HealthCheckHandler is looked up where it is used (log_request)\n",
+    ),
     (
         "log.py",
         "    if status == 304 or (\n"
@@ -45,7 +47,11 @@ EDITS = [
         "        quiet += (pages.HealthCheckHandler,)\n"
         "    if status == 304 or (status < 300 and isinstance(handler, quiet)):\n",
     ),
-    ("utils.py", "from sqlalchemy.exc import SQLAlchemyError\n", ""),
+    (
+        "utils.py",
+        "from sqlalchemy.exc import SQLAlchemyError\n",
+        "# hubdist: SQLAlchemyError is imported where it is used (catch_db_error)\n",
+    ),
     (
         "utils.py",
         '    """Catch and rollback database errors"""\n\n',
@@ -53,7 +59,11 @@ EDITS = [
         "    # hubdist: imported by the hub code that uses it, not with utils\n"
         "    from sqlalchemy.exc import SQLAlchemyError\n\n",
     ),
-    ("metrics.py", "from . import orm\nfrom .utils import utcnow\n", "from .utils import utcnow\n"),
+    (
+        "metrics.py",
+        "from . import orm\nfrom .utils import utcnow\n",
+        "from .utils import utcnow  # hubdist: orm is imported where used\n",
+    ),
     (
         "metrics.py",
         "        now = utcnow()\n        cutoffs = {\n",
@@ -63,12 +73,12 @@ EDITS = [
     (
         "scopes.py",
         "import functools\nimport inspect\n",
-        "import functools\nimport importlib\nimport inspect\n",
+        "import functools\nimport importlib  # hubdist: for _ImportedOnFirstUse\nimport inspect\n",
     ),
     (
         "scopes.py",
         "import sqlalchemy as sa\nfrom tornado import web\n",
-        "from tornado import web\n",
+        "from tornado import web  # hubdist: sa, orm and roles: _ImportedOnFirstUse\n",
     ),
     (
         "scopes.py",
@@ -89,37 +99,23 @@ EDITS = [
 
 
 def fail(message: str) -> None:
-    sys.exit(
-        f"{Path(__file__).name}: {message}\nThese edits were written for JupyterHub 6.1.1; "
-        f"the one installed is {jupyterhub.__version__}. If the new JupyterHub no longer imports "
-        f"{', '.join(KEPT_OUT)} in its single-user server, drop this step from "
-        "images/singleuser/Dockerfile; otherwise update the edits to its files."
-    )
+    editing.fail(__file__, message, "JupyterHub", WRITTEN_FOR, jupyterhub.__version__)
 
 
 def main() -> None:
-    texts: dict[str, str] = {}
-    for name, old, new in EDITS:
-        text = texts.setdefault(name, (PACKAGE / name).read_text())
-        if text.count(old) != 1:
-            fail(f"jupyterhub/{name} has {text.count(old)} copies, not 1, of:\n{old}")
-        texts[name] = text.replace(old, new)
-    for name, text in texts.items():
-        (PACKAGE / name).write_text(text)
-    # a fresh interpreter: what a server start loads, and the edited files compile
-    probe = subprocess.run(
-        [sys.executable, "-c",
-         "import sys, jupyterhub.singleuser, jupyterhub.singleuser.extension\n"
-         f"print(' '.join(m for m in {KEPT_OUT!r} if m in sys.modules))"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if probe.returncode:
-        fail(f"the edited single-user server does not import:\n{probe.stderr}")
-    loaded = probe.stdout.split()
+    editing.apply(PACKAGE, EDITS, __file__, fail)
+    # what a server start loads, in a fresh interpreter (the edited files compile, too)
+    loaded = editing.run_python(
+        "import sys, jupyterhub.singleuser, jupyterhub.singleuser.extension\n"
+        f"print(' '.join(m for m in {KEPT_OUT!r} if m in sys.modules))",
+        fail,
+    ).split()
     if loaded:
         fail(f"importing jupyterhub.singleuser still loads {', '.join(loaded)}")
-    print(f"jupyterhub {jupyterhub.__version__}: {len(EDITS)} edits in {len(texts)} files; "
-          f"the single-user server loads none of {', '.join(KEPT_OUT)}")  # fmt: skip
+    print(
+        f"jupyterhub {jupyterhub.__version__}: {len(EDITS)} edits; "
+        f"the single-user server loads none of {', '.join(KEPT_OUT)}"
+    )
 
 
 if __name__ == "__main__":
