@@ -19,7 +19,6 @@ import aiohttp
 import editing  # beside this script
 
 PACKAGE = Path(aiohttp.__file__).parent
-WRITTEN_FOR = "3.14.5"
 
 EDITS: list[editing.Edit] = [
     (
@@ -84,7 +83,7 @@ print(at_import)
 
 
 def fail(message: str) -> None:
-    editing.fail(__file__, message, "aiohttp", WRITTEN_FOR, aiohttp.__version__)
+    editing.fail(__file__, message, "aiohttp", aiohttp.__version__)
 
 
 def main() -> None:

@@ -15,12 +15,12 @@ from pathlib import Path
 Edit = tuple[str, str, str]
 
 
-def fail(script: str, message: str, package: str, written_for: str, installed: str) -> None:
+def fail(script: str, message: str, package: str, installed: str) -> None:
     sys.exit(
-        f"{Path(script).name}: {message}\nThese edits were written for {package} "
-        f"{written_for}; the one installed is {installed}. If the new version no longer "
-        f"needs them, drop the step that runs {Path(script).name} from the Dockerfiles; "
-        "otherwise update the edits to its files."
+        f"{Path(script).name}: {message}\nThese edits were written for the files of another "
+        f"version of {package} than the one installed ({installed}). If this version no "
+        f"longer needs them, drop the step that runs {Path(script).name} from the "
+        "Dockerfiles; otherwise update the edits to its files."
     )
 
 

@@ -21,7 +21,6 @@ import editing  # beside this script
 import jupyterhub
 
 PACKAGE = Path(jupyterhub.__file__).parent
-WRITTEN_FOR = "6.1.1"
 KEPT_OUT = ("sqlalchemy", "alembic", "jupyterhub.orm")
 
 EDITS: list[editing.Edit] = [
@@ -99,7 +98,7 @@ EDITS: list[editing.Edit] = [
 
 
 def fail(message: str) -> None:
-    editing.fail(__file__, message, "JupyterHub", WRITTEN_FOR, jupyterhub.__version__)
+    editing.fail(__file__, message, "JupyterHub", jupyterhub.__version__)
 
 
 def main() -> None:
