@@ -6,7 +6,7 @@ imports of names it never uses without the hub's database: an ``isinstance`` che
 a hub handler (log.py), an ``except`` clause of a hub-only decorator (utils.py), a hub-only
 metric (metrics.py) and the database lookups of scopes.py (a single-user server checks
 scopes without a database). Each import moves to where the name is used; what runs, and
-its result, is the same. The edits are JupyterHub's own files, in this image only (BSD-3
+its result, is the same. The files are JupyterHub's, edited in this image only (BSD-3
 permits it); docs/performance.md says why and how to check them.
 
 Every edit must match exactly once (editing.py), and afterwards importing
