@@ -73,6 +73,7 @@ RUN set -eux; \
     rm -rf /tmp/hubdist-src; \
     pip check; \
     hubdist --help >/dev/null; \
+    python3 -m hubdist.database.schema; \
     python3 -c 'import psycopg; print("psycopg", psycopg.__version__, "libpq", psycopg.pq.version())'; \
     test "$(hubdist --version)" = "$HUBDIST_VERSION" || { \
         echo "the HUBDIST_VERSION label ($HUBDIST_VERSION) is not hubdist's $(hubdist --version)"; \

@@ -140,6 +140,20 @@ def test_the_hub_starts_without_building_iri_grammars_and_still_checks_iris(depl
     assert done.stdout.split() == ["True", "False", "False"], done.stdout + done.stderr
 
 
+def test_the_hub_image_saved_jupyterhubs_newest_schema_revision_and_believes_it(deployment):
+    """`hubdist start` compares the database's revision with JupyterHub's newest at every
+    start; the image saved the newest at build, so reading alembic's scripts (0.3 s) is not
+    repeated. The saved one is the one the scripts give."""
+    probe = (
+        "import sys\nfrom hubdist.database import schema\n"
+        "head = schema.schema_head()\n"
+        "print(schema.HEAD_FILE.is_file(), 'alembic.script' in sys.modules,"
+        " head == schema._read_head())\n"
+    )
+    done = deployment.compose("exec", "-T", "hub", "python3", "-c", probe)
+    assert done.stdout.split() == ["True", "False", "True"], done.stdout + done.stderr
+
+
 def test_the_hub_imports_aiohttp_without_loading_the_ca_bundle_and_still_verifies(deployment):
     """aiohttp's default SSL contexts, made at import (two CA-bundle loads, ~0.2 s of every
     hub start), are made on first use in the hub image; they still verify."""

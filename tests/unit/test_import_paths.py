@@ -72,3 +72,30 @@ def test_the_schema_revisions_are_read_from_jupyterhubs_own_alembic_scripts():
 
     assert schema.alembic_dir() == Path(dbutil.ALEMBIC_DIR)
     assert schema.schema_head()  # the newest revision of those scripts
+
+
+def test_the_newest_revision_saved_at_build_is_believed_only_while_it_still_holds(tmp_path):
+    """The hub image saves JupyterHub's newest schema revision at build (reading alembic's
+    scripts costs ~0.3 CPU-s of every hub start); one saved from another JupyterHub or other
+    scripts, or a damaged file, is not believed: the scripts are read again."""
+    import json
+
+    from hubdist.database import schema
+
+    saved = tmp_path / "jupyterhub-schema-head.json"
+    head = schema.save_head(saved)
+    assert head == schema.schema_head(tmp_path / "absent.json")
+    probe = (
+        "import sys\nfrom pathlib import Path\nfrom hubdist.database import schema\n"
+        f"print(schema.schema_head(Path({str(saved)!r})), 'alembic.script' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.split() == [head, "False"], done.stdout + done.stderr
+
+    found = json.loads(saved.read_text())
+    for changed in ({"jupyterhub": "0.0.1"}, {"scripts": found["from"]["scripts"][:-1]}):
+        stale = {"head": "not-the-newest", "from": {**found["from"], **changed}}
+        saved.write_text(json.dumps(stale))
+        assert schema.schema_head(saved) == head, changed
+    saved.write_text("{damaged")
+    assert schema.schema_head(saved) == head
