@@ -157,17 +157,41 @@ def _source_hash(*parts: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def build(
+    tag: str, dockerfile: str, build_args: dict[str, str], source: str | None = None
+) -> subprocess.CompletedProcess:
+    """``docker build -q`` of one of images/' Dockerfiles; ``source`` labels the image with
+    the hash of what it was built from (see ``_build``)."""
+    args = ["build", "-q", "-f", str(HERE / "images" / dockerfile), "-t", tag]
+    if source:
+        args += ["--label", f"{HASH_LABEL}={source}"]
+    for key, value in build_args.items():
+        args += ["--build-arg", f"{key}={value}"]
+    return docker(*args, str(HERE / "images"), check=False)
+
+
 def _build(tag: str, dockerfile: str, build_args: dict[str, str], source: str) -> None:
+    """Build unless the image is already labelled with this ``source``."""
     if image_label(tag, HASH_LABEL) == source:
         return
     log(f"building {tag}")
-    args = ["build", "-q", "-f", str(HERE / "images" / dockerfile), "-t", tag]
-    args += ["--label", f"{HASH_LABEL}={source}"]
-    for key, value in build_args.items():
-        args += ["--build-arg", f"{key}={value}"]
-    result = docker(*args, str(HERE / "images"), check=False)
+    result = build(tag, dockerfile, build_args, source)
     if result.returncode:
         raise SystemExit(f"building {tag} failed:\n{result.stdout}\n{result.stderr}")
+
+
+BASELINE_DOCKERFILE = "Dockerfile.baseline-lab"
+
+
+def baseline_build_args(base_image: str) -> dict[str, str]:
+    """The build arguments of the plain ``pip install jupyterhub jupyterlab`` image (S12's
+    baseline, and the image tests/engine/test_image_features.py holds hubdist's to the same
+    features): the given base and hubdist's own versions of both."""
+    return {
+        "BASE_IMAGE": base_image,
+        "JUPYTERHUB_VERSION": JUPYTERHUB_VERSION,
+        "JUPYTERLAB_VERSION": _VERSIONS.JUPYTERLAB_VERSION,
+    }
 
 
 def ensure_images() -> None:
@@ -265,3 +289,14 @@ def claim_run(run_id: str) -> set[str]:
             live.add(pid_file.stem)
     (RUNS_DIR / f"{run_id}.pid").write_text(str(os.getpid()))
     return live
+
+
+if __name__ == "__main__":
+    # tests/run: `python -m benchmarks.prepare baseline TAG BASE_IMAGE` builds the baseline
+    # image beside its other builds, so the tests' own build of it comes from the cache.
+    if sys.argv[1:2] != ["baseline"] or len(sys.argv) != 4:
+        raise SystemExit("usage: python -m benchmarks.prepare baseline TAG BASE_IMAGE")
+    _tag, _base = sys.argv[2:]
+    _result = build(_tag, BASELINE_DOCKERFILE, baseline_build_args(_base))
+    print(_result.stdout + _result.stderr, end="")
+    sys.exit(_result.returncode)

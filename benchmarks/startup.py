@@ -14,12 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import plots, prepare
-from .prepare import BASE_IMAGE, LAB_IMAGE, log
+from .prepare import BASE_IMAGE, BASELINE_DOCKERFILE, LAB_IMAGE, log
 from .rig import median
 from .scenarios import Context, floor
 
 BASELINE_IMAGE = "hubdist-bench-baseline-lab:1"
-BASELINE_DOCKERFILE = "Dockerfile.baseline-lab"
 ARMS = {"hubdist": LAB_IMAGE, "baseline": BASELINE_IMAGE}
 SHORT = {"hubdist": "hd", "baseline": "bl"}
 SINGLES = 3  # single starts per image and repetition (each takes a few seconds)
@@ -31,11 +30,7 @@ def ensure_baseline_image() -> None:
     """Build the baseline image once (again when its Dockerfile, base or versions change)."""
     dockerfile = prepare.HERE / "images" / BASELINE_DOCKERFILE
     base_id = prepare.docker("image", "inspect", "--format", "{{.Id}}", BASE_IMAGE).stdout
-    versions = {
-        "BASE_IMAGE": BASE_IMAGE,
-        "JUPYTERHUB_VERSION": prepare.JUPYTERHUB_VERSION,
-        "JUPYTERLAB_VERSION": prepare._VERSIONS.JUPYTERLAB_VERSION,
-    }
+    versions = prepare.baseline_build_args(BASE_IMAGE)
     source = prepare._source_hash(base_id.strip(), dockerfile.read_text(), repr(versions))
     prepare._build(BASELINE_IMAGE, BASELINE_DOCKERFILE, versions, source)
 

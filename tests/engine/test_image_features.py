@@ -17,7 +17,6 @@ import json
 import re
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
@@ -28,7 +27,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from hubdist import _versions
+from benchmarks import prepare
 
 from ..browser import chromium, screenshots
 from ..hubrig import BASE_IMAGE, PREFIX, TEST_IMAGE, TOKEN, docker, docker_json, user_container
@@ -36,8 +35,6 @@ from ..image_probes import AIOHTTP_TLS_ANSWERS, aiohttp_tls_probe, iri_probe
 
 pytestmark = pytest.mark.engine
 
-REPO = Path(__file__).resolve().parents[2]
-BASELINE_DOCKERFILE = REPO / "benchmarks" / "images" / "Dockerfile.baseline-lab"
 PROBE = "hubdist-probe-extension"  # the labextension the pip-installed wheel carries
 CONFIG_DATA = re.compile(
     r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', re.S
@@ -49,11 +46,8 @@ def baseline_image(engine_ready):
     """The plain `pip install jupyterhub jupyterlab` image on the tests' base, under this
     run's prefix (tests/run built it already: from the build cache here)."""
     tag = f"{PREFIX}-baseline-lab:1"
-    docker("build", "-q", "-f", str(BASELINE_DOCKERFILE), "-t", tag,
-           "--build-arg", f"BASE_IMAGE={BASE_IMAGE}",
-           "--build-arg", f"JUPYTERHUB_VERSION={_versions.JUPYTERHUB_VERSION}",
-           "--build-arg", f"JUPYTERLAB_VERSION={_versions.JUPYTERLAB_VERSION}",
-           str(BASELINE_DOCKERFILE.parent))  # fmt: skip
+    built = prepare.build(tag, prepare.BASELINE_DOCKERFILE, prepare.baseline_build_args(BASE_IMAGE))
+    assert built.returncode == 0, f"building {tag} failed:\n{built.stdout}\n{built.stderr}"
     yield tag
     docker("rmi", tag, check=False)
 
