@@ -359,6 +359,12 @@ def s5_docker_calls(results: dict, n: dict) -> list[Row]:
         compared(
             results, "S5", "calls_per_spawn_50", "Docker API calls per spawn (trivial server)"
         ),
+        compared(
+            results,
+            "S5",
+            "calls_per_stop",
+            f"… per stop ({total} stopped at once, after S6's hub restarts)",
+        ),
     ]
 
 

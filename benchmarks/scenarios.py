@@ -507,7 +507,6 @@ async def s5_s6_s7(ctx: Context) -> None:
                         f"{data[f'calls_per_interval_{label}']:.1f} per interval; "
                         f"hub RSS {data[f'rss_{label}']:.0f} MB"
                     )
-                ctx.record("S5", arm, data)
                 ctx.record(
                     "S7",
                     arm,
@@ -520,6 +519,15 @@ async def s5_s6_s7(ctx: Context) -> None:
                     ctx.record("S6", arm, restarted)
                     if restarted["lost"]:
                         break  # the next restart would measure fewer servers
+                # the servers the restarted hub found again, stopped at once
+                log(f"S5: {arm}, stopping the {total} servers")
+                w0 = time.time()
+                await client.stop_all(names, prefix, ctx.engine, cap=STOP_CAP)
+                stop_calls = count_requests(relay_log, w0, time.time())
+                data["calls_per_stop"] = sum(stop_calls.values()) / total
+                data["calls_per_stop_by_endpoint"] = dict(stop_calls.most_common())
+                log(f"  {data['calls_per_stop']:.1f} Docker calls per stop")
+                ctx.record("S5", arm, data)
         finally:
             end_process(relay)
 

@@ -89,9 +89,9 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
     async def stop(self, now: bool = False) -> None:
         if self.object_id or await self._adopt_unrecorded():
             self.view.unwatch(self.object_id)  # our own stop is not a death to report
-            info = await self.engine.inspect_container(self.object_id)
+            adopted = await self._adopted()
             await self.engine.stop_container(self.object_id, 0 if now else self.stop_timeout)
-            if info is not None and not made_by_hubdist(info["Config"].get("Labels")):
+            if adopted:
                 # dockerspawner's, adopted: stopped, never removed unasked (its
                 # administrator may want it); the next start makes hubdist's own
                 self.log.info("Kept %s (not made by hubdist), stopped", self.object_name)
@@ -143,6 +143,8 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
         restarted with 500 servers makes no 500 calls); a published port needs the inspect."""
         info = self.view.listed(self.object_id) if self.use_internal_ip else None
         info = info or await self.engine.inspect_container(self.object_id)
+        if info is not None:
+            self._seen_labels(self.object_id, info)
         if info is None or not made_by_hubdist(info["Config"].get("Labels")):
             # gone; or adopted from dockerspawner: where it was started, maybe on another
             # network than ours, is where the hub's database says
@@ -218,6 +220,7 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
         if self.post_start_cmd:
             await self._post_start_exec()
         info = await self._inspect_or_fail()
+        self._seen_labels(self.object_id, info)
         try:
             ip, port = await self._address(info)
         except SpawnFailed:
@@ -407,6 +410,22 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
             self.log.warning(
                 "post_start_cmd %r exited %s in %s: %s", cmd, code, self.object_name, err or out
             )
+
+    # the container last seen carrying hubdist's labels (a container's labels never change)
+    _made_by_hubdist = ""
+
+    def _seen_labels(self, container_id: str, info: dict) -> None:
+        if made_by_hubdist(info["Config"].get("Labels")):
+            self._made_by_hubdist = container_id
+
+    async def _adopted(self) -> bool:
+        """Whether our container lacks hubdist's labels (dockerspawner's, adopted). Known
+        without a call for one this hub started or located: a stop's first engine call is
+        the stop itself, and 500 stops at once make 500 calls fewer."""
+        if self.object_id and self._made_by_hubdist == self.object_id:
+            return False
+        info = await self.engine.inspect_container(self.object_id)
+        return info is not None and not made_by_hubdist(info["Config"].get("Labels"))
 
     async def _inspect_or_fail(self) -> dict:
         info = await self.engine.inspect_container(self.object_id)
