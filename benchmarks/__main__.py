@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
 import time
@@ -60,6 +61,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="where to write the results (markdown; results.json goes beside it). Default: "
         "benchmarks/RESULTS.md for a full run, the run's directory otherwise",
     )
+    parser.add_argument(
+        "--into",
+        default="",
+        help="an earlier run's RESULTS.md (its results.json beside it): measure the --only "
+        "scenarios again and rewrite that report with them in place of its own, the rest "
+        "kept; for a scenario that failed in a full run. Default: none",
+    )
     return parser.parse_args(argv)
 
 
@@ -95,7 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     run_id = time.strftime("%m%d%H%M%S")
     run_dir = REPO / ".cache" / "bench-runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    if args.output:
+    prior: dict = {}
+    if args.into:
+        output = Path(args.into).resolve()
+        prior = json.loads(output.with_name("results.json").read_text())
+    elif args.output:
         output = Path(args.output).resolve()
     elif full:
         output = REPO / "benchmarks" / "RESULTS.md"
@@ -139,6 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     not_done: dict[str, str] = {}
     load: dict = {}
+    measured = {s for key in runners for s in scenarios.COVERS[key]}
+    if prior:  # --into: the earlier run's figures of every scenario not measured again
+        ctx.results.update({s: v for s, v in prior["results"].items() if s not in measured})
+        not_done.update({s: v for s, v in prior["not_done"].items() if s not in measured})
+        load.update({k: v for k, v in prior["load"].items() if k not in runners})
+        for s, texts in prior.get("notes", {}).items():
+            if s not in measured:
+                ctx.notes.setdefault(s, []).extend(texts)
     started = time.monotonic()
 
     async def run_all() -> None:
@@ -183,6 +203,20 @@ def main(argv: list[str] | None = None) -> int:
         engine.close()
 
     duration = time.monotonic() - started
+    if prior:
+        if "S8" in ctx.results and "S8" not in measured:
+            from .scale import draw  # the S8 plots, drawn from the earlier run's figures
+
+            draw(ctx)
+        duration += prior["duration_s"]
+        earlier = prior["machine"]
+        for s in sorted(measured):
+            ctx.note(
+                s,
+                f"measured again on {machine['date']} at hubdist {machine['hubdist_commit']} "
+                f"(`--into`); the rest of this report is the run of {earlier['date']} at "
+                f"hubdist {earlier['hubdist_commit']}",
+            )
     counts = {
         "S1": ctx.n(20),
         "S2": ctx.n(50),
@@ -200,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     for s, why in not_done.items():
         print(f"{s}: {why}")
     command = "python -m benchmarks" + (" " + " ".join(argv) if argv else "")
+    if prior:
+        command = f"{prior['command']}` then `{command}"
     report.write(
         output,
         rows=rows,
@@ -222,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             "load": load,
             "results": ctx.results,
             "not_done": not_done,
+            "notes": ctx.notes,
             "duration_s": duration,
             "command": command,
             "scale": args.scale,

@@ -354,7 +354,9 @@ async def floor(
 
             def stop_one(cid: str) -> None:
                 api.stop(cid, timeout=GRACE)
-                api.remove_container(cid, v=True)
+                # force, as hubdist's own removal: under a storm of 500 the engine has
+                # answered a stop before the container left "running" (a 409 without force)
+                api.remove_container(cid, v=True, force=True)
 
             t1 = time.monotonic()
             await asyncio.gather(*(loop.run_in_executor(pool, stop_one, c) for c in ids.values()))
