@@ -255,6 +255,9 @@ class BenchHub(hubrig.Hub):
             image=image,
             env=env,
         )
+        # the application the hub image runs (hubdist.services.hub); plain JupyterHub for
+        # dockerspawner, as its users run it
+        self.app = "hubdist.services.hub" if arm == "hubdist" else "jupyterhub"
         self.started_at = 0.0
         self.ready_after = 0.0  # seconds from process start until /hub/api/ answered
         self.ready_at = 0.0  # and the unix time of that answer
@@ -287,7 +290,7 @@ class BenchHub(hubrig.Hub):
         self.started_at = time.monotonic()
         self.proc = track(
             subprocess.Popen(
-                [sys.executable, *profile, "-m", "jupyterhub", "-f", "jupyterhub_config.py"],
+                [sys.executable, *profile, "-m", self.app, "-f", "jupyterhub_config.py"],
                 cwd=self.workdir,
                 stdout=log,
                 stderr=subprocess.STDOUT,

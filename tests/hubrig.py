@@ -110,9 +110,11 @@ class Hub:
         env: dict | None = None,
         python: str = sys.executable,
     ):
-        """``python`` runs JupyterHub: another environment's (dockerspawner's) if given."""
+        """``python`` runs JupyterHub: hubdist's application (hubdist.services.hub, what the
+        hub image runs), or plain JupyterHub in another environment (dockerspawner's)."""
         self.workdir = workdir
         self.python = python
+        self.app = "hubdist.services.hub" if python == sys.executable else "jupyterhub"
         workdir.mkdir(parents=True, exist_ok=True)
         self.prefix = prefix
         self.image = image
@@ -167,7 +169,7 @@ class Hub:
         (self.workdir / "jupyterhub_config.py").write_text(self.config_text())
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [self.python, "-m", "jupyterhub", "-f", "jupyterhub_config.py"],
+            [self.python, "-m", self.app, "-f", "jupyterhub_config.py"],
             cwd=self.workdir,
             stdout=log,
             stderr=subprocess.STDOUT,

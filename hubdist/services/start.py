@@ -30,6 +30,7 @@ from ..tls import status as tls_status
 from . import proxy, secrets
 
 DEFAULT_CONFIG = "/etc/hubdist/jupyterhub_config.py"
+HUB_COMMAND = "hubdist-hub"  # setup.cfg's console script for hubdist.services.hub
 
 
 def prepare(environ: MutableMapping[str, str]) -> list[secrets.Resolved]:
@@ -153,10 +154,11 @@ def main(argv: list[str]) -> int:
         print(f"hubdist start: {token_file} is now {proxy.PROXY_USER}'s alone", file=sys.stderr)
     for line in tls_status.for_hub(os.environ)[1]:
         print(f"hubdist start: {line}", file=sys.stderr)
-    command = ["jupyterhub", "-f", args.config, *jupyterhub_args]
+    # JupyterHub's application with one start-up query added (hubdist.services.hub)
+    command = [HUB_COMMAND, "-f", args.config, *jupyterhub_args]
     print(f"hubdist start: exec {' '.join(command)}", file=sys.stderr, flush=True)
     try:
         os.execvp(command[0], command)
     except FileNotFoundError:
-        print("hubdist start: 'jupyterhub' is not on PATH", file=sys.stderr)
+        print(f"hubdist start: {HUB_COMMAND!r} is not on PATH", file=sys.stderr)
         return 127

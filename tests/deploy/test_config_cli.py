@@ -174,7 +174,7 @@ def start_refused_hub(site: Path, workdir: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HUBDIST_OVERRIDE_DIR": str(site)}
     ports = ["--port=18951", "--JupyterHub.hub_port=18952"]
     return subprocess.run(
-        [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG_FILE), *ports],
+        [sys.executable, "-m", "hubdist.services.hub", "-f", str(CONFIG_FILE), *ports],
         cwd=workdir,
         env=env,
         capture_output=True,

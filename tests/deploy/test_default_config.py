@@ -167,8 +167,8 @@ def test_the_real_hub_stops_when_trial_mode_meets_system_users(tmp_path):
     (tmp_path / "data").mkdir()
     ports = [f"--port={free_port()}", f"--JupyterHub.hub_port={free_port()}"]
     hub = subprocess.run(
-        [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG_DIR / "jupyterhub_config.py"),
-         *ports],
+        [sys.executable, "-m", "hubdist.services.hub",
+         "-f", str(CONFIG_DIR / "jupyterhub_config.py"), *ports],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert hub.returncode == 1, hub.stdout + hub.stderr

@@ -225,8 +225,8 @@ def start_default_config(tmp_path, **env: str) -> subprocess.CompletedProcess:
     )
     ports = [f"--port={free_port()}", f"--JupyterHub.hub_port={free_port()}"]
     return subprocess.run(
-        [sys.executable, "-m", "jupyterhub", "-f", str(CONFIG_DIR / "jupyterhub_config.py"),
-         *ports],
+        [sys.executable, "-m", "hubdist.services.hub",
+         "-f", str(CONFIG_DIR / "jupyterhub_config.py"), *ports],
         cwd=tmp_path, env=keep, capture_output=True, text=True, timeout=90,
     )  # fmt: skip
 

@@ -1,8 +1,8 @@
 """The hub's secrets: generated once and kept private, or given as *_FILE; never printed.
 
-hubdist.services.secrets decides, ``hubdist start`` applies the decision and execs JupyterHub. The
-last tests run ``hubdist start`` for real with a stand-in ``jupyterhub`` on PATH that
-records what it was given.
+hubdist.services.secrets decides, ``hubdist start`` applies the decision and execs JupyterHub
+(``hubdist-hub``). The last tests run ``hubdist start`` for real with a stand-in
+``hubdist-hub`` on PATH that records what it was given.
 """
 
 from __future__ import annotations
@@ -182,10 +182,10 @@ with open(os.environ["RECORD"], "w") as f:
 
 @pytest.fixture
 def run_start(tmp_path):
-    """Run `hubdist start ARGS` with a stand-in jupyterhub; its record, or None if not run."""
+    """Run `hubdist start ARGS` with a stand-in hub command; its record, or None if not run."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    fake = bin_dir / "jupyterhub"
+    fake = bin_dir / start.HUB_COMMAND
     fake.write_text(FAKE_JUPYTERHUB.format(python=sys.executable))
     fake.chmod(0o755)
     record = tmp_path / "record.json"

@@ -286,7 +286,7 @@ def test_a_password_the_database_refuses_stops_the_hub_saying_so(deployment, mov
         "(from environment variable PGPASSWORD)"
     ) in start.stderr, start.stderr
     assert "not-the-one" not in start.stderr
-    assert "exec jupyterhub" not in start.stderr
+    assert "hubdist start: exec" not in start.stderr  # JupyterHub never started
 
 
 # -- the backup drill (docs/operations.md, Backup and restore) on the same deployment ------

@@ -1,0 +1,55 @@
+"""The JupyterHub hubdist runs: JupyterHub's own application, with one query added before
+it checks the servers that were running when it stopped.
+
+JupyterHub's ``init_spawners`` loads the spawners that have a server along with their users
+and each user's other spawners, in a few queries (``selectinload``). But its query also
+refreshes every object it loads (``populate_existing``), and the nested load of the users'
+spawners, which reloads those same spawners, forgets each one's user again: the users just
+loaded are then held by nothing, the session (which holds objects weakly) lets them go, and
+each is fetched again on its own when JupyterHub wraps it, five queries a user (the user,
+its spawners, groups, roles and shares). At 500 running servers that is 2.5 of the 4.1 s
+the restart spends in ``init_spawners`` (benchmarks S9). Loading those users with their
+spawners first, and holding them while JupyterHub checks its servers, lets its lookups find
+them in the session: about twenty queries whatever the number of servers. Nothing else
+changes; the query only loads what is in the database, before JupyterHub reads it anyway.
+
+Run as ``hubdist-hub`` or ``python -m hubdist.services.hub``, with JupyterHub's own options
+(``hubdist start`` does, in the hub image).
+"""
+
+from __future__ import annotations
+
+from jupyterhub import orm
+from jupyterhub.app import JupyterHub
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+
+def load_running_users(db: Session) -> list[orm.User]:
+    """Every user with a server in the database, with all of the user's spawners, in one
+    round of queries (the users' groups, roles and shares come along: JupyterHub loads
+    them with every user)."""
+    with_server = select(orm.Spawner.user_id).where(orm.Spawner.server_id.is_not(None))
+    return (
+        db.query(orm.User)
+        .filter(orm.User.id.in_(with_server))
+        .options(selectinload(orm.User._orm_spawners))
+        .all()
+    )
+
+
+class HubdistHub(JupyterHub):
+    """JupyterHub, its start-up check of running servers without a query per user."""
+
+    async def init_spawners(self):
+        loaded = load_running_users(self.db)  # held, so the session keeps them loaded
+        try:
+            return await super().init_spawners()
+        finally:
+            del loaded
+
+
+main = HubdistHub.launch_instance
+
+if __name__ == "__main__":
+    main()
