@@ -22,22 +22,22 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
-from .prepare import REPO, TRIVIAL_IMAGE, log
+from .prepare import TRIVIAL_IMAGE, log
 from .rig import (
     NAME_PREFIX,
     SHORT,
     BenchHub,
     Client,
+    ProxyApart,
     arm_order,
     end_process,
     median,
     percentile,
-    track,
+    proxy_apart,
 )
 
 POLL = 0.05  # seconds between two looks at the hub's API while timing a latency
@@ -129,49 +129,6 @@ async def s13_kill(ctx, hub, client: Client, prefix: str) -> float | None:
 # -- S14: the proxy killed ---------------------------------------------------------------------
 
 
-def shipped_proxy_class() -> str:
-    """c.JupyterHub.proxy_class of the shipped config: the class that notices a restarted
-    proxy it did not start (hubdist/services/proxy_watch.py)."""
-    text = (REPO / "config" / "jupyterhub_config.py").read_text()
-    return re.search(r'c\.JupyterHub\.proxy_class = "([\w.]+)"', text).group(1)
-
-
-class Wrapper:
-    """`hubdist proxy` (the compose proxy service's process) for one BenchHub."""
-
-    def __init__(self, hub: BenchHub):
-        shared = hub.workdir / "shared"
-        shared.mkdir(exist_ok=True)
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "HUBDIST_SHARED_DIR": str(shared),
-            "CONFIGPROXY_AUTH_TOKEN": hub.proxy_token,
-        }
-        env.pop("HUBDIST_DOMAIN", None)
-        ports = ["--ip", "127.0.0.1", "--port", str(hub.port)]
-        ports += ["--api-ip", "127.0.0.1", "--api-port", str(hub.api_port)]
-        with open(hub.workdir / "proxy-wrapper.log", "ab") as out:
-            self.proc = track(
-                subprocess.Popen(
-                    [sys.executable, "-m", "hubdist", "proxy", *ports]
-                    + ["--hub-url", f"http://127.0.0.1:{hub.hub_port}"],
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                ),
-                "hubdist proxy",
-            )
-
-    def chp_pid(self) -> int | None:
-        pid = self.proc.pid
-        with contextlib.suppress(OSError, ValueError):
-            (child,) = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-            return int(child)
-        return None
-
-
 @contextlib.asynccontextmanager
 async def s14_hub(ctx, arm: str):
     """The arm's hub; yields its client, a function killing its proxy (by pid), a
@@ -196,22 +153,10 @@ async def s14_hub(ctx, arm: str):
     # class asks it every 5 s whether its table was rebuilt, and checks the routes if so
     prefix = f"{NAME_PREFIX}{ctx.run_id}-s14-hd"
     interval = HUB_PROXY_CHECK
-    config = f"""
-c.ConfigurableHTTPProxy.should_start = False
-c.JupyterHub.proxy_class = "{shipped_proxy_class()}"
-"""
-    hub = BenchHub(ctx.run_dir / "s14-hubdist", "hubdist", prefix, TRIVIAL_IMAGE, config)
+    hub = BenchHub(ctx.run_dir / "s14-hubdist", "hubdist", prefix, TRIVIAL_IMAGE, proxy_apart())
     client = Client()
     client.hub = hub
-    wrappers = [Wrapper(hub)]
-
-    async def wrapper_up() -> None:
-        deadline = time.monotonic() + 30
-        wrapper = wrappers[-1]
-        while wrapper.chp_pid() is None or not await _answers(client, f"{hub.url}/"):
-            if wrapper.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"hubdist proxy did not come up: see {hub.workdir}")
-            await asyncio.sleep(0.2)
+    wrappers = [ProxyApart(hub)]
 
     async def fresh() -> None:
         """A new `hubdist proxy` (as a container restart makes), so each kill meets a
@@ -219,8 +164,8 @@ c.JupyterHub.proxy_class = "{shipped_proxy_class()}"
         dying within a minute. Then its routes are back in place before the next kill."""
         end_process(wrappers[-1].proc)
         started = time.monotonic()
-        wrappers.append(Wrapper(hub))
-        await wrapper_up()
+        wrappers.append(ProxyApart(hub))
+        await wrappers[-1].wait_up(client)
         users = [u["name"] for u in (await client.request("GET", "/users"))[1]]
         back = await all_through_proxy(client, users, started, ROUTES_CAP)
         if back is None:
@@ -230,7 +175,7 @@ c.JupyterHub.proxy_class = "{shipped_proxy_class()}"
         log(f"S14 a new proxy: all {len(users)} routes back {back} s after it was started")
 
     try:
-        await wrapper_up()
+        await wrappers[-1].wait_up(client)
         hub.launch()
         await hub.wait_api(client)
 
@@ -245,14 +190,6 @@ c.JupyterHub.proxy_class = "{shipped_proxy_class()}"
         await client.close()
         await ctx.engine.remove_all(prefix)
         await ctx.engine.remove_claim(prefix)
-
-
-async def _answers(client: Client, url: str) -> bool:
-    """Does anything answer HTTP at url (the proxy says 503 while the hub is not up yet)?"""
-    with contextlib.suppress(Exception):
-        async with client.session.get(url, allow_redirects=False):
-            return True
-    return False
 
 
 async def s14(ctx) -> None:

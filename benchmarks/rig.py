@@ -258,6 +258,7 @@ class BenchHub(hubrig.Hub):
         # the application the hub image runs (hubdist.services.hub); plain JupyterHub for
         # dockerspawner, as its users run it
         self.app = "hubdist.services.hub" if arm == "hubdist" else "jupyterhub"
+        self.proxy_apart: ProxyApart | None = None  # the proxy as deployed, if one runs
         self.started_at = 0.0
         self.ready_after = 0.0  # seconds from process start until /hub/api/ answered
         self.ready_at = 0.0  # and the unix time of that answer
@@ -268,8 +269,10 @@ class BenchHub(hubrig.Hub):
         return self.proc.pid
 
     def pids(self) -> list[int]:
-        """The hub and its proxy."""
+        """The hub and its proxy (the one it started, or the one running apart)."""
         found = [self.pid] if self.proc is not None and self.proc.poll() is None else []
+        if self.proxy_apart is not None:
+            return found + [pid for pid in [self.proxy_apart.chp_pid()] if pid]
         with contextlib.suppress(ValueError, OSError):
             proxy = int((self.workdir / "proxy.pid").read_text().strip())
             if pid_is(proxy, "configurable-http-proxy"):
@@ -375,6 +378,75 @@ class BenchHub(hubrig.Hub):
         """(N, seconds) of every "Initialized N spawners in X seconds" line so far."""
         found = re.findall(r"Initialized (\d+) spawners in ([\d.]+) seconds", self.log_text())
         return [(int(n), float(s)) for n, s in found]
+
+
+def shipped_proxy_class() -> str:
+    """c.JupyterHub.proxy_class of the shipped config: the class that notices a restarted
+    proxy it did not start (hubdist/services/proxy_watch.py)."""
+    text = (REPO / "config" / "jupyterhub_config.py").read_text()
+    return re.search(r'c\.JupyterHub\.proxy_class = "([\w.]+)"', text).group(1)
+
+
+def proxy_apart() -> str:
+    """A hub's config for a proxy it does not start: hubdist's as deployed (ProxyApart)."""
+    return (
+        "c.ConfigurableHTTPProxy.should_start = False\n"
+        f'c.JupyterHub.proxy_class = "{shipped_proxy_class()}"\n'
+    )
+
+
+class ProxyApart:
+    """`hubdist proxy` (the compose proxy service's process) for one BenchHub: CHP, which
+    outlives the hub's restarts with its routes, and is restarted with them if it dies."""
+
+    def __init__(self, hub: BenchHub):
+        self.hub = hub
+        shared = hub.workdir / "shared"
+        shared.mkdir(exist_ok=True)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "HUBDIST_SHARED_DIR": str(shared),
+            "CONFIGPROXY_AUTH_TOKEN": hub.proxy_token,
+        }
+        env.pop("HUBDIST_DOMAIN", None)
+        ports = ["--ip", "127.0.0.1", "--port", str(hub.port)]
+        ports += ["--api-ip", "127.0.0.1", "--api-port", str(hub.api_port)]
+        with open(hub.workdir / "proxy-wrapper.log", "ab") as out:
+            self.proc = track(
+                subprocess.Popen(
+                    [sys.executable, "-m", "hubdist", "proxy", *ports]
+                    + ["--hub-url", f"http://127.0.0.1:{hub.hub_port}"],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                ),
+                "hubdist proxy",
+            )
+
+    def chp_pid(self) -> int | None:
+        pid = self.proc.pid
+        with contextlib.suppress(OSError, ValueError):
+            (child,) = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            return int(child)
+        return None
+
+    async def wait_up(self, client: Client, timeout: float = 30) -> None:
+        """Until CHP runs and answers HTTP (503 while no hub is up is an answer)."""
+        deadline = time.monotonic() + timeout
+        while self.chp_pid() is None or not await answers(client, f"{self.hub.url}/"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"hubdist proxy did not come up: see {self.hub.workdir}")
+            await asyncio.sleep(0.2)
+
+
+async def answers(client: Client, url: str) -> bool:
+    """Does anything answer HTTP at url?"""
+    with contextlib.suppress(Exception):
+        async with client.session.get(url, allow_redirects=False):
+            return True
+    return False
 
 
 # -- the client ------------------------------------------------------------------------------

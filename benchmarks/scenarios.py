@@ -31,6 +31,7 @@ from .rig import (
     CpuAccount,
     Engine,
     LoadSampler,
+    ProxyApart,
     arm_order,
     arms_and_floor,
     container_cpu_seconds,
@@ -41,6 +42,7 @@ from .rig import (
     median,
     percentile,
     pids_named,
+    proxy_apart,
     rss_mb,
     track,
 )
@@ -89,14 +91,25 @@ def users(n: int, start: int = 0, stem: str = "u") -> list[str]:
 
 @contextlib.asynccontextmanager
 async def hub_session(
-    ctx: Context, name: str, arm: str, image: str, config: str = "", env: dict | None = None
+    ctx: Context,
+    name: str,
+    arm: str,
+    image: str,
+    config: str = "",
+    env: dict | None = None,
+    apart: bool = False,
 ):
-    """A fresh hub (own dir, ports, database, container prefix) for one arm of a scenario."""
+    """A fresh hub (own dir, ports, database, container prefix) for one arm of a scenario;
+    with apart, its proxy runs as hubdist deploys it (ProxyApart), not started by the hub."""
     prefix = f"{NAME_PREFIX}{ctx.run_id}-{name}-{SHORT[arm]}"
+    config += proxy_apart() if apart else ""
     hub = BenchHub(ctx.run_dir / f"{name}-{arm}", arm, prefix, image, config, env)
     client = Client()
     client.hub = hub
     try:
+        if apart:
+            hub.proxy_apart = ProxyApart(hub)
+            await hub.proxy_apart.wait_up(client)
         hub.launch()
         await hub.wait_api(client)
         yield hub, client, prefix
@@ -104,6 +117,8 @@ async def hub_session(
         # containers first: a hub with stops queued behind one thread would not exit
         await ctx.engine.remove_all(prefix)
         hub.terminate()
+        if hub.proxy_apart is not None:
+            end_process(hub.proxy_apart.proc)
         await client.close()
         await ctx.engine.remove_all(prefix)  # anything a dying spawn made meanwhile
         await ctx.engine.remove_claim(prefix)  # hubdist's claim on the prefix, a volume
@@ -547,8 +562,10 @@ async def restart(
     answers and every server is ready in the API and reachable through the proxy (within
     limit seconds of the new process's start)."""
     log(f"{scenario}: {hub.arm}, restarting the hub with {len(names)} running servers")
-    hub.stop()  # SIGTERM; the hub also stops its proxy (cleanup_proxy), not the servers
+    hub.stop()  # SIGTERM; a proxy the hub started stops with it (cleanup_proxy), not the servers
     running_before = len(await ctx.engine.containers(prefix, running_only=True))
+    # what users see meanwhile: a proxy apart keeps its routes, one the hub started is gone
+    down = await asyncio.gather(*(client.through_proxy(u) for u in names))
     lines_before = len(hub.initialized_lines())
     hub.launch()
     t0 = hub.started_at
@@ -581,6 +598,7 @@ async def restart(
         "all_verified_after": verified_after,
         "initialized": lines[-1] if lines else None,
         "lost": len(names) - len(verified & ready) if verified_after is None else 0,
+        "answering_while_down": sum(down),
         "containers_running_before": running_before,
         "containers_running_after": running_after,
     }

@@ -19,8 +19,7 @@ Run as ``hubdist-hub`` or ``python -m hubdist.services.hub``, with JupyterHub's 
 
 from __future__ import annotations
 
-from jupyterhub import orm
-from jupyterhub.app import JupyterHub
+from jupyterhub import app, orm
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -38,8 +37,10 @@ def load_running_users(db: Session) -> list[orm.User]:
     )
 
 
-class HubdistHub(JupyterHub):
-    """JupyterHub, its start-up check of running servers without a query per user."""
+class JupyterHub(app.JupyterHub):
+    """JupyterHub, its start-up check of running servers without a query per user. Named as
+    JupyterHub's own class: its log lines ("[I ... JupyterHub app:...]"), what it reads of a
+    config (``c.JupyterHub``) and its --help stay JupyterHub's."""
 
     async def init_spawners(self):
         loaded = load_running_users(self.db)  # held, so the session keeps them loaded
@@ -49,7 +50,7 @@ class HubdistHub(JupyterHub):
             del loaded
 
 
-main = HubdistHub.launch_instance
+main = JupyterHub.launch_instance
 
 if __name__ == "__main__":
     main()
