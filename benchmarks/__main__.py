@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import signal
 import sys
 import time
@@ -209,13 +210,13 @@ def main(argv: list[str] | None = None) -> int:
 
             draw(ctx)
         duration += prior["duration_s"]
-        earlier = prior["machine"]
+        machine = with_remeasure(prior["machine"], machine, measured)
         for s in sorted(measured):
             ctx.note(
                 s,
-                f"measured again on {machine['date']} at hubdist {machine['hubdist_commit']} "
-                f"(`--into`); the rest of this report is the run of {earlier['date']} at "
-                f"hubdist {earlier['hubdist_commit']}",
+                f"measured again on {machine['remeasured'][-1]['date']} at hubdist "
+                f"{machine['remeasured'][-1]['hubdist_commit']} (`--into`); the rest of this "
+                f"report is the run of {machine['date']} at hubdist {machine['hubdist_commit']}",
             )
     counts = {
         "S1": ctx.n(20),
@@ -266,6 +267,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     log(f"wrote {output} ({duration / 60:.1f} min)")
     return 130 if interrupted else 0
+
+
+def with_remeasure(earlier: dict, now: dict, measured: set[str]) -> dict:
+    """The machine facts of a report measured again in part (--into): the earlier run's,
+    which most figures come from, with each later measurement's date, commit and scenarios
+    (an earlier re-measurement of the same scenarios is superseded)."""
+    kept = []
+    for entry in earlier.get("remeasured", []):
+        left = [s for s in entry["scenarios"] if s not in measured]
+        if left:
+            kept.append({**entry, "scenarios": left})
+    this = {"date": now["date"], "hubdist_commit": now["hubdist_commit"]}
+    in_order = sorted(measured, key=lambda s: (int(re.sub(r"\D", "", s)), s))  # S8 < S10
+    return {**earlier, "remeasured": [*kept, {**this, "scenarios": in_order}]}
 
 
 if __name__ == "__main__":

@@ -532,10 +532,16 @@ def write(
         if NOTES_MARKER in old:
             kept = old.split(NOTES_MARKER, 1)[1]
     m = machine
+    again = [
+        f"{', '.join(e['scenarios'])} again on {e['date']} at hubdist {e['hubdist_commit']}"
+        for e in m.get("remeasured", [])
+    ]
     lines = [
         "# Benchmark results: hubdist vs dockerspawner 14",
         "",
-        f"Written by `{command}` on {m['date']}; the run took {duration / 60:.1f} min."
+        f"Written by `{command}`: the run of {m['date']}"
+        + "".join(f"; {text}" for text in again)
+        + f" ({duration / 60:.1f} min of measuring in all)."
         + (
             f" **Scaled run (--scale {scale}): counts are smaller than the issue's.**"
             if scale != 1
@@ -564,7 +570,7 @@ def write(
         f"{m['storage_driver']}, cgroup {m['cgroup']}, swarm {m['swarm']} |",
         f"| software | Python {m['python']}, JupyterHub {m['jupyterhub']}, configurable-http-proxy "
         f"{m['chp']}, dockerspawner {m['dockerspawner']}, hubdist {m['hubdist_commit']} |",
-        f"| date | {m['date']} |",
+        f"| date | {m['date']}" + "".join(f"; {text}" for text in again) + " |",
         f"| before the run | {m['other_containers_at_start']} containers of others running; "
         f"CPU {m['idle_cpu_busy']:.0f}% busy over 5 s while the benchmark did nothing; "
         f"load average {m['loadavg_start']} |",

@@ -22,7 +22,7 @@ def restart_log(hub) -> str:
     return text[last : text.index("\n", end)]
 
 
-def test_restart_with_servers_running_asks_the_database_once_not_per_user(make_hub, username):
+def test_restart_with_servers_running_fetches_no_user_on_its_own(make_hub, username):
     hub = make_hub(STUB_SERVER)
     users = [f"{username[:20]}-{i}" for i in range(USERS)]
     with ThreadPoolExecutor(USERS) as pool:
@@ -34,7 +34,7 @@ def test_restart_with_servers_running_asks_the_database_once_not_per_user(make_h
 
     settled = _wait_until_settled(hub, users)
     assert all(model and model["ready"] for model in settled.values()), settled
-    for user in users:  # found again, not restarted: the stub answers through the proxy
+    for user in users:  # found again: each one's stub answers through the proxy
         assert hub.user_get(user, "").headers.get("Server", "").startswith("SimpleHTTP"), user
     log = restart_log(hub)
     assert f"Initialized {USERS} spawners" in log, log[-2000:]
