@@ -137,7 +137,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python3", "-c", "import urllib.request as r; r.urlopen('http://127.0.0.1:8081/hub/health', timeout=4)"]
 
 ENTRYPOINT ["tini", "-g", "--"]
-# Secrets first (generated once, or from *_FILE), then jupyterhub -f the config above.
+# Secrets first (generated once, or from *_FILE), then hubdist-hub (JupyterHub) -f the config above.
 CMD ["hubdist", "start"]
 
 # At the end, so that a new revision rebuilds no layer. `hubdist images build` and

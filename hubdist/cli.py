@@ -181,7 +181,9 @@ def make_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "base-image", help="make a local Debian base image with debootstrap (air-gapped sites)"
     )
-    commands.add_parser("start", help="the hub container's entry point: secrets, then jupyterhub")
+    commands.add_parser(
+        "start", help="the hub container's entry point: secrets, then JupyterHub (hubdist-hub)"
+    )
     commands.add_parser("proxy", help="run configurable-http-proxy, restarting it if it dies")
     commands.add_parser(
         "edge", help="serve the hub over HTTPS in front of the proxy (Caddy; docs/https.md)"
