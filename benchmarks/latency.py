@@ -30,14 +30,12 @@ from .prepare import TRIVIAL_IMAGE, log
 from .rig import (
     NAME_PREFIX,
     SHORT,
-    BenchHub,
     Client,
     ProxyApart,
     arm_order,
     end_process,
     median,
     percentile,
-    proxy_apart,
 )
 
 POLL = 0.05  # seconds between two looks at the hub's API while timing a latency
@@ -151,45 +149,28 @@ async def s14_hub(ctx, arm: str):
         return
     # as deployed: `hubdist proxy` restarts CHP and puts its routes back; the hub's proxy
     # class asks it every 5 s whether its table was rebuilt, and checks the routes if so
-    prefix = f"{NAME_PREFIX}{ctx.run_id}-s14-hd"
-    interval = HUB_PROXY_CHECK
-    hub = BenchHub(ctx.run_dir / "s14-hubdist", "hubdist", prefix, TRIVIAL_IMAGE, proxy_apart())
-    client = Client()
-    client.hub = hub
-    wrappers = [ProxyApart(hub)]
+    async with hub_session(ctx, "s14", "hubdist", TRIVIAL_IMAGE, apart=True) as (hub, client, _):
 
-    async def fresh() -> None:
-        """A new `hubdist proxy` (as a container restart makes), so each kill meets a
-        proxy that has not just died: its restart delay doubles for a proxy that keeps
-        dying within a minute. Then its routes are back in place before the next kill."""
-        end_process(wrappers[-1].proc)
-        started = time.monotonic()
-        wrappers.append(ProxyApart(hub))
-        await wrappers[-1].wait_up(client)
-        users = [u["name"] for u in (await client.request("GET", "/users"))[1]]
-        back = await all_through_proxy(client, users, started, ROUTES_CAP)
-        if back is None:
-            raise RuntimeError("the routes did not come back to a fresh proxy")
-        # its table is empty: the hub's proxy class notices (every 5 s) and checks
-        ctx.record("S14", NEW_PROXY, {"routes_back": back, "n": len(users)})
-        log(f"S14 a new proxy: all {len(users)} routes back {back} s after it was started")
-
-    try:
-        await wrappers[-1].wait_up(client)
-        hub.launch()
-        await hub.wait_api(client)
+        async def fresh() -> None:
+            """A new `hubdist proxy` (as a container restart makes), so each kill meets a
+            proxy that has not just died: its restart delay doubles for a proxy that keeps
+            dying within a minute. Then its routes are back in place before the next kill."""
+            end_process(hub.proxy_apart.proc)
+            started = time.monotonic()
+            hub.proxy_apart = ProxyApart(hub)
+            await hub.proxy_apart.wait_up(client)
+            users = [u["name"] for u in (await client.request("GET", "/users"))[1]]
+            back = await all_through_proxy(client, users, started, ROUTES_CAP)
+            if back is None:
+                raise RuntimeError("the routes did not come back to a fresh proxy")
+            # its table is empty: the hub's proxy class notices (every 5 s) and checks
+            ctx.record("S14", NEW_PROXY, {"routes_back": back, "n": len(users)})
+            log(f"S14 a new proxy: all {len(users)} routes back {back} s after it was started")
 
         def kill():
-            os.kill(wrappers[-1].chp_pid(), signal.SIGKILL)
+            os.kill(hub.proxy_apart.chp_pid(), signal.SIGKILL)
 
-        yield client, kill, fresh, interval
-    finally:
-        await ctx.engine.remove_all(prefix)
-        hub.terminate()
-        end_process(wrappers[-1].proc)
-        await client.close()
-        await ctx.engine.remove_all(prefix)
-        await ctx.engine.remove_claim(prefix)
+        yield client, kill, fresh, HUB_PROXY_CHECK
 
 
 async def s14(ctx) -> None:
