@@ -6,6 +6,9 @@
 - SIGTERM or SIGINT stop the child (SIGTERM, then SIGKILL after 10 s) and then the
   supervisor. The child runs in a session of its own, so tini's group-wide signal reaches
   it only through the supervisor, which then knows not to restart it;
+- the child gets SIGTERM from the kernel if the supervisor dies without stopping it
+  (SIGKILL, a crash): an orphaned child would hold its ports, and the supervisor's
+  next start (systemd, a restarted container) could never bind them;
 - ``before_start``: called before every start (the edge repairs Caddy's storage);
 - ``after_exit``: called when the child has died, before the wait to restart it (the proxy
   holds the hub's route changes until the new child has its routes);
@@ -19,12 +22,27 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import os
 import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
 
 STOP_TIMEOUT = 10.0
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """A preexec_fn asking the kernel to SIGTERM the child when ``parent`` dies."""
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here, not between fork and exec
+
+    def arrange() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it died before the request took hold
+            os._exit(1)
+
+    return arrange
 
 
 class Backoff:
@@ -81,6 +99,7 @@ class Supervisor:
                 *self.command,
                 env=self.env,
                 start_new_session=True,
+                preexec_fn=_die_with_parent(os.getpid()),
                 stderr=asyncio.subprocess.PIPE if self.on_line else None,
             )
             self.log(f"started {self.command[0]} (pid {self.child.pid})")

@@ -182,6 +182,25 @@ def test_a_stop_signal_stops_the_proxy_and_then_the_wrapper(wrapper, sig):
     assert "restarting" not in wrapper.log.read_text()
 
 
+def test_the_proxy_does_not_outlive_a_wrapper_that_was_killed(wrapper):
+    # an orphaned proxy would keep the ports, and the wrapper's next start could never bind them
+    wrapper.wait_healthy()
+    chp = wrapper.chp_pid()
+
+    wrapper.process.kill()
+    wrapper.process.wait()
+
+    deadline = time.monotonic() + 10
+    while _alive(chp) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(chp), f"configurable-http-proxy (pid {chp}) outlived its killed wrapper"
+    after = Wrapper(wrapper.shared, wrapper.port, wrapper.api_port)
+    try:
+        after.wait_healthy()  # the same ports are free for the next start
+    finally:
+        after.stop()
+
+
 class RouteApi:
     """The proxy's API as the hub uses it, through the wrapper."""
 
