@@ -5,8 +5,9 @@ One sequence per arm serves the four scenarios, in this order:
 - S8: 500 servers started in 10 waves of 50; per wave its wall, p95 time to ready, the
   hub's CPU per spawn, the hub's memory after it, and a short idle window after it (hub CPU
   and Docker calls per minute with that many servers running: the steady cost against N);
-- S10: 500 running for 5 minutes: hub and proxy CPU, Docker calls (the counting relay of
-  S5), the idle culler's requests to the hub (it runs as the hub's service, as in a
+- S10: 500 running for 5 minutes: hub and proxy CPU (CHP, and the `hubdist proxy`
+  wrapper when the proxy runs apart), Docker calls (the counting relay of S5), the idle
+  culler's requests to the hub (it runs as the hub's service, as in a
   deployment) and its CPU, the proxy's route table, the hub's own API and admin page times;
 - S9: the hub restarted with 500 running (S6's restart());
 - S11: all 500 stopped at once, against the engine's floor (500 such containers stopped
@@ -118,7 +119,9 @@ class Meter:
     def __init__(self, hub, relay_log: Path):
         self.hub, self.relay_log = hub, relay_log
         pids = hub.pids()
-        self.proxy = pids[1] if len(pids) > 1 else None
+        # the proxy: CHP, and as deployed (apart) the `hubdist proxy` wrapper that relays
+        # every route change to it
+        self.proxy = pids[1:] + ([hub.proxy_apart.proc.pid] if hub.proxy_apart else [])
         self.culler = child_with(hub.pid, "hubdist.culler")
         self.t0, self.wall0 = time.monotonic(), time.time()
         self.cpu0 = self._cpu()
@@ -126,9 +129,10 @@ class Meter:
 
     def _cpu(self) -> dict:
         found = {}
-        for name, pid in (("hub", self.hub.pid), ("proxy", self.proxy), ("culler", self.culler)):
+        processes = {"hub": [self.hub.pid], "proxy": self.proxy, "culler": [self.culler]}
+        for name, pids in processes.items():
             try:
-                found[name] = cpu_seconds(pid) if pid else None
+                found[name] = sum(cpu_seconds(pid) for pid in pids) if pids and all(pids) else None
             except OSError:
                 found[name] = None
         return found
