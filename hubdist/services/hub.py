@@ -13,11 +13,16 @@ session: about twenty queries whatever the number of servers. With 500 running s
 ``init_spawners`` took 4.1 s, and 2.1 s with this (benchmarks S9, the same machine). Nothing
 else changes; the query only loads what is in the database, before JupyterHub reads it.
 
+Once started it also moves what start-up made out of the garbage collector's way
+(``gc.freeze``), which shortens the hub's pauses for full collections.
+
 Run as ``hubdist-hub`` or ``python -m hubdist.services.hub``, with JupyterHub's own options
 (``hubdist start`` does, in the hub image).
 """
 
 from __future__ import annotations
+
+import gc
 
 from jupyterhub import app, orm
 from sqlalchemy import select
@@ -48,6 +53,14 @@ class JupyterHub(app.JupyterHub):
             return await super().init_spawners()
         finally:
             del loaded
+
+    async def start(self):
+        await super().start()
+        # What start-up made (modules, classes, config: most of the heap) lives as long as
+        # the hub. Frozen, the full collections that come every few dozen spawns no longer
+        # walk it: with 500 servers each pauses the hub for about a tenth of a second
+        # instead of a quarter (benchmarks S8).
+        gc.freeze()
 
 
 main = JupyterHub.launch_instance

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import inspect
 import os
 import time
@@ -85,6 +86,13 @@ class described_default(DefaultHandler):  # noqa: N801 (used as a decorator, lik
 
 def _tagged(value: Any) -> bool:
     return value is not None
+
+
+@functools.cache
+def _state_traits(cls: type) -> dict[str, TraitType]:
+    """A spawner class's traits kept in its state: asked for at every save and load of
+    every server's state, found once per class instead of among its hundred-odd traits."""
+    return cls.class_traits(state=_tagged)
 
 
 #: (engine, prefix, deployment) whose claim this hub process has checked
@@ -480,14 +488,14 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
 
     def load_state(self, state: dict) -> None:
         super().load_state(state)
-        for name, trait in self.traits(state=_tagged).items():
+        for name, trait in _state_traits(type(self)).items():
             keys = (trait.metadata["state"], *trait.metadata.get("state_aliases", ()))
             saved = [state[key] for key in keys if state.get(key) not in (None, "")]
             setattr(self, name, saved[0] if saved else trait.default_value)
 
     def get_state(self) -> dict:
         state = super().get_state()
-        for name, trait in self.traits(state=_tagged).items():
+        for name, trait in _state_traits(type(self)).items():
             value = getattr(self, name)
             if value != trait.default_value:
                 state[trait.metadata["state"]] = value
