@@ -8,12 +8,13 @@ configuration surface is dockerspawner 14's, so ``c.DockerSpawner.*`` written fo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
 import inspect
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from collections.abc import Callable as CallableType
 from typing import Any
 from urllib.parse import urlparse
@@ -505,6 +506,31 @@ class ContainerSpawner(Hardening, DeprecatedNames, Spawner):
         """This server's Docker object, by id and by the name it has now."""
         self._saved_name = self.object_name
         self.object_id = object_id
+
+    @contextlib.contextmanager
+    def stop_failure_reported(self, kind: str, remove_command: str) -> Iterator[None]:
+        """Log why a stop failed, and what is left, before the error goes to JupyterHub.
+
+        JupyterHub 6.1 runs a stop in the background and drops its error: the server counts
+        as stopped, nothing is logged, and a container (or service) the engine never
+        stopped runs on unseen. Said here, an administrator learns of it and what to do.
+        """
+        name = self.object_name
+        try:
+            yield
+        except Exception as exc:
+            self.log.error(
+                "Could not stop %s: %s. JupyterHub counts the server as stopped, but its "
+                "%s %s may still be running: the next start of this server reuses or "
+                "replaces it, or remove it now with `%s %s`.",
+                self._log_name,
+                exc,
+                kind,
+                name,
+                remove_command,
+                name,
+            )
+            raise
 
     def forget_object(self) -> None:
         """The object is gone (or never worked): the next start makes a fresh one."""

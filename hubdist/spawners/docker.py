@@ -87,19 +87,20 @@ class DockerSpawner(NetguardGate, ProcessLimits, ContainerSpawner):
     # -- JupyterHub's spawner contract ------------------------------------------------------
 
     async def stop(self, now: bool = False) -> None:
-        if self.object_id or await self._adopt_unrecorded():
-            self.view.unwatch(self.object_id)  # our own stop is not a death to report
-            adopted = await self._adopted()
-            await self.engine.stop_container(self.object_id, 0 if now else self.stop_timeout)
-            if adopted:
-                # dockerspawner's, adopted: stopped, never removed unasked (its
-                # administrator may want it); the next start makes hubdist's own
-                self.log.info("Kept %s (not made by hubdist), stopped", self.object_name)
-                self.forget_object()
-            elif self.remove:
-                await self.engine.remove_container(self.object_id)
-                self.view.forget(self.object_id)
-                self.forget_object()
+        with self.stop_failure_reported("container", "docker rm -f"):
+            if self.object_id or await self._adopt_unrecorded():
+                self.view.unwatch(self.object_id)  # our own stop is not a death to report
+                adopted = await self._adopted()
+                await self.engine.stop_container(self.object_id, 0 if now else self.stop_timeout)
+                if adopted:
+                    # dockerspawner's, adopted: stopped, never removed unasked (its
+                    # administrator may want it); the next start makes hubdist's own
+                    self.log.info("Kept %s (not made by hubdist), stopped", self.object_name)
+                    self.forget_object()
+                elif self.remove:
+                    await self.engine.remove_container(self.object_id)
+                    self.view.forget(self.object_id)
+                    self.forget_object()
         self.clear_state()
 
     async def poll(self):

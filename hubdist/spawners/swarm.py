@@ -225,11 +225,12 @@ class SwarmSpawner(SwarmGuardGate, ContainerSpawner):
     # -- JupyterHub's contract --------------------------------------------------------------
 
     async def stop(self, now: bool = False) -> None:
-        if self.object_id:
-            self.swarm_view.unwatch(self.object_id)  # our own stop is no loss to report
-            await self.engine.remove_service(self.object_id)
-        elif why := await self._remove_leftover_service():
-            self.log.warning("Not removing service %s: %s", self.object_name, why)
+        with self.stop_failure_reported("service", "docker service rm"):
+            if self.object_id:
+                self.swarm_view.unwatch(self.object_id)  # our own stop is no loss to report
+                await self.engine.remove_service(self.object_id)
+            elif why := await self._remove_leftover_service():
+                self.log.warning("Not removing service %s: %s", self.object_name, why)
         await self._remove_certs()
         self.forget_object()
         self.clear_state()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -186,3 +187,52 @@ def test_a_server_that_cannot_be_located_at_the_hubs_start_does_not_stop_the_hub
         for user in (f"{username[:20]}-0", f"{username[:20]}-1"):
             docker("rm", "-f", user_container(user), check=False)
         docker("network", "rm", network, check=False)
+
+
+def test_a_stop_the_engine_never_answers_is_logged_with_what_is_left_and_how_to_remove_it(
+    make_hub, username, tmp_path
+):
+    # JupyterHub drops a failed stop's error and counts the server stopped: the container
+    # the engine never stopped would run on with nothing said about it
+    engine_socket = tmp_path / "engine.sock"
+    relay = subprocess.Popen(  # the hub's way to the engine, frozen below like a lost link
+        ["socat", f"UNIX-LISTEN:{engine_socket},fork", "UNIX-CONNECT:/var/run/docker.sock"],
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not engine_socket.exists():
+            assert time.monotonic() < deadline, "socat did not listen"
+            time.sleep(0.05)
+        hub = make_hub(
+            'c.Spawner.cmd = ["python3", "-m", "http.server", "8888"]\n'
+            "c.DockerSpawner.docker_timeout = 3\n"
+            "c.DockerSpawner.stop_timeout = 1\n",
+            env={"DOCKER_HOST": f"unix://{engine_socket}"},
+        )
+        hub.spawn(username)
+        name = user_container(username)
+
+        os.killpg(relay.pid, signal.SIGSTOP)
+        try:
+            hub.stop_server(username)  # JupyterHub says stopped once the stop gave up
+            deadline = time.monotonic() + 30
+            while "Could not stop" not in hub.log_path.read_text(errors="replace"):
+                assert time.monotonic() < deadline, hub.log_tail()
+                time.sleep(0.2)
+            assert inspect("container", name)["State"]["Running"], "what the log warns of"
+        finally:
+            os.killpg(relay.pid, signal.SIGCONT)
+        (line,) = [
+            line for line in hub.log_path.read_text().splitlines() if "Could not stop" in line
+        ]
+        assert "did not answer stop" in line, line  # why
+        assert f"container {name} may still be running" in line, line
+        assert f"`docker rm -f {name}`" in line, line
+
+        hub.spawn(username)  # and the next start of the server works
+        assert hub.user_get(username, "").headers.get("Server", "").startswith("SimpleHTTP")
+        hub.stop_server(username)
+    finally:
+        relay.terminate()
+        relay.wait(timeout=10)
