@@ -27,6 +27,12 @@ TEST_IMAGE = os.environ.get("HUBDIST_TEST_IMAGE", "hubdist/singleuser:test")
 BASE_IMAGE = os.environ.get("HUBDIST_BASE_IMAGE", "hubdist/base:bookworm")
 #: every object a test run creates starts with this, so the run can remove them all
 PREFIX = f"hubdist-test-{secrets.token_hex(3)}"
+#: config for a hub whose test reads a whole spawn's progress: every spawn request answered
+#: at once (202), so the progress stream replays every event. With these hubs' default
+#: (1 s) a server ready within the request (201, a second here) leaves only 'ready' to read
+EVERY_PROGRESS_EVENT = (
+    'c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0, "slow_stop_timeout": 1}\n'
+)
 
 
 _handed_out: set[int] = set()
@@ -270,11 +276,18 @@ class Hub:
     def wait_ready(self, user: str, server: str = "") -> list[dict]:
         """Wait for a requested start (the API's, or the spawn form's) to be ready; returns
         its progress events, or raises with them and the hub's log if it failed."""
-        events = self.progress(user, server)  # replays every event, or just 'ready'
-        model = self.server_model(user, server)
-        if not (model and model["ready"]):
-            raise SpawnError(f"spawn failed: {events}\n{self.log_tail()}")
-        return events
+        deadline = time.monotonic() + 30
+        while True:
+            events = self.progress(user, server)  # replays every event, or just 'ready'
+            model = self.server_model(user, server)
+            if model and model["ready"]:
+                return events
+            # 400 "not starting" with no server: a start asked in a browser (the spawn
+            # form's POST) that has not reached the hub yet
+            not_yet = model is None and events and events[0].get("status") == 400
+            if not (not_yet and time.monotonic() < deadline):
+                raise SpawnError(f"spawn failed: {events}\n{self.log_tail()}")
+            time.sleep(0.2)
 
     def spawn_failure(self, user: str, server: str = "", options: dict | None = None) -> str:
         """Start a server that must fail; returns the message the user is shown."""

@@ -6,7 +6,7 @@ import re
 import time
 
 from ..e2e.deployment import login
-from ..hubrig import docker, user_container
+from ..hubrig import EVERY_PROGRESS_EVENT, docker, user_container
 
 
 def test_killed_container_is_noticed_without_polling_and_can_start_again(make_hub, username):
@@ -48,7 +48,10 @@ time.sleep(600)
 
 
 def test_a_server_killed_for_memory_is_reported_as_out_of_memory(make_hub, username):
-    hub = make_hub(f'c.Spawner.mem_limit = "128M"\nc.Spawner.cmd = ["python3", "-c", {HOG!r}]\n')
+    hub = make_hub(
+        f'c.Spawner.mem_limit = "128M"\nc.Spawner.cmd = ["python3", "-c", {HOG!r}]\n'
+        + EVERY_PROGRESS_EVENT
+    )
     hub.spawn(username)
     deadline = time.monotonic() + 30
     while hub.server_model(username) is not None:

@@ -6,16 +6,25 @@ from html.parser import HTMLParser
 
 import requests
 
-from ..hubrig import PREFIX, TEST_IMAGE, docker, exists, inspect, user_container
+from ..hubrig import (
+    EVERY_PROGRESS_EVENT,
+    PREFIX,
+    TEST_IMAGE,
+    docker,
+    exists,
+    inspect,
+    user_container,
+)
 
 
-def test_spawn_reach_and_stop_through_the_proxy(shared_hub, username):
-    events = shared_hub.spawn(username)
+def test_spawn_reach_and_stop_through_the_proxy(make_hub, username):
+    hub = make_hub(EVERY_PROGRESS_EVENT)
+    events = hub.spawn(username)
     messages = [e["message"] for e in events]
     assert any("Creating container" in m for m in messages), messages
     assert any("Waiting for the server" in m for m in messages), messages
 
-    status = shared_hub.user_get(username, "api/status")
+    status = hub.user_get(username, "api/status")
     assert status.status_code == 200, status.text
     assert "started" in status.json()
 
@@ -25,9 +34,9 @@ def test_spawn_reach_and_stop_through_the_proxy(shared_hub, username):
     assert info["Config"]["Labels"]["org.jupyter.hubdist.user"] == username
     assert info["Config"]["Image"] == TEST_IMAGE
 
-    shared_hub.stop_server(username)
+    hub.stop_server(username)
     assert not exists("container", name), "remove=True must delete the container on stop"
-    assert shared_hub.user_get(username, "api/status", allow_redirects=False).status_code != 200
+    assert hub.user_get(username, "api/status", allow_redirects=False).status_code != 200
 
 
 def test_named_servers_get_their_own_containers(shared_hub, username):

@@ -19,6 +19,10 @@ import time
 import zipfile
 
 import pytest
+from selenium.common.exceptions import (
+    ElementNotInteractableException,
+    StaleElementReferenceException,
+)
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -100,14 +104,21 @@ def test_jupyterlab_opens_in_a_browser_and_runs_a_cell(image, make_hub, username
     browser.find_element(By.ID, "login_submit").click()
     WebDriverWait(browser, 30).until(lambda b: "/hub/login" not in b.current_url)
     browser.get(f"{hub.url}/user/{username}/lab/tree/probe.ipynb")
-    editor = WebDriverWait(browser, 120).until(
+    # JupyterLab renders the cell again while it loads (a reference found before goes
+    # stale): the click goes to the cell as it is once the page takes it
+    rerendered = (StaleElementReferenceException, ElementNotInteractableException)
+    WebDriverWait(browser, 120, ignored_exceptions=rerendered).until(
         seen.element_to_be_clickable((By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content"))
     )
     # the kernel is up when the status bar says so; a cell run before may be dropped
-    WebDriverWait(browser, 120).until(
+    WebDriverWait(browser, 120, ignored_exceptions=rerendered).until(
         seen.text_to_be_present_in_element((By.CSS_SELECTOR, ".jp-StatusBar-Widget"), "Idle")
     )
-    editor.click()
+    WebDriverWait(browser, 30, ignored_exceptions=rerendered).until(
+        lambda b: (
+            b.find_element(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content").click() or True
+        )
+    )
     ActionChains(browser).key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT).perform()
     try:
         WebDriverWait(browser, 120).until(

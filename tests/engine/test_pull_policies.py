@@ -13,7 +13,16 @@ import requests
 from hubdist.engine import Engine
 from hubdist.spawners.options import built_locally
 
-from ..hubrig import BASE_IMAGE, PREFIX, TEST_IMAGE, docker, exists, free_port, user_container
+from ..hubrig import (
+    BASE_IMAGE,
+    EVERY_PROGRESS_EVENT,
+    PREFIX,
+    TEST_IMAGE,
+    docker,
+    exists,
+    free_port,
+    user_container,
+)
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +145,9 @@ def test_hubdists_own_image_is_never_pulled(make_hub, username):
     assert "Pulling image" not in message
 
     assert built_locally(TEST_IMAGE), "the test image must be one of hubdist's own names"
-    always = make_hub('c.DockerSpawner.pull_policy = "always"\n', name="always")
+    always = make_hub(
+        'c.DockerSpawner.pull_policy = "always"\n' + EVERY_PROGRESS_EVENT, name="always"
+    )
     events = always.spawn(username)  # TEST_IMAGE is hubdist/singleuser:test, built here
     assert not any("Pulling image" in e["message"] for e in events), events
     always.stop_server(username)

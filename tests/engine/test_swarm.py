@@ -12,7 +12,7 @@ import pytest
 
 from hubdist import names
 
-from ..hubrig import PREFIX, docker, exists, inspect, user_container
+from ..hubrig import EVERY_PROGRESS_EVENT, PREFIX, docker, exists, inspect, user_container
 
 SWARM = """
 c.JupyterHub.spawner_class = "hubdist.SwarmSpawner"
@@ -35,7 +35,7 @@ def swarm_hub(swarm, make_hub):
 def test_service_spawn_reach_and_stop(swarm_hub, username):
     hub = swarm_hub(
         'c.Spawner.mem_limit = "768M"\nc.Spawner.mem_guarantee = "256M"\n'
-        "c.Spawner.cpu_limit = 1.5\nc.Spawner.cpu_guarantee = 0.25\n"
+        "c.Spawner.cpu_limit = 1.5\nc.Spawner.cpu_guarantee = 0.25\n" + EVERY_PROGRESS_EVENT
     )
     events = hub.spawn(username)
     messages = [e["message"] for e in events]
