@@ -16,17 +16,27 @@ else changes; the query only loads what is in the database, before JupyterHub re
 Once started it also moves what start-up made out of the garbage collector's way
 (``gc.freeze``), which shortens the hub's pauses for full collections.
 
+And it counts the servers before each spawn with fewer steps (:class:`Users`): JupyterHub
+walks every user's spawners at every spawn request, asking each spawner whether it is
+pending four times and for its server twice; with 500 servers that walk took 2.9 ms of each
+spawn (benchmarks S8), the one cost of a spawn that grew with the number of servers.
+
 Run as ``hubdist-hub`` or ``python -m hubdist.services.hub``, with JupyterHub's own options
 (``hubdist start`` does, in the hub image).
 """
 
 from __future__ import annotations
 
+import functools
 import gc
+from collections import defaultdict
 
 from jupyterhub import app, orm
+from jupyterhub.spawner import Spawner
+from jupyterhub.user import UserDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
+from traitlets import default
 
 
 def load_running_users(db: Session) -> list[orm.User]:
@@ -42,10 +52,56 @@ def load_running_users(db: Session) -> list[orm.User]:
     )
 
 
+@functools.cache
+def _states_as_jupyterhub_has_them(spawner_class: type) -> bool:
+    """Whether the class keeps JupyterHub's own ``ready`` and ``active`` (both derived from
+    ``pending`` and ``server``), so that they may be derived here once per spawner."""
+    return spawner_class.ready is Spawner.ready and spawner_class.active is Spawner.active
+
+
+class Users(UserDict):
+    """JupyterHub's users, counted as JupyterHub counts them (the same figures, which its
+    spawn limits and its ``jupyterhub_running_servers`` metric read), each spawner asked once
+    whether it is pending and once for its server."""
+
+    def count_active_users(self):
+        counts = defaultdict(int)
+        for user in self.values():
+            for spawner in user.spawners.values():
+                if not _states_as_jupyterhub_has_them(type(spawner)):
+                    _count_by_its_own_properties(spawner, counts)
+                    continue
+                pending = spawner.pending
+                if pending:
+                    counts["pending"] += 1
+                    counts[pending + "_pending"] += 1
+                    counts["active"] += 1
+                elif spawner.server is not None:
+                    counts["active"] += 1
+                    counts["ready"] += 1
+        return counts
+
+
+def _count_by_its_own_properties(spawner: Spawner, counts: defaultdict) -> None:
+    """A spawner class with its own ``ready`` or ``active``: asked as JupyterHub asks."""
+    pending = spawner.pending
+    if pending:
+        counts["pending"] += 1
+        counts[pending + "_pending"] += 1
+    if spawner.active:
+        counts["active"] += 1
+    if spawner.ready:
+        counts["ready"] += 1
+
+
 class JupyterHub(app.JupyterHub):
     """JupyterHub, its start-up check of running servers without a query per user. Named as
     JupyterHub's own class: its log lines ("[I ... JupyterHub app:...]"), what it reads of a
     config (``c.JupyterHub``) and its --help stay JupyterHub's."""
+
+    @default("users")
+    def _users_default(self):
+        return Users(db_factory=lambda: self.db, settings=self.tornado_settings)
 
     async def init_spawners(self):
         loaded = load_running_users(self.db)  # held, so the session keeps them loaded

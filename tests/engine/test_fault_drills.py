@@ -62,6 +62,27 @@ def test_spawn_storm_beyond_the_limit_gets_try_again_and_nothing_sticks(make_hub
         hub.stop_server(user)
 
 
+def test_the_active_server_limit_refuses_one_more_until_a_server_stops(make_hub, username):
+    """The hub's count of running servers (hubdist-hub counts them its own way, faster) is
+    what JupyterHub's active_server_limit reads."""
+    hub = make_hub(
+        "c.JupyterHub.active_server_limit = 2\n"
+        'c.Spawner.cmd = ["python3", "-m", "http.server", "8888"]\n'
+    )
+    first, second, third = (f"{username[:20]}-{i}" for i in range(3))
+    hub.spawn(first)
+    hub.spawn(second)
+    refused = hub.request_spawn(third)
+    assert refused.status_code == 429, (refused.status_code, refused.text)
+    assert "Active user limit exceeded" in refused.text
+    assert hub.server_model(third) is None, "nothing left pending"
+    hub.stop_server(first)
+    hub.spawn(third)  # one place free again
+    assert hub.server_model(third)["ready"]
+    for user in (second, third):
+        hub.stop_server(user)
+
+
 def _containers(users: list[str]) -> set[str]:
     """The users whose server container exists (running or not)."""
     listing = docker(
