@@ -334,7 +334,7 @@ async def waves(ctx, hub, client, relay_log: Path, names: list[str], wave: int, 
 async def steady_state(ctx, hub, client, relay_log: Path, seconds: float) -> dict:
     """S10: everything running, nobody doing anything, for ``seconds``."""
     log(f"S10: {hub.arm}, {seconds:.0f} s with every server running")
-    t0 = time.monotonic()
+    t0, log_at = time.monotonic(), hub.log_size()
     meter = Meter(hub, relay_log)
     per_minute_cpu = []
     while time.monotonic() - meter.t0 < seconds:
@@ -342,6 +342,8 @@ async def steady_state(ctx, hub, client, relay_log: Path, seconds: float) -> dic
         await asyncio.sleep(min(60.0, seconds - (time.monotonic() - meter.t0)))
         per_minute_cpu.append(slice_meter.result()["hub_cpu_per_min"])
     data = meter.result()
+    # before the latencies below ask anything: JupyterHub's own rounds (activity, culler)
+    data.update(hub.stalls(log_at))
     minutes = data["seconds"] / 60
     data["hub_cpu_per_min_slices"] = per_minute_cpu
     data["proxy_cpu_per_min"] = per_minute(data["proxy_cpu_s"] or 0, data["seconds"])
@@ -604,6 +606,7 @@ def s10_rows(results: dict, n: dict) -> list[Row]:
                 for s in [last_run(results, "S10", arm).get("hub_cpu_per_min_slices") or [0]]
             ),
         ),
+        *stall_row(results, "S10"),
         compared(results, "S10", "docker_calls_per_min", "… Docker API calls per minute", digits=0),
         Row(
             "S10",

@@ -121,9 +121,10 @@ def users_named(db: Session, names: set[str]) -> dict[str, orm.User]:
 
 
 class JupyterHub(app.JupyterHub):
-    """JupyterHub, its start-up check of running servers without a query per user. Named as
-    JupyterHub's own class: its log lines ("[I ... JupyterHub app:...]"), what it reads of a
-    config (``c.JupyterHub``) and its --help stay JupyterHub's."""
+    """JupyterHub, its rounds over every server (start-up check, activity, count) without a
+    query or a repeated question per server. Named as JupyterHub's own class: its log lines
+    ("[I ... JupyterHub app:...]"), what it reads of a config (``c.JupyterHub``) and its
+    --help stay JupyterHub's."""
 
     @default("users")
     def _users_default(self):
