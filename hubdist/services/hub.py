@@ -44,7 +44,6 @@ from jupyterhub.spawner import Spawner
 from jupyterhub.user import UserDict
 from jupyterhub.utils import catch_db_error
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 from traitlets import default
 
@@ -78,30 +77,20 @@ class Users(UserDict):
         counts = defaultdict(int)
         for user in self.values():
             for spawner in user.spawners.values():
-                if not _states_as_jupyterhub_has_them(type(spawner)):
-                    _count_by_its_own_properties(spawner, counts)
-                    continue
                 pending = spawner.pending
                 if pending:
                     counts["pending"] += 1
                     counts[pending + "_pending"] += 1
+                if _states_as_jupyterhub_has_them(type(spawner)):
+                    ready = not pending and spawner.server is not None
+                    active = bool(pending) or ready
+                else:  # a class with its own ready or active: asked as JupyterHub asks
+                    active, ready = spawner.active, spawner.ready
+                if active:
                     counts["active"] += 1
-                elif spawner.server is not None:
-                    counts["active"] += 1
+                if ready:
                     counts["ready"] += 1
         return counts
-
-
-def _count_by_its_own_properties(spawner: Spawner, counts: defaultdict) -> None:
-    """A spawner class with its own ``ready`` or ``active``: asked as JupyterHub asks."""
-    pending = spawner.pending
-    if pending:
-        counts["pending"] += 1
-        counts[pending + "_pending"] += 1
-    if spawner.active:
-        counts["active"] += 1
-    if spawner.ready:
-        counts["ready"] += 1
 
 
 USERS_PER_QUERY = 500  # well under any database's limit of parameters in one statement
@@ -162,12 +151,7 @@ class JupyterHub(app.JupyterHub):
                 when = when.astimezone(timezone.utc).replace(tzinfo=None)
             user.last_activity = max(user.last_activity or when, when)
             spawner.last_activity = max(spawner.last_activity or when, when)
-        try:
-            self.db.commit()
-        except SQLAlchemyError:
-            self.log.exception("Rolling back session due to database error")
-            self.db.rollback()
-            return
+        self.db.commit()  # a database error: catch_db_error logs it and rolls back
         await self.proxy.check_routes(self.users, self._service_map, routes)
 
     async def start(self):
