@@ -48,13 +48,14 @@ class ServerState:
         """Why the server is gone (user-facing), or "" while it runs or starts."""
         if self.node_state in NODE_LOST:
             return f"the machine it ran on ({self.node_name or self.node_id}) stopped answering"
+        where = f" on {self.node_name}" if self.node_name else ""
         if self.state in TASK_ENDED:
             detail = f" with exit code {self.exit_code}" if self.exit_code else ""
             why = f": {self.error}" if self.error else ""
-            where = f" on {self.node_name}" if self.node_name else ""
             return f"its task{where} ended ({self.state}{detail}){why}"
         if self.desired_state in ("shutdown", "remove") and self.state:
-            return "Swarm shut its task down"
+            # seen before the node is down, when its machine shuts down: say which one
+            return f"Swarm shut its task{where} down"
         if not self.task_id:
             return "its service is gone"
         return ""

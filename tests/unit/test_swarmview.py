@@ -47,7 +47,7 @@ def test_a_failed_task_ends_with_its_exit_code_and_swarms_error():
 
 def test_a_running_task_swarm_wants_shut_down_has_ended():
     state = summarize([task("s1", "running", desired="shutdown")], NODES)["s1"]
-    assert state.end_reason() == "Swarm shut its task down"
+    assert state.end_reason() == "Swarm shut its task on worker-1 down"
 
 
 def test_starting_tasks_are_not_ended():
